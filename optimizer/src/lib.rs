@@ -1,0 +1,1 @@
+//! Network design for ReLU-lean private inference.

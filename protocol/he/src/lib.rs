@@ -1,0 +1,1 @@
+//! BFV linear layers: the client learns L(mask) − s, the server keeps s.

@@ -1,0 +1,1 @@
+//! Offline and online phases of private inference for a `models::Model`.
