@@ -1,0 +1,1 @@
+//! Training, distillation and evaluation of networks designed by the optimizer.
