@@ -1,0 +1,365 @@
+//! [`Model`] → ONNX (opset 13), loadable by onnxruntime.
+
+use std::collections::HashSet;
+
+use prost::Message;
+
+use super::proto::*;
+use super::{OPSET, STAGE_DOC_PREFIX};
+use crate::graph::{Model, Node, Op, Shape};
+use crate::ModelError;
+
+/// Serialises `model` as an ONNX `ModelProto` (see the module docs for the mapping).
+pub fn to_bytes(model: &Model) -> Result<Vec<u8>, ModelError> {
+    Ok(to_proto(model)?.encode_to_vec())
+}
+
+/// Builds the `ModelProto` of `model`.
+pub(crate) fn to_proto(model: &Model) -> Result<ModelProto, ModelError> {
+    let shapes = model.shapes()?;
+    if model.output == 0 {
+        return Err(ModelError::InvalidModel(
+            "the output is the input node; nothing to export".into(),
+        ));
+    }
+    let mut ex = Exporter {
+        graph: GraphProto::default(),
+        tensors: HashSet::new(),
+    };
+    ex.graph.name = Some(model.name.clone());
+    let [c, h, w] = model.input;
+    ex.graph
+        .input
+        .push(value_info("input", &Shape::Chw { c, h, w }));
+    ex.graph
+        .output
+        .push(value_info("logits", &shapes[model.output]));
+    ex.tensors.insert("input".to_string());
+    ex.tensors.insert("logits".to_string());
+
+    let mut names: Vec<String> = Vec::with_capacity(model.nodes.len());
+    for (id, node) in model.nodes.iter().enumerate() {
+        let tensor = if id == 0 {
+            "input".to_string()
+        } else if id == model.output {
+            "logits".to_string()
+        } else {
+            ex.claim(&node.name, &node.name)?
+        };
+        names.push(tensor);
+    }
+    for (id, node) in model.nodes.iter().enumerate().skip(1) {
+        let ins: Vec<String> = node.inputs.iter().map(|&i| names[i].clone()).collect();
+        ex.node(node, ins, &names[id], &shapes[node.inputs[0]])?;
+    }
+    Ok(ModelProto {
+        ir_version: Some(7),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(OPSET),
+        }],
+        producer_name: Some("pi-models".into()),
+        producer_version: Some(env!("CARGO_PKG_VERSION").into()),
+        domain: None,
+        model_version: Some(1),
+        doc_string: None,
+        graph: Some(ex.graph),
+    })
+}
+
+/// Accumulates the graph, keeping tensor names unique.
+struct Exporter {
+    graph: GraphProto,
+    tensors: HashSet<String>,
+}
+
+impl Exporter {
+    /// Reserves tensor name `t` (produced for node `node`), refusing clashes.
+    fn claim(&mut self, t: &str, node: &str) -> Result<String, ModelError> {
+        if !self.tensors.insert(t.to_string()) {
+            return Err(ModelError::node(
+                node,
+                format!("ONNX tensor name `{t}` would be used twice"),
+            ));
+        }
+        Ok(t.to_string())
+    }
+
+    /// Adds a float initializer (raw little-endian data).
+    fn init_f32(
+        &mut self,
+        name: String,
+        dims: &[usize],
+        data: &[f32],
+        node: &str,
+    ) -> Result<String, ModelError> {
+        let name = self.claim(&name, node)?;
+        let raw: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.graph.initializer.push(TensorProto {
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            data_type: Some(DT_FLOAT),
+            name: Some(name.clone()),
+            raw_data: Some(raw),
+            ..Default::default()
+        });
+        Ok(name)
+    }
+
+    /// Adds an int64 initializer (raw little-endian data).
+    fn init_i64(&mut self, name: String, data: &[i64], node: &str) -> Result<String, ModelError> {
+        let name = self.claim(&name, node)?;
+        let raw: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.graph.initializer.push(TensorProto {
+            dims: vec![data.len() as i64],
+            data_type: Some(DT_INT64),
+            name: Some(name.clone()),
+            raw_data: Some(raw),
+            ..Default::default()
+        });
+        Ok(name)
+    }
+
+    /// Appends one ONNX node.
+    fn push(
+        &mut self,
+        op: &str,
+        name: &str,
+        stage_doc: &str,
+        inputs: Vec<String>,
+        outputs: Vec<String>,
+        attrs: Vec<AttributeProto>,
+    ) {
+        self.graph.node.push(NodeProto {
+            input: inputs,
+            output: outputs,
+            name: Some(name.to_string()),
+            op_type: Some(op.to_string()),
+            domain: None,
+            attribute: attrs,
+            doc_string: Some(stage_doc.to_string()),
+        });
+    }
+
+    /// Emits the ONNX node(s) of one graph node; `out` is its output tensor, `in_shape` its first input's shape.
+    fn node(
+        &mut self,
+        node: &Node,
+        ins: Vec<String>,
+        out: &str,
+        in_shape: &Shape,
+    ) -> Result<(), ModelError> {
+        let n = node.name.as_str();
+        let doc = format!("{STAGE_DOC_PREFIX}{}", node.stage);
+        let outs = vec![out.to_string()];
+        match &node.op {
+            Op::Input => {}
+            Op::Conv2d(conv) => {
+                let kpg = conv.c_in / conv.groups;
+                let wname = self.init_f32(
+                    format!("{n}::weight"),
+                    &[conv.c_out, kpg, conv.kernel[0], conv.kernel[1]],
+                    &conv.weight,
+                    n,
+                )?;
+                let bname = self.init_f32(format!("{n}::bias"), &[conv.c_out], &conv.bias, n)?;
+                let [ph, pw] = conv.padding;
+                let attrs = vec![
+                    ints("dilations", &[1, 1]),
+                    int("group", conv.groups as i64),
+                    ints(
+                        "kernel_shape",
+                        &[conv.kernel[0] as i64, conv.kernel[1] as i64],
+                    ),
+                    ints("pads", &[ph as i64, pw as i64, ph as i64, pw as i64]),
+                    ints("strides", &[conv.stride[0] as i64, conv.stride[1] as i64]),
+                ];
+                self.push(
+                    "Conv",
+                    n,
+                    &doc,
+                    vec![ins[0].clone(), wname, bname],
+                    outs,
+                    attrs,
+                );
+            }
+            Op::Relu(relu) => match &relu.channels {
+                None => self.push("Relu", n, &doc, ins, outs, vec![]),
+                Some(chans) => {
+                    self.subset_relu(n, &doc, &ins[0], out, chans, in_shape.channels())?
+                }
+            },
+            Op::Identity => self.push("Identity", n, &doc, ins, outs, vec![]),
+            Op::Add => self.push("Add", n, &doc, ins, outs, vec![]),
+            Op::SliceChannels { start, len } => {
+                let s = self.init_i64(format!("{n}::starts"), &[*start as i64], n)?;
+                let e = self.init_i64(format!("{n}::ends"), &[(start + len) as i64], n)?;
+                let a = self.init_i64(format!("{n}::axes"), &[1], n)?;
+                self.push(
+                    "Slice",
+                    n,
+                    &doc,
+                    vec![ins[0].clone(), s, e, a],
+                    outs,
+                    vec![],
+                );
+            }
+            Op::Concat => self.push("Concat", n, &doc, ins, outs, vec![int("axis", 1)]),
+            Op::AvgPool(pool) => {
+                let attrs = vec![
+                    ints(
+                        "kernel_shape",
+                        &[pool.kernel[0] as i64, pool.kernel[1] as i64],
+                    ),
+                    ints("strides", &[pool.stride[0] as i64, pool.stride[1] as i64]),
+                ];
+                self.push("AveragePool", n, &doc, ins, outs, attrs);
+            }
+            Op::GlobalAvgPool => self.push("GlobalAveragePool", n, &doc, ins, outs, vec![]),
+            Op::Flatten => self.push("Flatten", n, &doc, ins, outs, vec![int("axis", 1)]),
+            Op::Linear(lin) => {
+                let wname = self.init_f32(
+                    format!("{n}::weight"),
+                    &[lin.out_features, lin.in_features],
+                    &lin.weight,
+                    n,
+                )?;
+                let bname =
+                    self.init_f32(format!("{n}::bias"), &[lin.out_features], &lin.bias, n)?;
+                let attrs = vec![
+                    float("alpha", 1.0),
+                    float("beta", 1.0),
+                    int("transA", 0),
+                    int("transB", 1),
+                ];
+                self.push(
+                    "Gemm",
+                    n,
+                    &doc,
+                    vec![ins[0].clone(), wname, bname],
+                    outs,
+                    attrs,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// A channel-subset ReLU as `Split` (runs of selected / unselected channels) → `Relu` or
+    /// `Identity` per run → `Concat`, with the names the importer fuses back (see the module docs).
+    fn subset_relu(
+        &mut self,
+        n: &str,
+        doc: &str,
+        input: &str,
+        out: &str,
+        chans: &[usize],
+        c: usize,
+    ) -> Result<(), ModelError> {
+        let mut runs: Vec<(bool, usize)> = Vec::new();
+        let mut sel = vec![false; c];
+        chans.iter().for_each(|&ch| sel[ch] = true);
+        for &s in &sel {
+            match runs.last_mut() {
+                Some((last, len)) if *last == s => *len += 1,
+                _ => runs.push((s, 1)),
+            }
+        }
+        let sizes: Vec<i64> = runs.iter().map(|&(_, l)| l as i64).collect();
+        let split = self.init_i64(format!("{n}::split_sizes"), &sizes, n)?;
+        let mut parts = Vec::new();
+        for i in 0..runs.len() {
+            parts.push(self.claim(&format!("{n}::part{i}"), n)?);
+        }
+        self.push(
+            "Split",
+            &format!("{n}::split"),
+            doc,
+            vec![input.to_string(), split],
+            parts.clone(),
+            vec![int("axis", 1)],
+        );
+        let mut outs = Vec::new();
+        for (i, &(selected, _)) in runs.iter().enumerate() {
+            let o = self.claim(&format!("{n}::out{i}"), n)?;
+            let (op, name) = if selected {
+                ("Relu", format!("{n}::relu{i}"))
+            } else {
+                ("Identity", format!("{n}::id{i}"))
+            };
+            self.push(
+                op,
+                &name,
+                doc,
+                vec![parts[i].clone()],
+                vec![o.clone()],
+                vec![],
+            );
+            outs.push(o);
+        }
+        self.push(
+            "Concat",
+            n,
+            doc,
+            outs,
+            vec![out.to_string()],
+            vec![int("axis", 1)],
+        );
+        Ok(())
+    }
+}
+
+/// A float tensor `ValueInfoProto` of shape `[1, ...]`.
+fn value_info(name: &str, shape: &Shape) -> ValueInfoProto {
+    let dims: Vec<usize> = match *shape {
+        Shape::Chw { c, h, w } => vec![1, c, h, w],
+        Shape::Flat(n) => vec![1, n],
+    };
+    ValueInfoProto {
+        name: Some(name.to_string()),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: Some(DT_FLOAT),
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|&d| Dimension {
+                            dim_value: Some(d as i64),
+                            dim_param: None,
+                        })
+                        .collect(),
+                }),
+            }),
+        }),
+        doc_string: None,
+    }
+}
+
+/// An INT attribute.
+fn int(name: &str, v: i64) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(attr_type::INT),
+        i: Some(v),
+        ..Default::default()
+    }
+}
+
+/// An INTS attribute.
+fn ints(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(attr_type::INTS),
+        ints: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+/// A FLOAT attribute.
+fn float(name: &str, v: f32) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(attr_type::FLOAT),
+        f: Some(v),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,71 @@
+//! ONNX import and export.
+//!
+//! **Import** (default-domain opsets 11–21; PyTorch exports at opsets 11–17 are the target):
+//! `Conv` (2-D, dilation 1, symmetric padding, groups), `BatchNormalization` (inference mode,
+//! epsilon honoured; folded into the producing Conv/Gemm/MatMul when that is its only consumer,
+//! otherwise a depthwise 1×1 conv), `Relu`, `Identity` (→ a removed ReLU), `Add` (two computed
+//! tensors → residual add; a constant operand is folded into the bias of a single-use Conv/linear),
+//! `AveragePool` (no padding), `GlobalAveragePool`, `Flatten` (axis 0/1), `Reshape` to `[1, -1]`
+//! (→ `Flatten`), `Gemm` (transA = 0), `MatMul` with a constant right operand (→ linear; a following
+//! constant `Add` becomes its bias), `Concat` / `Split` / `Slice` on the channel axis, `Dropout`
+//! (inference: pass-through), `Constant` and initializers, and the constant shape arithmetic PyTorch
+//! emits around flattening (`Shape`, `Gather`, `Unsqueeze`, `Squeeze`, `Cast`, `Concat` on constants).
+//! Anything else is a [`ModelError::UnsupportedOp`] / [`ModelError::UnsupportedAttribute`] naming
+//! op, attribute and node. Shapes are checked as nodes are added; an ONNX node without a name gets
+//! `<OpType>_<index>`.
+//!
+//! **Stages** on import, per node, first rule that applies:
+//! 1. the node's `doc_string` is `pi.stage=<stem|stage<N>|head>` (written by our export);
+//! 2. the node name has a stage token, tokens being split at non-alphanumeric characters:
+//!    `stem`; `stage<N>` or `layer<N>` (torchvision) → stage N; `head`, `fc`, `classifier` → head;
+//! 3. structure: the first `GlobalAveragePool`/`Flatten`/linear node and everything after it is the
+//!    head; the stem is every node up to the point where the first residual `Add` branches off
+//!    (the last common ancestor of its two inputs; without any `Add`, the nodes before the second
+//!    conv); any other node is in stage k when its output has the k-th distinct spatial resolution
+//!    met in node order after the stem.
+//!
+//! **Export** writes IR 7 / opset 13: input `input` `[1, c, h, w]`, output `logits`; node names are
+//! the graph's node names (tensor names too) and each node's `doc_string` carries its stage, so a
+//! round trip keeps names and stages; builder/zoo names also start with the stage
+//! (`stage2.block1.conv1`). Conv → `Conv` (+ `<name>::weight`, `<name>::bias` initializers as
+//! raw_data), Linear → `Gemm` (transB = 1), AvgPool → `AveragePool`, SliceChannels → `Slice`,
+//! channel-subset ReLU `<n>` → `Split` `<n>::split` into runs of selected/unselected channels
+//! (`<n>::part<i>`) → `Relu` `<n>::relu<i>` / `Identity` `<n>::id<i>` → `Concat` `<n>`; the importer
+//! fuses exactly that pattern back into one `Relu { channels }` node.
+
+mod export;
+mod import;
+pub mod proto;
+
+use std::path::Path;
+
+pub use export::to_bytes;
+pub use import::from_bytes;
+
+use crate::{Model, ModelError};
+
+/// The opset our export declares.
+pub const OPSET: i64 = 13;
+
+/// Prefix of a node `doc_string` that records its stage (`pi.stage=stage2`).
+pub const STAGE_DOC_PREFIX: &str = "pi.stage=";
+
+/// Reads an ONNX file.
+pub fn load(path: impl AsRef<Path>) -> Result<Model, ModelError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    from_bytes(&bytes)
+}
+
+/// Writes `model` as an ONNX file.
+pub fn save(model: &Model, path: impl AsRef<Path>) -> Result<(), ModelError> {
+    let path = path.as_ref();
+    let bytes = to_bytes(model)?;
+    std::fs::write(path, bytes).map_err(|source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
