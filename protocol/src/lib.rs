@@ -1,1 +1,20 @@
-//! Offline and online phases of private inference for a `models::Model`.
+//! Offline and online phases of DELPHI-style private inference for any [`models::Model`].
+//!
+//! Data flows one way: model → [`program`] (what each node needs) → offline material
+//! (HE correlations, garbled ReLUs) → online evaluation → [`report`].
+//! The exact semantics (ring, fixed point, truncation, circuits) are in `docs/protocol.md`.
+
+mod error;
+pub mod messages;
+mod program;
+pub mod public_model;
+pub mod report;
+mod session;
+mod shares;
+
+pub use error::ProtocolError;
+pub use program::Program;
+pub use public_model::PublicModel;
+pub use report::{InferenceReport, OfflineReport, OnlineReport};
+pub use session::client::{run_client, run_client_on, ClientOptions, SessionReport};
+pub use session::server::{serve_channel, serve_session, ServedModel, SessionLimits, SessionSummary};

@@ -169,6 +169,9 @@ pub fn train(
     let mut sgd = Sgd::new(net.params().len(), cfg.momentum, cfg.weight_decay);
     let mut history = Vec::new();
     let mut start = 0;
+    if let Some(c) = ckpt.filter(|c| c.resume && !c.path.exists()) {
+        eprintln!("no checkpoint at {} yet: starting from scratch", c.path.display());
+    }
     if let Some(c) = ckpt.filter(|c| c.resume && c.path.exists()) {
         let meta = checkpoint::load(&c.path, net, &mut sgd)?;
         if meta.config != *cfg {

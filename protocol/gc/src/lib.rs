@@ -1,1 +1,24 @@
 //! Garbled circuits and oblivious transfer for private ReLUs.
+//!
+//! * [`circuit`]: circuits written once against [`circuit::Builder`], interpreted as plaintext,
+//!   gate counter, garbler and evaluator.
+//! * [`garble`]: half-gates, free-XOR, point-and-permute over a fixed-key-AES TCCR hash.
+//! * [`relu`]: the ReLU circuit for the share ring and its ring-level reference.
+//! * [`ot`]: Chou–Orlandi base OT and SoftSpoken/IKNP correlated OT extension.
+//! * [`session`]: the offline/online protocol (`garble_offline`, `evaluate_offline`, `online`).
+
+pub mod block;
+pub mod circuit;
+mod error;
+pub mod garble;
+pub mod relu;
+
+pub use error::GcError;
+pub use relu::{relu_circuit, relu_reference, ReluParams};
+mod msg;
+pub mod ot;
+pub mod session;
+
+pub use session::{
+    evaluate_offline, garble_offline, garble_offline_with, ClientRelus, GcStats, OfflineConfig, ServerRelus,
+};

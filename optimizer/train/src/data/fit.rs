@@ -4,10 +4,10 @@
 use super::Dataset;
 use crate::error::{Error, Result};
 
-/// Return `ds` with every image converted to `target = [c, h, w]`.
-pub fn fit_to_shape(ds: &Dataset, target: [usize; 3]) -> Result<Dataset> {
+/// Return `ds` with every image converted to `target = [c, h, w]` (unchanged when it fits).
+pub fn fit_to_shape(ds: Dataset, target: [usize; 3]) -> Result<Dataset> {
     if ds.shape == target {
-        return Ok(ds.clone());
+        return Ok(ds);
     }
     let [c0, h0, w0] = ds.shape;
     let [c1, h1, w1] = target;
@@ -56,7 +56,7 @@ pub fn fit_to_shape(ds: &Dataset, target: [usize; 3]) -> Result<Dataset> {
             }
         }
     }
-    Ok(Dataset { shape: target, max_value: ds.max_value, classes: ds.classes, pixels, labels: ds.labels.clone() })
+    Ok(Dataset { shape: target, max_value: ds.max_value, classes: ds.classes, pixels, labels: ds.labels })
 }
 
 /// Downsampling factor from `from` to (at most) `to`: 1 when padding, `from / to` when `to`
@@ -78,7 +78,7 @@ mod tests {
     #[test]
     fn grey_28_padded_and_replicated_to_32x32x3() {
         let ds = Dataset { shape: [1, 28, 28], max_value: 255.0, classes: 10, pixels: (0..784).map(|k| (k % 251) as u8 + 1).collect(), labels: vec![4] };
-        let f = fit_to_shape(&ds, [3, 32, 32]).unwrap();
+        let f = fit_to_shape(ds.clone(), [3, 32, 32]).unwrap();
         assert_eq!(f.shape, [3, 32, 32]);
         let img = f.image(0);
         // border of 2 is zero, content shifted by (2,2), three identical planes
@@ -94,11 +94,11 @@ mod tests {
     #[test]
     fn rgb_64_box_downsampled_to_32_and_odd_factor_refused() {
         let ds = Dataset { shape: [3, 4, 4], max_value: 255.0, classes: 2, pixels: (0..48).map(|k| k as u8).collect(), labels: vec![1] };
-        let f = fit_to_shape(&ds, [3, 2, 2]).unwrap();
+        let f = fit_to_shape(ds.clone(), [3, 2, 2]).unwrap();
         // top-left 2x2 block of plane 0: 0,1,4,5 → mean 2.5 → rounds to 3
         assert_eq!(f.image(0)[0], 3);
-        assert!(fit_to_shape(&ds, [3, 3, 3]).is_err());
-        let g = fit_to_shape(&ds, [1, 4, 4]).unwrap();
+        assert!(fit_to_shape(ds.clone(), [3, 3, 3]).is_err());
+        let g = fit_to_shape(ds, [1, 4, 4]).unwrap();
         assert_eq!(g.image(0)[0], 16); // (0 + 16 + 32) / 3
     }
 }

@@ -334,11 +334,11 @@ impl Prepared {
             )));
         }
         let cut = |ds: Dataset, n: Option<usize>| match n {
-            Some(n) => ds.take(n),
-            None => ds,
+            Some(n) if n < ds.len() => ds.take(n),
+            _ => ds,
         };
-        let train = fit_to_shape(&cut(split.train, max_train), input)?;
-        let test = fit_to_shape(&cut(split.test, max_test), input)?;
+        let train = fit_to_shape(cut(split.train, max_train), input)?;
+        let test = fit_to_shape(cut(split.test, max_test), input)?;
         if train.is_empty() || test.is_empty() {
             return Err(Error::Data(format!("{}: empty train or test split", spec.path.display())));
         }

@@ -1,0 +1,532 @@
+//! Word-size modular arithmetic and the negacyclic NTT over one RNS prime.
+
+/// High 128 bits of the 256-bit product `a · b`.
+#[inline]
+pub(crate) fn mul_hi_u128(a: u128, b: u128) -> u128 {
+    let (a0, a1) = (a as u64 as u128, a >> 64);
+    let (b0, b1) = (b as u64 as u128, b >> 64);
+    let p00 = a0 * b0;
+    let p01 = a0 * b1;
+    let p10 = a1 * b0;
+    let p11 = a1 * b1;
+    let mid = (p00 >> 64) + (p01 as u64 as u128) + (p10 as u64 as u128);
+    p11 + (p01 >> 64) + (p10 >> 64) + (mid >> 64)
+}
+
+/// One NTT-friendly prime q < 2^61 with its Barrett constant.
+#[derive(Clone, Debug)]
+pub(crate) struct Prime {
+    pub q: u64,
+    /// floor(2^128 / q).
+    barrett: u128,
+}
+
+impl Prime {
+    pub fn new(q: u64) -> Self {
+        assert!(q > 2 && q < (1 << 61), "prime out of range");
+        // floor(2^128 / q) = floor((2^128 - 1) / q) because q is odd and > 1.
+        Prime { q, barrett: u128::MAX / q as u128 }
+    }
+
+    /// x mod q for any 128-bit x.
+    #[inline]
+    pub fn reduce_u128(&self, x: u128) -> u64 {
+        let est = mul_hi_u128(x, self.barrett);
+        let mut r = x.wrapping_sub(est.wrapping_mul(self.q as u128)) as u64;
+        // est ∈ [floor(x/q) − 2, floor(x/q)], so r < 3q < 2^63.
+        if r >= self.q {
+            r -= self.q;
+        }
+        if r >= self.q {
+            r -= self.q;
+        }
+        r
+    }
+
+    #[inline]
+    pub fn mul(&self, a: u64, b: u64) -> u64 {
+        self.reduce_u128(a as u128 * b as u128)
+    }
+
+    #[inline]
+    pub fn add(&self, a: u64, b: u64) -> u64 {
+        let s = a + b;
+        if s >= self.q { s - self.q } else { s }
+    }
+
+    #[inline]
+    pub fn sub(&self, a: u64, b: u64) -> u64 {
+        if a >= b { a - b } else { a + self.q - b }
+    }
+
+    #[inline]
+    pub fn neg(&self, a: u64) -> u64 {
+        if a == 0 { 0 } else { self.q - a }
+    }
+
+    /// A signed integer as a residue.
+    #[inline]
+    pub fn from_i128(&self, x: i128) -> u64 {
+        let r = self.reduce_u128(x.unsigned_abs());
+        if x < 0 { self.neg(r) } else { r }
+    }
+
+    pub fn pow(&self, mut b: u64, mut e: u64) -> u64 {
+        let mut r = 1u64;
+        b %= self.q;
+        while e > 0 {
+            if e & 1 == 1 {
+                r = self.mul(r, b);
+            }
+            b = self.mul(b, b);
+            e >>= 1;
+        }
+        r
+    }
+
+    /// Inverse of a unit (Fermat).
+    pub fn inv(&self, a: u64) -> u64 {
+        self.pow(a, self.q - 2)
+    }
+
+    /// Shoup constant floor(w · 2^64 / q) for a fixed multiplicand w < q.
+    #[inline]
+    pub fn shoup(&self, w: u64) -> u64 {
+        (((w as u128) << 64) / self.q as u128) as u64
+    }
+
+    /// a · w mod q with w's Shoup constant.
+    #[inline]
+    pub fn mul_shoup(&self, a: u64, w: u64, w_shoup: u64) -> u64 {
+        let hi = ((a as u128 * w_shoup as u128) >> 64) as u64;
+        let r = a.wrapping_mul(w).wrapping_sub(hi.wrapping_mul(self.q));
+        if r >= self.q { r - self.q } else { r }
+    }
+}
+
+fn bit_reverse(x: usize, bits: u32) -> usize {
+    if bits == 0 { 0 } else { x.reverse_bits() >> (usize::BITS - bits) }
+}
+
+/// Precomputed tables for the negacyclic NTT of length n modulo one prime.
+#[derive(Clone, Debug)]
+pub(crate) struct NttTable {
+    pub p: Prime,
+    n: usize,
+    psi_rev: Vec<u64>,
+    psi_rev_shoup: Vec<u64>,
+    ipsi_rev: Vec<u64>,
+    ipsi_rev_shoup: Vec<u64>,
+    n_inv: u64,
+    n_inv_shoup: u64,
+    /// 52-bit Shoup constants for the AVX-512 IFMA path.
+    psi_rev_shoup52: Vec<u64>,
+    ipsi_rev_shoup52: Vec<u64>,
+    n_inv_shoup52: u64,
+    /// Whether this CPU runs the IFMA path (q < 2^50 and avx512ifma present).
+    ifma: bool,
+}
+
+impl NttTable {
+    /// Tables for X^n + 1 modulo q; q must be 1 mod 2n.
+    pub fn new(q: u64, n: usize) -> Option<Self> {
+        let p = Prime::new(q);
+        if !n.is_power_of_two() || (q - 1) % (2 * n as u64) != 0 {
+            return None;
+        }
+        let log_n = n.trailing_zeros();
+        // A primitive 2n-th root of unity: x^((q−1)/2n) with x^(...·n) = −1.
+        let mut psi = 0;
+        for g in 2..10_000u64 {
+            let c = p.pow(g, (q - 1) / (2 * n as u64));
+            if p.pow(c, n as u64) == q - 1 {
+                psi = c;
+                break;
+            }
+        }
+        if psi == 0 {
+            return None;
+        }
+        let ipsi = p.inv(psi);
+        let mut psi_rev = vec![0; n];
+        let mut ipsi_rev = vec![0; n];
+        let (mut pw, mut ipw) = (1u64, 1u64);
+        for i in 0..n {
+            let r = bit_reverse(i, log_n);
+            psi_rev[r] = pw;
+            ipsi_rev[r] = ipw;
+            pw = p.mul(pw, psi);
+            ipw = p.mul(ipw, ipsi);
+        }
+        let psi_rev_shoup = psi_rev.iter().map(|&w| p.shoup(w)).collect();
+        let ipsi_rev_shoup = ipsi_rev.iter().map(|&w| p.shoup(w)).collect();
+        let n_inv = p.inv(n as u64);
+        let n_inv_shoup = p.shoup(n_inv);
+        let s52 = |w: u64| (((w as u128) << 52) / q as u128) as u64;
+        let psi_rev_shoup52 = psi_rev.iter().map(|&w| s52(w)).collect();
+        let ipsi_rev_shoup52 = ipsi_rev.iter().map(|&w| s52(w)).collect();
+        let n_inv_shoup52 = s52(n_inv);
+        let ifma = q < (1 << 50) && ifma_available();
+        Some(NttTable {
+            p,
+            n,
+            psi_rev,
+            psi_rev_shoup,
+            ipsi_rev,
+            ipsi_rev_shoup,
+            n_inv,
+            n_inv_shoup,
+            psi_rev_shoup52,
+            ipsi_rev_shoup52,
+            n_inv_shoup52,
+            ifma,
+        })
+    }
+
+    /// The same tables with the vector path switched off (tests compare both paths).
+    #[cfg(test)]
+    pub fn scalar_only(mut self) -> Self {
+        self.ifma = false;
+        self
+    }
+
+    /// In-place forward transform (coefficients → evaluations, bit-reversed order).
+    pub fn forward(&self, a: &mut [u64]) {
+        assert_eq!(a.len(), self.n);
+        #[cfg(target_arch = "x86_64")]
+        if self.ifma {
+            // SAFETY: `ifma` is set only when the CPU reports avx512f + avx512ifma, and q < 2^50.
+            unsafe { ifma::forward(self, a) };
+            return;
+        }
+        self.forward_scalar(a);
+    }
+
+    fn forward_scalar(&self, a: &mut [u64]) {
+        let (q, n) = (self.p.q, self.n);
+        let mut t = n;
+        let mut m = 1;
+        while m < n {
+            t >>= 1;
+            self.forward_stage_scalar(a, m, t);
+            m <<= 1;
+        }
+        for x in a.iter_mut() {
+            let mut v = *x;
+            if v >= 2 * q {
+                v -= 2 * q;
+            }
+            if v >= q {
+                v -= q;
+            }
+            *x = v;
+        }
+    }
+
+    /// One Cooley–Tukey stage (m blocks of span t), Harvey's lazy butterflies: values stay in [0, 4q).
+    fn forward_stage_scalar(&self, a: &mut [u64], m: usize, t: usize) {
+        let q = self.p.q;
+        let two_q = 2 * q;
+        for i in 0..m {
+            let j1 = 2 * i * t;
+            let w = self.psi_rev[m + i];
+            let ws = self.psi_rev_shoup[m + i];
+            let (lo, hi) = a[j1..j1 + 2 * t].split_at_mut(t);
+            for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
+                let mut u = *x;
+                if u >= two_q {
+                    u -= two_q;
+                }
+                let qh = ((*y as u128 * ws as u128) >> 64) as u64;
+                let v = y.wrapping_mul(w).wrapping_sub(qh.wrapping_mul(q)); // in [0, 2q)
+                *x = u + v;
+                *y = u + two_q - v;
+            }
+        }
+    }
+
+    /// In-place inverse transform (evaluations → coefficients), inputs and outputs reduced.
+    pub fn inverse(&self, a: &mut [u64]) {
+        assert_eq!(a.len(), self.n);
+        #[cfg(target_arch = "x86_64")]
+        if self.ifma {
+            // SAFETY: as in `forward`.
+            unsafe { ifma::inverse(self, a) };
+            return;
+        }
+        self.inverse_scalar(a);
+    }
+
+    fn inverse_scalar(&self, a: &mut [u64]) {
+        let mut t = 1;
+        let mut m = self.n;
+        while m > 1 {
+            let h = m >> 1;
+            self.inverse_stage_scalar(a, h, t);
+            t <<= 1;
+            m = h;
+        }
+        for x in a.iter_mut() {
+            *x = self.p.mul_shoup(*x, self.n_inv, self.n_inv_shoup);
+        }
+    }
+
+    /// One Gentleman–Sande stage (h blocks of span t), lazy: values stay in [0, 2q).
+    fn inverse_stage_scalar(&self, a: &mut [u64], h: usize, t: usize) {
+        let q = self.p.q;
+        let two_q = 2 * q;
+        let mut j1 = 0;
+        for i in 0..h {
+            let w = self.ipsi_rev[h + i];
+            let ws = self.ipsi_rev_shoup[h + i];
+            let (lo, hi) = a[j1..j1 + 2 * t].split_at_mut(t);
+            for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
+                let u = *x;
+                let v = *y;
+                let mut s = u + v;
+                if s >= two_q {
+                    s -= two_q;
+                }
+                *x = s;
+                let d = u + two_q - v;
+                let qh = ((d as u128 * ws as u128) >> 64) as u64;
+                *y = d.wrapping_mul(w).wrapping_sub(qh.wrapping_mul(q));
+            }
+            j1 += 2 * t;
+        }
+    }
+}
+
+fn ifma_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::env::var_os("PI_HE_NO_IFMA").is_none()
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512ifma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// AVX-512 IFMA butterflies (52-bit lanes, as in Intel HEXL); stages with span < 8 stay scalar.
+#[cfg(target_arch = "x86_64")]
+mod ifma {
+    use std::arch::x86_64::*;
+
+    use super::NttTable;
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    fn mul_shoup52(x: __m512i, w: __m512i, ws: __m512i, q: __m512i) -> __m512i {
+        // x·w − ⌊x·ws/2^52⌋·q, exact modulo 2^52, lies in [0, 2q) for x < 2^52.
+        let zero = _mm512_setzero_si512();
+        let qh = _mm512_madd52hi_epu64(zero, x, ws);
+        let l1 = _mm512_madd52lo_epu64(zero, x, w);
+        let l2 = _mm512_madd52lo_epu64(zero, qh, q);
+        _mm512_and_si512(_mm512_sub_epi64(l1, l2), _mm512_set1_epi64(((1u64 << 52) - 1) as i64))
+    }
+
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(super) unsafe fn forward(t: &NttTable, a: &mut [u64]) {
+        let q = t.p.q;
+        let (vq, v2q) = (_mm512_set1_epi64(q as i64), _mm512_set1_epi64((2 * q) as i64));
+        let n = t.n;
+        let mut span = n;
+        let mut m = 1;
+        while m < n {
+            span >>= 1;
+            if span >= 8 {
+                for i in 0..m {
+                    let j1 = 2 * i * span;
+                    let w = _mm512_set1_epi64(t.psi_rev[m + i] as i64);
+                    let ws = _mm512_set1_epi64(t.psi_rev_shoup52[m + i] as i64);
+                    let px = a.as_mut_ptr().add(j1);
+                    let py = px.add(span);
+                    let mut j = 0;
+                    while j < span {
+                        let x = _mm512_loadu_si512(px.add(j) as *const _);
+                        let y = _mm512_loadu_si512(py.add(j) as *const _);
+                        let x = _mm512_min_epu64(x, _mm512_sub_epi64(x, v2q));
+                        let tv = mul_shoup52(y, w, ws, vq);
+                        _mm512_storeu_si512(px.add(j) as *mut _, _mm512_add_epi64(x, tv));
+                        _mm512_storeu_si512(py.add(j) as *mut _, _mm512_sub_epi64(_mm512_add_epi64(x, v2q), tv));
+                        j += 8;
+                    }
+                }
+            } else {
+                t.forward_stage_scalar(a, m, span);
+            }
+            m <<= 1;
+        }
+        let p = a.as_mut_ptr();
+        let mut j = 0;
+        while j < n {
+            let x = _mm512_loadu_si512(p.add(j) as *const _);
+            let x = _mm512_min_epu64(x, _mm512_sub_epi64(x, v2q));
+            let x = _mm512_min_epu64(x, _mm512_sub_epi64(x, vq));
+            _mm512_storeu_si512(p.add(j) as *mut _, x);
+            j += 8;
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(super) unsafe fn inverse(t: &NttTable, a: &mut [u64]) {
+        let q = t.p.q;
+        let (vq, v2q) = (_mm512_set1_epi64(q as i64), _mm512_set1_epi64((2 * q) as i64));
+        let n = t.n;
+        let mut span = 1;
+        let mut m = n;
+        while m > 1 {
+            let h = m >> 1;
+            if span >= 8 {
+                let mut j1 = 0;
+                for i in 0..h {
+                    let w = _mm512_set1_epi64(t.ipsi_rev[h + i] as i64);
+                    let ws = _mm512_set1_epi64(t.ipsi_rev_shoup52[h + i] as i64);
+                    let px = a.as_mut_ptr().add(j1);
+                    let py = px.add(span);
+                    let mut j = 0;
+                    while j < span {
+                        let x = _mm512_loadu_si512(px.add(j) as *const _);
+                        let y = _mm512_loadu_si512(py.add(j) as *const _);
+                        let s = _mm512_add_epi64(x, y);
+                        let s = _mm512_min_epu64(s, _mm512_sub_epi64(s, v2q));
+                        let d = _mm512_sub_epi64(_mm512_add_epi64(x, v2q), y);
+                        _mm512_storeu_si512(px.add(j) as *mut _, s);
+                        _mm512_storeu_si512(py.add(j) as *mut _, mul_shoup52(d, w, ws, vq));
+                        j += 8;
+                    }
+                    j1 += 2 * span;
+                }
+            } else {
+                t.inverse_stage_scalar(a, h, span);
+            }
+            span <<= 1;
+            m = h;
+        }
+        let (w, ws) = (_mm512_set1_epi64(t.n_inv as i64), _mm512_set1_epi64(t.n_inv_shoup52 as i64));
+        let p = a.as_mut_ptr();
+        let mut j = 0;
+        while j < n {
+            let x = mul_shoup52(_mm512_loadu_si512(p.add(j) as *const _), w, ws, vq);
+            _mm512_storeu_si512(p.add(j) as *mut _, _mm512_min_epu64(x, _mm512_sub_epi64(x, vq)));
+            j += 8;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::{RngCore, SeedableRng};
+
+    const Q: u64 = 0x7fffffffe0001; // 51-bit prime, 1 mod 2^17
+
+    fn schoolbook(p: &Prime, a: &[u64], b: &[u64]) -> Vec<u64> {
+        let n = a.len();
+        let mut c = vec![0u64; n];
+        for i in 0..n {
+            for j in 0..n {
+                let prod = p.mul(a[i], b[j]);
+                if i + j < n {
+                    c[i + j] = p.add(c[i + j], prod);
+                } else {
+                    c[i + j - n] = p.sub(c[i + j - n], prod);
+                }
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn barrett_matches_u128_remainder() {
+        let p = Prime::new(Q);
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        for _ in 0..10_000 {
+            let x = ((rng.next_u64() as u128) << 64) | rng.next_u64() as u128;
+            assert_eq!(p.reduce_u128(x) as u128, x % Q as u128);
+        }
+        assert_eq!(p.reduce_u128(u128::MAX) as u128, u128::MAX % Q as u128);
+        assert_eq!(p.from_i128(-5), Q - 5);
+    }
+
+    #[test]
+    fn vector_and_scalar_paths_agree() {
+        // 1 mod 2^14 and below 2^50, so the IFMA path runs where the CPU has it.
+        let q = (1..).map(|i| (1u64 << 49) - i * (1 << 14) + 1).find(|&q| is_prime(q)).unwrap();
+        let fast = NttTable::new(q, 8192).unwrap();
+        let slow = fast.clone().scalar_only();
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let a: Vec<u64> = (0..8192).map(|_| rng.next_u64() % q).collect();
+        let (mut x, mut y) = (a.clone(), a.clone());
+        fast.forward(&mut x);
+        slow.forward(&mut y);
+        assert_eq!(x, y);
+        fast.inverse(&mut x);
+        slow.inverse(&mut y);
+        assert_eq!(x, a);
+        assert_eq!(y, a);
+    }
+
+    fn is_prime(q: u64) -> bool {
+        let p = Prime::new(q);
+        [2u64, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37].iter().all(|&b| {
+            let (mut d, mut r) = (q - 1, 0);
+            while d % 2 == 0 {
+                d /= 2;
+                r += 1;
+            }
+            let mut x = p.pow(b, d);
+            if x == 1 || x == q - 1 {
+                return true;
+            }
+            for _ in 1..r {
+                x = p.mul(x, x);
+                if x == q - 1 {
+                    return true;
+                }
+            }
+            false
+        })
+    }
+
+    #[test]
+    fn ntt_product_is_negacyclic_convolution() {
+        for n in [16usize, 256] {
+            let t = NttTable::new(Q, n).expect("ntt-friendly");
+            let mut rng = ChaCha20Rng::seed_from_u64(n as u64);
+            let a: Vec<u64> = (0..n).map(|_| rng.next_u64() % Q).collect();
+            let b: Vec<u64> = (0..n).map(|_| rng.next_u64() % Q).collect();
+            let want = schoolbook(&t.p, &a, &b);
+            let (mut fa, mut fb) = (a.clone(), b.clone());
+            t.forward(&mut fa);
+            t.forward(&mut fb);
+            let mut fc: Vec<u64> = fa.iter().zip(&fb).map(|(&x, &y)| t.p.mul(x, y)).collect();
+            t.inverse(&mut fc);
+            assert_eq!(fc, want);
+            t.inverse(&mut fa);
+            assert_eq!(fa, a);
+        }
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    #[test]
+    #[ignore]
+    fn ntt_speed() {
+        let t = NttTable::new(0x1fffffff74001, 8192).unwrap();
+        let mut a: Vec<u64> = (0..8192u64).map(|i| i * 12345 % t.p.q).collect();
+        let now = std::time::Instant::now();
+        for _ in 0..1000 {
+            t.forward(&mut a);
+            t.inverse(&mut a);
+        }
+        eprintln!("fwd+inv pair: {:?}", now.elapsed() / 1000);
+    }
+}

@@ -1,0 +1,217 @@
+//! Client side: keys, Enc(input share) for each block, and decryption of L(mask) − s.
+
+use std::io::{Read, Write};
+use std::sync::Mutex;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRng, RngCore, SeedableRng};
+use rayon::prelude::*;
+
+use crate::bfv::{self, PublicKey, SecretKey};
+use crate::params::HeParams;
+use crate::shape::{Canon, LinearShape, Plan};
+use crate::wire::{packed_len, BitReader, BitWriter, LayerReply, LayerRequest, REPLY_MAGIC, REQUEST_MAGIC};
+use crate::{plan_for, revealed, HeError, SETUP_MAGIC};
+
+/// The client's keys and encryption randomness (a ChaCha20 stream seeded from the caller's CSPRNG).
+pub struct ClientHe {
+    params: HeParams,
+    sk: SecretKey,
+    pk: PublicKey,
+    rng: Mutex<ChaCha20Rng>,
+}
+
+impl ClientHe {
+    /// Generates a fresh secret key and public key.
+    pub fn new<G: RngCore + CryptoRng>(params: &HeParams, rng: &mut G) -> Result<Self, HeError> {
+        let (sk, pk) = bfv::keygen(params, rng);
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        Ok(ClientHe { params: params.clone(), sk, pk, rng: Mutex::new(ChaCha20Rng::from_seed(seed)) })
+    }
+
+    /// The message the server needs: parameter fingerprint, public-key seed and p0 (bit-packed).
+    pub fn public_setup(&self) -> Vec<u8> {
+        let p = &self.params;
+        let mut out = Vec::new();
+        out.extend_from_slice(&SETUP_MAGIC.to_le_bytes());
+        out.extend_from_slice(&p.fingerprint().to_le_bytes());
+        out.extend_from_slice(&self.pk.seed);
+        out.extend_from_slice(&pack_residues(p, &self.pk.p0));
+        out
+    }
+
+    /// The parameters this client runs with.
+    pub fn params(&self) -> &HeParams {
+        &self.params
+    }
+
+    #[cfg(test)]
+    pub(crate) fn pk_p0(&self) -> &[u64] {
+        &self.pk.p0
+    }
+
+    fn fresh_seeds(&self, count: usize) -> Vec<([u8; 32], [u8; 32])> {
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        (0..count)
+            .map(|_| {
+                let (mut a, mut b) = ([0u8; 32], [0u8; 32]);
+                rng.fill_bytes(&mut a);
+                rng.fill_bytes(&mut b);
+                (a, b)
+            })
+            .collect()
+    }
+}
+
+pub(crate) fn pack_residues(params: &HeParams, poly: &[u64]) -> Vec<u8> {
+    let n = params.n;
+    let mut out = Vec::new();
+    for (i, &bits) in params.prime_bits.iter().enumerate() {
+        let mut w = BitWriter::with_capacity(packed_len(n, bits));
+        for &v in &poly[i * n..(i + 1) * n] {
+            w.put(v as u128, bits);
+        }
+        out.extend_from_slice(&w.finish());
+    }
+    out
+}
+
+/// The plaintext coefficients of input block (tile t, channel block cb).
+fn input_block(canon: &Canon, plan: &Plan, input: &[u64], mask: u64, t: usize, cb: usize) -> Vec<u64> {
+    let mut m = vec![0u64; plan.n];
+    for cl in 0..plan.cw {
+        let c = cb * plan.cw + cl;
+        if c >= canon.cin {
+            break;
+        }
+        for il in 0..plan.hi {
+            let i = t * plan.ht + il;
+            if i >= canon.hin {
+                break;
+            }
+            let base = cl * plan.hwi + il * plan.wi;
+            for j in 0..plan.wi {
+                if let Some(idx) = canon.input_index(c, i, j) {
+                    m[base + j] = input[idx] & mask;
+                }
+            }
+        }
+    }
+    m
+}
+
+/// Client side of one layer: sends Enc(input share), returns L(input) − s mod 2^k (CHW order).
+pub fn client_linear<R: Read, W: Write>(
+    ch: &mut pi_net::Channel<R, W>,
+    he: &ClientHe,
+    shape: &LinearShape,
+    input: &[u64],
+) -> Result<Vec<u64>, HeError> {
+    let params = &he.params;
+    let canon = Canon::new(shape)?;
+    if input.len() != shape.input_len() {
+        return Err(HeError::Length { what: "input", got: input.len(), expected: shape.input_len() });
+    }
+    let plan = plan_for(params, &canon)?;
+    let mask = params.t_mask();
+    let seeds = he.fresh_seeds(plan.num_inputs());
+    let frames: Vec<Vec<u8>> = seeds
+        .par_iter()
+        .enumerate()
+        .map(|(idx, (seed_a, seed_e))| {
+            let (t, cb) = (idx / plan.n_cb, idx % plan.n_cb);
+            let m = input_block(&canon, &plan, input, mask, t, cb);
+            let c0 = bfv::encrypt_sym(params, &he.sk, &m, seed_a, &mut ChaCha20Rng::from_seed(*seed_e));
+            let mut f = seed_a.to_vec();
+            f.extend_from_slice(&pack_residues(params, &c0));
+            f
+        })
+        .collect();
+    ch.send(&LayerRequest {
+        magic: REQUEST_MAGIC,
+        params: params.fingerprint(),
+        shape: shape.fingerprint(),
+        num_cts: plan.num_inputs() as u32,
+    })?;
+    for f in &frames {
+        ch.send_frame(f)?;
+    }
+    ch.flush()?;
+    drop(frames);
+
+    let reply: LayerReply = ch.recv()?;
+    if reply.magic != REPLY_MAGIC || reply.num_cts as usize != plan.num_outputs() {
+        return Err(HeError::Malformed(format!("reply announces {} ciphertexts, expected {}", reply.num_cts, plan.num_outputs())));
+    }
+    let mut cts = Vec::with_capacity(plan.num_outputs());
+    for idx in 0..plan.num_outputs() {
+        let (t, mg) = (idx / plan.n_mg, idx % plan.n_mg);
+        let rev = revealed(&canon, &plan, t, mg);
+        let f = ch.recv_frame()?;
+        let want = packed_len(params.n, params.c1_bits) + packed_len(rev.len(), params.c0_bits);
+        if f.len() != want {
+            return Err(HeError::Malformed(format!("reply ciphertext of {} bytes, expected {want}", f.len())));
+        }
+        cts.push((f, rev));
+    }
+    let parts: Vec<Vec<(usize, u64)>> = cts.par_iter().map(|(f, rev)| decrypt_reply(params, &he.sk, f, rev)).collect();
+    let mut out = vec![0u64; shape.output_len()];
+    for part in parts {
+        for (idx, v) in part {
+            out[idx] = v;
+        }
+    }
+    Ok(out)
+}
+
+/// Decrypts the revealed coefficients of one reply: m = round((c0 + c1·s)/2^(b−k)) mod 2^k.
+fn decrypt_reply(params: &HeParams, sk: &SecretKey, frame: &[u8], rev: &[(usize, usize)]) -> Vec<(usize, u64)> {
+    let n = params.n;
+    let (b0, b1, k) = (params.c0_bits, params.c1_bits, params.ring_bits);
+    let c1_len = packed_len(n, b1);
+    let mut rd = BitReader::new(&frame[..c1_len]);
+    let c1: Vec<u128> = (0..n).map(|_| rd.get(b1)).collect();
+    // c1·s over the integers (|·| < N·2^b1) via NTT modulo the leading primes and Garner's CRT.
+    let d = params.dec_primes;
+    let prods: Vec<Vec<u64>> = (0..d)
+        .map(|i| {
+            let t = &params.ntt[i];
+            let mut v: Vec<u64> = c1.iter().map(|&x| t.p.reduce_u128(x)).collect();
+            t.forward(&mut v);
+            for (j, x) in v.iter_mut().enumerate() {
+                *x = t.p.mul(*x, sk.s_ntt[i * n + j]);
+            }
+            t.inverse(&mut v);
+            v
+        })
+        .collect();
+    // Garner constants: inv[i] = (q_0···q_{i−1})^{-1} mod q_i.
+    let inv: Vec<u64> = (0..d)
+        .map(|i| {
+            let p = &params.ntt[i].p;
+            let prod = (0..i).fold(1u64, |acc, j| p.mul(acc, params.ntt[j].p.q % p.q));
+            if i == 0 { 1 } else { p.inv(prod) }
+        })
+        .collect();
+    let big_q: u128 = (0..d).map(|i| params.ntt[i].p.q as u128).product();
+    let mut rd = BitReader::new(&frame[c1_len..]);
+    rev.iter()
+        .map(|&(pos, out_idx)| {
+            // x = Σ h_i·(q_0···q_{i−1}), h_i the mixed-radix digits.
+            let mut x: u128 = 0;
+            let mut radix: u128 = 1;
+            for i in 0..d {
+                let p = &params.ntt[i].p;
+                let h = p.mul(p.sub(prods[i][pos], p.reduce_u128(x)), inv[i]);
+                x += radix * h as u128;
+                radix *= p.q as u128;
+            }
+            let v = if x > big_q / 2 { (x as i128) - big_q as i128 } else { x as i128 };
+            let c0 = rd.get(b0);
+            let phase = c0.wrapping_add((v as u128).wrapping_shl(b0 - b1)) & ((1u128 << b0) - 1);
+            let m = ((phase + (1u128 << (b0 - k - 1))) >> (b0 - k)) as u64 & params.t_mask();
+            (out_idx, m)
+        })
+        .collect()
+}

@@ -1,0 +1,388 @@
+//! Server side: weight preparation at model load, and the per-layer reply Enc(L(mask) − s).
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRng, RngCore, SeedableRng};
+use rayon::prelude::*;
+
+use crate::bfv::{self, PublicKey};
+use crate::params::{HeParams, CBD_ETA};
+use crate::sample;
+use crate::shape::{Canon, LinearShape, Plan};
+use crate::wire::{packed_len, BitReader, BitWriter, LayerReply, LayerRequest, REPLY_MAGIC, REQUEST_MAGIC};
+use crate::{plan_for, revealed, HeError, SETUP_MAGIC};
+
+/// Largest NTT-form kernel cache kept per layer; bigger layers transform kernels on the fly.
+pub const PREPARED_CACHE_BYTES: usize = 256 << 20;
+
+/// The server's view of one client: its validated public key.
+pub struct ServerHe {
+    params: HeParams,
+    pk: PublicKey,
+}
+
+impl ServerHe {
+    /// Validates the client's setup message (parameter fingerprint, sizes, residues < q_i).
+    pub fn new(params: &HeParams, client_setup: &[u8]) -> Result<Self, HeError> {
+        let n = params.n;
+        let body: usize = params.prime_bits.iter().map(|&b| packed_len(n, b)).sum();
+        let want = 4 + 8 + 32 + body;
+        if client_setup.len() != want {
+            return Err(HeError::Malformed(format!("setup has {} bytes, expected {want}", client_setup.len())));
+        }
+        let magic = u32::from_le_bytes(client_setup[0..4].try_into().expect("4 bytes"));
+        let fp = u64::from_le_bytes(client_setup[4..12].try_into().expect("8 bytes"));
+        if magic != SETUP_MAGIC {
+            return Err(HeError::Malformed("setup magic".into()));
+        }
+        if fp != params.fingerprint() {
+            return Err(HeError::Malformed("setup is for different HE parameters".into()));
+        }
+        let mut seed = [0u8; 32];
+        seed.copy_from_slice(&client_setup[12..44]);
+        let p0 = read_residues(params, &client_setup[44..])?;
+        let p1 = sample::uniform_from_seed(params, &seed);
+        Ok(ServerHe { params: params.clone(), pk: PublicKey { seed, p0, p1 } })
+    }
+
+    /// The parameters this session runs with.
+    pub fn params(&self) -> &HeParams {
+        &self.params
+    }
+
+    #[cfg(test)]
+    pub(crate) fn pk_p0(&self) -> &[u64] {
+        &self.pk.p0
+    }
+}
+
+/// Reads L·N bit-packed residues (prime-major) and checks each is below its prime.
+pub(crate) fn read_residues(params: &HeParams, bytes: &[u8]) -> Result<Vec<u64>, HeError> {
+    let n = params.n;
+    let mut out = Vec::with_capacity(n * params.num_primes());
+    let mut off = 0;
+    for (i, &q) in params.primes.iter().enumerate() {
+        let bits = params.prime_bits[i];
+        let len = packed_len(n, bits);
+        let chunk = bytes.get(off..off + len).ok_or_else(|| HeError::Malformed("truncated residues".into()))?;
+        let mut r = BitReader::new(chunk);
+        for _ in 0..n {
+            let v = r.get(bits) as u64;
+            if v >= q {
+                return Err(HeError::Malformed("residue not reduced modulo its prime".into()));
+            }
+            out.push(v);
+        }
+        off += len;
+    }
+    if off != bytes.len() {
+        return Err(HeError::Malformed("trailing bytes after residues".into()));
+    }
+    Ok(out)
+}
+
+/// Weights of one layer transformed for the HE phase (Send + Sync; share across sessions).
+pub struct PreparedLayer {
+    params: HeParams,
+    shape: LinearShape,
+    canon: Canon,
+    plan: Plan,
+    /// Kernel polynomial of block (mg, cb) as (coefficient, centred weight); None = structurally zero.
+    sparse: Vec<Option<Vec<(u32, i64)>>>,
+    /// The same kernels in NTT form, when they fit `PREPARED_CACHE_BYTES`.
+    ntt: Option<Vec<Option<Arc<Vec<u64>>>>>,
+    l1_log2: f64,
+}
+
+impl PreparedLayer {
+    /// The layer shape.
+    pub fn shape(&self) -> &LinearShape {
+        &self.shape
+    }
+
+    /// Input and output ciphertext counts of the block plan.
+    pub fn ciphertexts(&self) -> (usize, usize) {
+        (self.plan.num_inputs(), self.plan.num_outputs())
+    }
+
+    /// Whether the kernels are cached in NTT form.
+    pub fn is_cached(&self) -> bool {
+        self.ntt.is_some()
+    }
+
+    /// log2 of the largest kernel-group ℓ1 norm (what the noise budget must cover).
+    pub fn weight_l1_log2(&self) -> f64 {
+        self.l1_log2
+    }
+
+    fn kernel_ntt(&self, block: usize) -> Option<Arc<Vec<u64>>> {
+        if let Some(cache) = &self.ntt {
+            return cache[block].clone();
+        }
+        self.sparse[block].as_ref().map(|s| Arc::new(kernel_to_ntt(&self.params, s)))
+    }
+}
+
+fn kernel_to_ntt(params: &HeParams, taps: &[(u32, i64)]) -> Vec<u64> {
+    let n = params.n;
+    let mut out = vec![0u64; n * params.num_primes()];
+    for (i, t) in params.ntt.iter().enumerate() {
+        let dst = &mut out[i * n..(i + 1) * n];
+        for &(pos, w) in taps {
+            dst[pos as usize] = t.p.from_i128(w as i128);
+        }
+        t.forward(dst);
+    }
+    out
+}
+
+/// Transforms a layer's weights ([c_out, c_in/groups, kh, kw] or [out, in]) once, at model load.
+pub fn prepare_layer(params: &HeParams, shape: &LinearShape, weights: &[i64]) -> Result<PreparedLayer, HeError> {
+    let canon = Canon::new(shape)?;
+    if weights.len() != shape.weight_len() {
+        return Err(HeError::Length { what: "weights", got: weights.len(), expected: shape.weight_len() });
+    }
+    let plan = plan_for(params, &canon)?;
+    let k = params.ring_bits;
+    // Centred representative of w mod 2^k: the smallest plaintext, hence the smallest noise.
+    let centred: Vec<i64> = weights.iter().map(|&w| ((w as u64) << (64 - k)) as i64 >> (64 - k)).collect();
+    let mut sparse = Vec::with_capacity(plan.n_mg * plan.n_cb);
+    let mut l1 = vec![0f64; plan.n_mg];
+    for mg in 0..plan.n_mg {
+        for cb in 0..plan.n_cb {
+            let mut taps = Vec::new();
+            let mut connected = false;
+            for m in 0..plan.mw {
+                let o = mg * plan.mw + m;
+                if o >= canon.cout {
+                    break;
+                }
+                for cl in 0..plan.cw {
+                    let c = cb * plan.cw + cl;
+                    if c >= canon.cin {
+                        break;
+                    }
+                    if !canon.connected(o, c) {
+                        continue;
+                    }
+                    connected = true;
+                    for ky in 0..canon.kh {
+                        for kx in 0..canon.kw {
+                            if let Some(idx) = canon.weight_index(o, c, ky, kx) {
+                                let w = centred[idx];
+                                if w != 0 {
+                                    taps.push((plan.kernel_pos(m, cl, ky, kx) as u32, w));
+                                    l1[mg] += (w as f64).abs();
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            sparse.push(if connected { Some(taps) } else { None });
+        }
+    }
+    let max_l1 = l1.iter().cloned().fold(0f64, f64::max);
+    let l1_log2 = if max_l1 > 0.0 { max_l1.log2() } else { 0.0 };
+    if max_l1 > (2f64).powi(params.weight_l1_bits as i32) {
+        return Err(HeError::WeightsTooLarge { actual_bits: l1_log2, budget_bits: params.weight_l1_bits });
+    }
+    let active = sparse.iter().filter(|s| s.is_some()).count();
+    let cache_bytes = active * params.n * params.num_primes() * 8;
+    let ntt = if cache_bytes <= PREPARED_CACHE_BYTES {
+        Some(sparse.par_iter().map(|s| s.as_ref().map(|t| Arc::new(kernel_to_ntt(params, t)))).collect())
+    } else {
+        None
+    };
+    Ok(PreparedLayer { params: params.clone(), shape: shape.clone(), canon, plan, sparse, ntt, l1_log2 })
+}
+
+/// One received input ciphertext in NTT form: c0 from the wire, c1 = a from its seed.
+struct InputCt {
+    c0: Vec<u64>,
+    a: Vec<u64>,
+}
+
+/// Server side of one layer: returns s (len = output elements); the client learns L(mask) − s.
+pub fn server_linear<R: Read, W: Write, G: RngCore + CryptoRng>(
+    ch: &mut pi_net::Channel<R, W>,
+    he: &ServerHe,
+    layer: &PreparedLayer,
+    rng: &mut G,
+) -> Result<Vec<u64>, HeError> {
+    let params = &he.params;
+    if params.fingerprint() != layer.params.fingerprint() {
+        return Err(HeError::Params("layer was prepared for different HE parameters".into()));
+    }
+    let plan = &layer.plan;
+    let req: LayerRequest = ch.recv()?;
+    if req.magic != REQUEST_MAGIC || req.params != params.fingerprint() || req.shape != layer.shape.fingerprint() {
+        return Err(HeError::Malformed("layer request for other parameters or another layer".into()));
+    }
+    if req.num_cts as usize != plan.num_inputs() {
+        return Err(HeError::Malformed(format!("{} input ciphertexts announced, layer needs {}", req.num_cts, plan.num_inputs())));
+    }
+    let n = params.n;
+    let ct_len = 32 + params.prime_bits.iter().map(|&b| packed_len(n, b)).sum::<usize>();
+    let mut frames = Vec::with_capacity(plan.num_inputs());
+    for _ in 0..plan.num_inputs() {
+        let f = ch.recv_frame()?;
+        if f.len() != ct_len {
+            return Err(HeError::Malformed(format!("ciphertext of {} bytes, expected {ct_len}", f.len())));
+        }
+        frames.push(f);
+    }
+    let inputs: Vec<InputCt> = frames
+        .par_iter()
+        .map(|f| {
+            let mut seed = [0u8; 32];
+            seed.copy_from_slice(&f[..32]);
+            let c0 = read_residues(params, &f[32..])?;
+            Ok(InputCt { c0, a: sample::uniform_from_seed(params, &seed) })
+        })
+        .collect::<Result<_, HeError>>()?;
+
+    let seeds: Vec<[u8; 32]> = (0..plan.n_mg)
+        .map(|_| {
+            let mut s = [0u8; 32];
+            rng.fill_bytes(&mut s);
+            s
+        })
+        .collect();
+    // Per output group: all tiles' reply frames and the masks s they carry.
+    let groups: Vec<Vec<(Vec<u8>, Vec<(usize, u64)>)>> = seeds
+        .par_iter()
+        .enumerate()
+        .map(|(mg, seed)| compute_group(he, layer, &inputs, mg, &mut ChaCha20Rng::from_seed(*seed)))
+        .collect();
+
+    let mut s_out = vec![0u64; layer.shape.output_len()];
+    ch.send(&LayerReply { magic: REPLY_MAGIC, num_cts: plan.num_outputs() as u32 })?;
+    for t in 0..plan.n_tiles {
+        for g in &groups {
+            let (bytes, masks) = &g[t];
+            ch.send_frame(bytes)?;
+            for &(idx, s) in masks {
+                s_out[idx] = s;
+            }
+        }
+    }
+    ch.flush()?;
+    Ok(s_out)
+}
+
+fn compute_group(he: &ServerHe, layer: &PreparedLayer, inputs: &[InputCt], mg: usize, rng: &mut ChaCha20Rng) -> Vec<(Vec<u8>, Vec<(usize, u64)>)> {
+    let params = &he.params;
+    let plan = &layer.plan;
+    let n = params.n;
+    let ln = n * params.num_primes();
+    let mut acc0 = vec![vec![0u128; ln]; plan.n_tiles];
+    let mut acc1 = vec![vec![0u128; ln]; plan.n_tiles];
+    // Products are < 2^(2·pb); reduce before the u128 sums could overflow.
+    let pb = *params.prime_bits.iter().max().unwrap_or(&60);
+    let reduce_every = 1usize << (127 - 2 * pb).min(20);
+    let mut pending = 0usize;
+    for cb in 0..plan.n_cb {
+        let Some(k) = layer.kernel_ntt(mg * plan.n_cb + cb) else { continue };
+        for t in 0..plan.n_tiles {
+            let ct = &inputs[t * plan.n_cb + cb];
+            for ((a0, a1), ((&x0, &x1), &kv)) in acc0[t].iter_mut().zip(acc1[t].iter_mut()).zip(ct.c0.iter().zip(&ct.a).zip(k.iter())) {
+                *a0 += x0 as u128 * kv as u128;
+                *a1 += x1 as u128 * kv as u128;
+            }
+        }
+        pending += 1;
+        if pending == reduce_every {
+            for acc in acc0.iter_mut().chain(acc1.iter_mut()) {
+                reduce_in_place(params, acc);
+            }
+            pending = 0;
+        }
+    }
+    (0..plan.n_tiles)
+        .map(|t| {
+            let reduce = |acc: &[u128]| -> Vec<u64> {
+                let mut out = vec![0u64; ln];
+                for (i, tb) in params.ntt.iter().enumerate() {
+                    for j in i * n..(i + 1) * n {
+                        out[j] = tb.p.reduce_u128(acc[j]);
+                    }
+                }
+                out
+            };
+            let c0 = reduce(&acc0[t]);
+            let c1 = reduce(&acc1[t]);
+            let rev = revealed(&layer.canon, plan, t, mg);
+            finish_output(params, &he.pk, c0, c1, &rev, rng)
+        })
+        .collect()
+}
+
+fn reduce_in_place(params: &HeParams, acc: &mut [u128]) {
+    let n = params.n;
+    for (i, tb) in params.ntt.iter().enumerate() {
+        for v in &mut acc[i * n..(i + 1) * n] {
+            *v = tb.p.reduce_u128(*v) as u128;
+        }
+    }
+}
+
+/// Re-randomise, subtract the mask, flood, switch to 2^b and pack one output ciphertext.
+fn finish_output(
+    params: &HeParams,
+    pk: &PublicKey,
+    mut c0: Vec<u64>,
+    mut c1: Vec<u64>,
+    rev: &[(usize, usize)],
+    rng: &mut ChaCha20Rng,
+) -> (Vec<u8>, Vec<(usize, u64)>) {
+    let n = params.n;
+    // Fresh public-key encryption of zero: c1 becomes an RLWE sample the client cannot open.
+    let u = sample::ternary(rng, n);
+    let u_ntt = bfv::small_to_ntt(params, &u);
+    for (i, t) in params.ntt.iter().enumerate() {
+        let r = i * n..(i + 1) * n;
+        for j in r.clone() {
+            c0[j] = t.p.add(c0[j], t.p.mul(pk.p0[j], u_ntt[j]));
+            c1[j] = t.p.add(c1[j], t.p.mul(pk.p1[j], u_ntt[j]));
+        }
+        t.inverse(&mut c0[r.clone()]);
+        t.inverse(&mut c1[r]);
+    }
+    let e2 = sample::cbd(rng, n);
+    for (i, t) in params.ntt.iter().enumerate() {
+        for j in 0..n {
+            c1[i * n + j] = t.p.add(c1[i * n + j], t.p.from_i128(e2[j] as i128));
+        }
+    }
+    // Flooding: uniform in [−B_f, B_f], B_f = 2^σ·(2^W·(η+½) + 1) ≥ 2^σ × the weight-dependent noise.
+    let (sigma, w) = (params.flood_bits, params.weight_l1_bits);
+    let b_f: u128 = ((2 * CBD_ETA as u128 + 1) << (sigma + w - 1)) + (1u128 << sigma);
+    let mask = params.t_mask();
+    let mut masks = Vec::with_capacity(rev.len());
+    for &(pos, out_idx) in rev {
+        let s = rng.next_u64() & mask;
+        let m_neg = s.wrapping_neg() & mask;
+        let e1 = sample::cbd(rng, 1)[0] as i128;
+        let noise = e1 + sample::uniform_i128(rng, b_f);
+        for (i, t) in params.ntt.iter().enumerate() {
+            let j = i * n + pos;
+            c0[j] = t.p.add(t.p.add(c0[j], bfv::encode_scaled(params, i, m_neg)), t.p.from_i128(noise));
+        }
+        masks.push((out_idx, s));
+    }
+    let (b0, b1) = (params.c0_bits, params.c1_bits);
+    let mut wtr = BitWriter::with_capacity(packed_len(n, b1) + packed_len(rev.len(), b0) + 16);
+    for j in 0..n {
+        wtr.put(bfv::switch_to_pow2(params, &c1, j, b1, &params.switch_c1), b1);
+    }
+    let mut bytes = wtr.finish();
+    let mut wtr = BitWriter::with_capacity(packed_len(rev.len(), b0));
+    for &(pos, _) in rev {
+        wtr.put(bfv::switch_to_pow2(params, &c0, pos, b0, &params.switch_c0), b0);
+    }
+    bytes.extend_from_slice(&wtr.finish());
+    (bytes, masks)
+}

@@ -1,0 +1,77 @@
+//! The architecture the client is allowed to know: the model with its weights removed.
+
+use models::fixed::FixedConfig;
+use models::{Model, Op};
+use serde::{Deserialize, Serialize};
+
+use crate::ProtocolError;
+
+/// A model's structure and fixed-point configuration, without weights or biases.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PublicModel {
+    model: Model,
+    pub config: FixedConfig,
+}
+
+impl PublicModel {
+    /// Strips every weight and bias from `model`.
+    pub fn new(model: &Model, config: FixedConfig) -> Self {
+        let mut model = model.clone();
+        for node in &mut model.nodes {
+            match &mut node.op {
+                Op::Conv2d(c) => {
+                    c.weight = Vec::new();
+                    c.bias = Vec::new();
+                }
+                Op::Linear(l) => {
+                    l.weight = Vec::new();
+                    l.bias = Vec::new();
+                }
+                _ => {}
+            }
+        }
+        PublicModel { model, config }
+    }
+
+    /// Rebuilds a structurally valid model (zero weights) and checks it, so untrusted input cannot
+    /// reach the planner in an inconsistent state.
+    pub fn to_model(&self) -> Result<Model, ProtocolError> {
+        let mut model = self.model.clone();
+        for node in &mut model.nodes {
+            match &mut node.op {
+                Op::Conv2d(c) => {
+                    if c.groups == 0 || c.c_in % c.groups != 0 {
+                        return Err(ProtocolError::Violation(format!("node {}: bad groups", node.name)));
+                    }
+                    let n = c
+                        .c_out
+                        .checked_mul(c.c_in / c.groups)
+                        .and_then(|n| n.checked_mul(c.kernel[0]))
+                        .and_then(|n| n.checked_mul(c.kernel[1]))
+                        .filter(|&n| n <= 1 << 28)
+                        .ok_or_else(|| ProtocolError::Violation(format!("node {}: conv too large", node.name)))?;
+                    if !c.weight.is_empty() || !c.bias.is_empty() || c.c_out > 1 << 20 {
+                        return Err(ProtocolError::Violation(format!("node {}: weights sent to client", node.name)));
+                    }
+                    c.weight = vec![0.0; n];
+                    c.bias = vec![0.0; c.c_out];
+                }
+                Op::Linear(l) => {
+                    let n = l
+                        .in_features
+                        .checked_mul(l.out_features)
+                        .filter(|&n| n <= 1 << 28)
+                        .ok_or_else(|| ProtocolError::Violation(format!("node {}: linear too large", node.name)))?;
+                    if !l.weight.is_empty() || !l.bias.is_empty() {
+                        return Err(ProtocolError::Violation(format!("node {}: weights sent to client", node.name)));
+                    }
+                    l.weight = vec![0.0; n];
+                    l.bias = vec![0.0; l.out_features];
+                }
+                _ => {}
+            }
+        }
+        model.validate()?;
+        Ok(model)
+    }
+}

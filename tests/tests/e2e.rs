@@ -1,0 +1,110 @@
+//! Private inference between a real server and client over loopback TCP equals the fixed-point reference.
+
+use std::sync::Arc;
+
+use models::fixed::FixedConfig;
+use models::zoo::ResNetSpec;
+use models::Model;
+use pi_tests::{has_local_truncation, loopback_session, random_image, references};
+use protocol::ServedModel;
+
+fn argmax(v: &[f32]) -> usize {
+    models::float::argmax(v).expect("non-empty logits")
+}
+
+/// A small ResNet with every ReLU present: no local truncation anywhere.
+fn all_relu_resnet(seed: u64) -> Model {
+    let mut spec = ResNetSpec::new(vec![1, 1], vec![4, 8], 10, [3, 8, 8]);
+    spec.seed = seed;
+    spec.bias_std = 0.1;
+    spec.residual_scale = 0.5;
+    spec.build().expect("valid spec")
+}
+
+#[test]
+fn bit_exact_when_every_relu_is_a_circuit() {
+    let model = all_relu_resnet(3);
+    assert!(!has_local_truncation(&model), "the test model must not truncate locally");
+    let served = Arc::new(ServedModel::new(model.clone(), FixedConfig::default()).expect("serve"));
+    for seed in 0..2 {
+        let image = random_image(&model, seed);
+        let (fixed, float) = references(&model, &image);
+        let run = loopback_session(served.clone(), &image, 1);
+        run.server.expect("server session");
+        let report = run.client.expect("client session");
+        let inf = &report.inferences[0];
+        assert_eq!(inf.logits, fixed, "PI logits must equal the fixed-point reference bit for bit");
+        assert_eq!(inf.prediction, argmax(&float), "top-1 must equal the float model");
+        assert_eq!(report.relus, models::count::count(&model).expect("count").relus);
+    }
+}
+
+/// Bound on |PI − reference| for models with local truncation points, relative to the largest logit
+/// (each local truncation may add one ulp = 2^-fa; see docs/protocol.md).
+const LOCAL_TRUNCATION_TOLERANCE: f32 = 0.02;
+
+#[test]
+fn random_resnets_with_removed_and_partial_relus_match_the_reference() {
+    for seed in 0..3 {
+        let model = models::zoo::random_resnet(seed, [3, 8, 8], 10);
+        let served = Arc::new(ServedModel::new(model.clone(), FixedConfig::default()).expect("serve"));
+        let image = random_image(&model, 100 + seed);
+        let (fixed, float) = references(&model, &image);
+        let run = loopback_session(served, &image, 1);
+        run.server.expect("server session");
+        let report = run.client.expect("client session");
+        let logits = &report.inferences[0].logits;
+        let scale = fixed.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        for (p, r) in logits.iter().zip(&fixed) {
+            assert!((p - r).abs() <= LOCAL_TRUNCATION_TOLERANCE * scale, "seed {seed}: PI {p} vs reference {r}");
+        }
+        assert_eq!(argmax(logits), argmax(&fixed), "seed {seed}: top-1 differs from the fixed reference");
+        let mut sorted = float.clone();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        if sorted[0] - sorted[1] > 2.0 * LOCAL_TRUNCATION_TOLERANCE * scale {
+            assert_eq!(argmax(logits), argmax(&float), "seed {seed}: top-1 differs from the float model");
+        }
+    }
+}
+
+#[test]
+fn batch_preprocesses_then_runs_each_inference_once() {
+    let model = all_relu_resnet(5);
+    let served = Arc::new(ServedModel::new(model.clone(), FixedConfig::default()).expect("serve"));
+    let image = random_image(&model, 9);
+    let (fixed, _) = references(&model, &image);
+    let run = loopback_session(served, &image, 3);
+    let summary = run.server.expect("server session");
+    assert_eq!(summary.inferences, 3);
+    let report = run.client.expect("client session");
+    assert_eq!(report.inferences.len(), 3);
+    for inf in &report.inferences {
+        assert_eq!(inf.logits, fixed);
+        assert!(inf.offline.bytes_sent > 0 && inf.online.bytes_sent > 0);
+    }
+}
+
+#[test]
+fn the_server_never_receives_the_clear_input() {
+    let model = all_relu_resnet(7);
+    let served = Arc::new(ServedModel::new(model.clone(), FixedConfig::default()).expect("serve"));
+    let image = random_image(&model, 11);
+    let plan = models::fixed::plan(&model, &FixedConfig::default()).expect("plan");
+    let quantised = models::fixed::quantize_input(&model, &plan, &image).expect("quantise");
+    let run = loopback_session(served, &image, 1);
+    run.client.expect("client session");
+    run.server.expect("server session");
+    let transcript = &run.server_received;
+    assert!(transcript.len() > 1000);
+    // Any two consecutive quantised input values, as they would be serialised, must not occur.
+    let mut hits = 0;
+    for pair in quantised.windows(2) {
+        if pair[0] == 0 && pair[1] == 0 {
+            continue;
+        }
+        let mut needle = pair[0].to_le_bytes().to_vec();
+        needle.extend_from_slice(&pair[1].to_le_bytes());
+        hits += transcript.windows(16).filter(|w| *w == needle.as_slice()).count();
+    }
+    assert_eq!(hits, 0, "clear input values appear in the server's transcript");
+}
