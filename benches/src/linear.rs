@@ -14,7 +14,10 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use models::fixed::{FixedConfig, Step};
 use models::{Model, Op};
-use pi_he::{client_linear, prepare_layer, server_linear, ClientHe, HeParams, LinearShape, PreparedLayer, ServerHe};
+use pi_he::{
+    client_linear, prepare_layer, server_linear, ClientHe, HeParams, LinearShape, PreparedLayer,
+    ServerHe,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde_json::json;
@@ -27,12 +30,21 @@ struct Layer {
 }
 
 fn parse_list(s: &str) -> Result<Vec<usize>> {
-    s.split(',').map(|v| v.trim().parse::<usize>().map_err(|e| anyhow!("bad number {v:?}: {e}"))).collect()
+    s.split(',')
+        .map(|v| {
+            v.trim()
+                .parse::<usize>()
+                .map_err(|e| anyhow!("bad number {v:?}: {e}"))
+        })
+        .collect()
 }
 
 /// Conv / Linear layers of a model with their fixed-point weights (docs/protocol.md quantisation).
 fn model_layers(model: &Model, ring_bits: u32) -> Result<Vec<Layer>> {
-    let config = FixedConfig { ring_bits, ..FixedConfig::default() };
+    let config = FixedConfig {
+        ring_bits,
+        ..FixedConfig::default()
+    };
     let plan = models::fixed::plan(model, &config).map_err(|e| anyhow!("fixed-point plan: {e}"))?;
     let shapes = model.shapes().map_err(|e| anyhow!("shapes: {e}"))?;
     let mut out = Vec::new();
@@ -59,10 +71,17 @@ fn model_layers(model: &Model, ring_bits: u32) -> Result<Vec<Layer>> {
                     groups: c.groups,
                 }
             }
-            Op::Linear(l) => LinearShape::Fc { in_features: l.in_features, out_features: l.out_features },
+            Op::Linear(l) => LinearShape::Fc {
+                in_features: l.in_features,
+                out_features: l.out_features,
+            },
             _ => continue,
         };
-        out.push(Layer { name: node.name.clone(), shape, weights });
+        out.push(Layer {
+            name: node.name.clone(),
+            shape,
+            weights,
+        });
     }
     Ok(out)
 }
@@ -73,7 +92,9 @@ fn zoo_model(spec: &str) -> Result<Model> {
         None => (spec, 0),
     };
     let build = |blocks: Vec<usize>, widths: Vec<usize>| {
-        models::zoo::ResNetSpec::new(blocks, widths, 10, [3, 32, 32]).build().map_err(|e| anyhow!("{e}"))
+        models::zoo::ResNetSpec::new(blocks, widths, 10, [3, 32, 32])
+            .build()
+            .map_err(|e| anyhow!("{e}"))
     };
     match name {
         "resnet18" => Ok(models::zoo::resnet18_cifar(10)),
@@ -86,17 +107,36 @@ fn zoo_model(spec: &str) -> Result<Model> {
 fn random_weights(shape: &LinearShape, seed: u64) -> Vec<i64> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     // He-normal-like magnitudes at fw = 8 fractional bits: |w| ≲ 2^7.
-    (0..shape.weight_len()).map(|_| (rng.next_u64() % 257) as i64 - 128).collect()
+    (0..shape.weight_len())
+        .map(|_| (rng.next_u64() % 257) as i64 - 128)
+        .collect()
 }
 
 /// Plaintext layer mod 2^k (for --check).
 fn reference(shape: &LinearShape, w: &[i64], x: &[u64], k: u32) -> Vec<u64> {
     let mask = (1u64 << k) - 1;
     match *shape {
-        LinearShape::Fc { in_features, out_features } => (0..out_features)
-            .map(|o| (0..in_features).fold(0u64, |a, i| a.wrapping_add((w[o * in_features + i] as u64).wrapping_mul(x[i]))) & mask)
+        LinearShape::Fc {
+            in_features,
+            out_features,
+        } => (0..out_features)
+            .map(|o| {
+                (0..in_features).fold(0u64, |a, i| {
+                    a.wrapping_add((w[o * in_features + i] as u64).wrapping_mul(x[i]))
+                }) & mask
+            })
             .collect(),
-        LinearShape::Conv { c_in, h, w: wd, c_out, kh, kw, stride, pad, groups } => {
+        LinearShape::Conv {
+            c_in,
+            h,
+            w: wd,
+            c_out,
+            kh,
+            kw,
+            stride,
+            pad,
+            groups,
+        } => {
             let (ho, wo) = shape.output_hw();
             let (cpi, cpo) = (c_in / groups, c_out / groups);
             let mut out = vec![0u64; c_out * ho * wo];
@@ -108,10 +148,16 @@ fn reference(shape: &LinearShape, w: &[i64], x: &[u64], k: u32) -> Vec<u64> {
                             let c = (o / cpo) * cpi + cl;
                             for ky in 0..kh {
                                 for kx in 0..kw {
-                                    let (iy, ix) = ((y * stride + ky) as isize - pad as isize, (xx * stride + kx) as isize - pad as isize);
-                                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd {
+                                    let (iy, ix) = (
+                                        (y * stride + ky) as isize - pad as isize,
+                                        (xx * stride + kx) as isize - pad as isize,
+                                    );
+                                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd
+                                    {
                                         let wv = w[((o * cpi + cl) * kh + ky) * kw + kx] as u64;
-                                        acc = acc.wrapping_add(wv.wrapping_mul(x[(c * h + iy as usize) * wd + ix as usize]));
+                                        acc = acc.wrapping_add(wv.wrapping_mul(
+                                            x[(c * h + iy as usize) * wd + ix as usize],
+                                        ));
                                     }
                                 }
                             }
@@ -137,7 +183,11 @@ pub fn main(args: &[String]) -> Result<()> {
     let mut check = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut val = || it.next().cloned().ok_or_else(|| anyhow!("{a} needs a value"));
+        let mut val = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| anyhow!("{a} needs a value"))
+        };
         match a.as_str() {
             "--model" => model_path = Some(val()?),
             "--zoo" => zoo = Some(val()?),
@@ -148,14 +198,25 @@ pub fn main(args: &[String]) -> Result<()> {
             "--flood-bits" => flood_bits = Some(val()?.parse::<u32>()?),
             "--check" => check = true,
             "-h" | "--help" => {
-                println!("{}", include_str!("linear.rs").lines().take(10).map(|l| l.trim_start_matches("//!")).collect::<Vec<_>>().join("\n"));
+                println!(
+                    "{}",
+                    include_str!("linear.rs")
+                        .lines()
+                        .take(10)
+                        .map(|l| l.trim_start_matches("//!"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
                 return Ok(());
             }
             other => bail!("unknown option {other:?} (see --help)"),
         }
     }
     if let Some(t) = threads {
-        rayon::ThreadPoolBuilder::new().num_threads(t).build_global().map_err(|e| anyhow!("thread pool: {e}"))?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global()
+            .map_err(|e| anyhow!("thread pool: {e}"))?;
     }
     let (label, layers) = if let Some(p) = &model_path {
         let model = models::onnx::load(p).map_err(|e| anyhow!("loading {p}: {e}"))?;
@@ -169,14 +230,43 @@ pub fn main(args: &[String]) -> Result<()> {
             _ => bail!("--conv C_IN,C_OUT,H,W,K,STRIDE[,GROUPS]"),
         };
         let groups = v.get(6).copied().unwrap_or(1);
-        let shape = LinearShape::Conv { c_in, h, w, c_out, kh: k, kw: k, stride, pad: k / 2, groups };
+        let shape = LinearShape::Conv {
+            c_in,
+            h,
+            w,
+            c_out,
+            kh: k,
+            kw: k,
+            stride,
+            pad: k / 2,
+            groups,
+        };
         let weights = random_weights(&shape, 1);
-        ("conv".to_string(), vec![Layer { name: format!("conv{c_in}x{c_out}@{h}x{w}k{k}s{stride}g{groups}"), shape, weights }])
+        (
+            "conv".to_string(),
+            vec![Layer {
+                name: format!("conv{c_in}x{c_out}@{h}x{w}k{k}s{stride}g{groups}"),
+                shape,
+                weights,
+            }],
+        )
     } else if let Some(v) = &fc {
-        let [i, o] = v.as_slice() else { bail!("--fc IN,OUT") };
-        let shape = LinearShape::Fc { in_features: *i, out_features: *o };
+        let [i, o] = v.as_slice() else {
+            bail!("--fc IN,OUT")
+        };
+        let shape = LinearShape::Fc {
+            in_features: *i,
+            out_features: *o,
+        };
         let weights = random_weights(&shape, 1);
-        ("fc".to_string(), vec![Layer { name: format!("fc{i}x{o}"), shape, weights }])
+        (
+            "fc".to_string(),
+            vec![Layer {
+                name: format!("fc{i}x{o}"),
+                shape,
+                weights,
+            }],
+        )
     } else {
         bail!("one of --model, --zoo, --conv, --fc is required (see --help)");
     };
@@ -186,14 +276,22 @@ pub fn main(args: &[String]) -> Result<()> {
         None => HeParams::for_ring(ring_bits)?,
     };
     let t_prep = Instant::now();
-    let prepared: Vec<PreparedLayer> =
-        layers.iter().map(|l| prepare_layer(&params, &l.shape, &l.weights).with_context(|| l.name.clone())).collect::<Result<_>>()?;
+    let prepared: Vec<PreparedLayer> = layers
+        .iter()
+        .map(|l| prepare_layer(&params, &l.shape, &l.weights).with_context(|| l.name.clone()))
+        .collect::<Result<_>>()?;
     let prepare_seconds = t_prep.elapsed().as_secs_f64();
 
     let mut rng = ChaCha20Rng::from_entropy();
     let client = ClientHe::new(&params, &mut rng)?;
-    let inputs: Vec<Vec<u64>> =
-        layers.iter().map(|l| (0..l.shape.input_len()).map(|_| rng.next_u64() & ((1u64 << ring_bits) - 1)).collect()).collect();
+    let inputs: Vec<Vec<u64>> = layers
+        .iter()
+        .map(|l| {
+            (0..l.shape.input_len())
+                .map(|_| rng.next_u64() & ((1u64 << ring_bits) - 1))
+                .collect()
+        })
+        .collect();
     let (mut sch, mut cch) = pi_net::loopback_pair()?;
     let t_all = Instant::now();
     let result = std::thread::scope(|s| -> Result<_> {
@@ -203,7 +301,10 @@ pub fn main(args: &[String]) -> Result<()> {
             let mut rng = ChaCha20Rng::from_entropy();
             let setup = sch.recv_frame()?;
             let he = ServerHe::new(params, &setup)?;
-            prepared.iter().map(|l| Ok(server_linear(&mut sch, &he, l, &mut rng)?)).collect()
+            prepared
+                .iter()
+                .map(|l| Ok(server_linear(&mut sch, &he, l, &mut rng)?))
+                .collect()
         });
         cch.send_frame(&client.public_setup())?;
         let setup_bytes = cch.counters().sent;
@@ -223,7 +324,9 @@ pub fn main(args: &[String]) -> Result<()> {
             }));
             shares.push(c);
         }
-        let server_shares = server.join().map_err(|_| anyhow!("server thread panicked"))??;
+        let server_shares = server
+            .join()
+            .map_err(|_| anyhow!("server thread panicked"))??;
         Ok((rows, shares, server_shares, setup_bytes))
     })?;
     let he_seconds = t_all.elapsed().as_secs_f64();
@@ -232,7 +335,9 @@ pub fn main(args: &[String]) -> Result<()> {
         let mask = (1u64 << ring_bits) - 1;
         Some(layers.iter().enumerate().all(|(i, l)| {
             let want = reference(&l.shape, &l.weights, &inputs[i], ring_bits);
-            want.iter().enumerate().all(|(j, &v)| client_shares[i][j].wrapping_add(server_shares[i][j]) & mask == v)
+            want.iter()
+                .enumerate()
+                .all(|(j, &v)| client_shares[i][j].wrapping_add(server_shares[i][j]) & mask == v)
         }))
     } else {
         None

@@ -25,7 +25,10 @@ impl Prime {
     pub fn new(q: u64) -> Self {
         assert!(q > 2 && q < (1 << 61), "prime out of range");
         // floor(2^128 / q) = floor((2^128 - 1) / q) because q is odd and > 1.
-        Prime { q, barrett: u128::MAX / q as u128 }
+        Prime {
+            q,
+            barrett: u128::MAX / q as u128,
+        }
     }
 
     /// x mod q for any 128-bit x.
@@ -51,24 +54,40 @@ impl Prime {
     #[inline]
     pub fn add(&self, a: u64, b: u64) -> u64 {
         let s = a + b;
-        if s >= self.q { s - self.q } else { s }
+        if s >= self.q {
+            s - self.q
+        } else {
+            s
+        }
     }
 
     #[inline]
     pub fn sub(&self, a: u64, b: u64) -> u64 {
-        if a >= b { a - b } else { a + self.q - b }
+        if a >= b {
+            a - b
+        } else {
+            a + self.q - b
+        }
     }
 
     #[inline]
     pub fn neg(&self, a: u64) -> u64 {
-        if a == 0 { 0 } else { self.q - a }
+        if a == 0 {
+            0
+        } else {
+            self.q - a
+        }
     }
 
     /// A signed integer as a residue.
     #[inline]
-    pub fn from_i128(&self, x: i128) -> u64 {
+    pub fn reduce_i128(&self, x: i128) -> u64 {
         let r = self.reduce_u128(x.unsigned_abs());
-        if x < 0 { self.neg(r) } else { r }
+        if x < 0 {
+            self.neg(r)
+        } else {
+            r
+        }
     }
 
     pub fn pow(&self, mut b: u64, mut e: u64) -> u64 {
@@ -100,12 +119,20 @@ impl Prime {
     pub fn mul_shoup(&self, a: u64, w: u64, w_shoup: u64) -> u64 {
         let hi = ((a as u128 * w_shoup as u128) >> 64) as u64;
         let r = a.wrapping_mul(w).wrapping_sub(hi.wrapping_mul(self.q));
-        if r >= self.q { r - self.q } else { r }
+        if r >= self.q {
+            r - self.q
+        } else {
+            r
+        }
     }
 }
 
 fn bit_reverse(x: usize, bits: u32) -> usize {
-    if bits == 0 { 0 } else { x.reverse_bits() >> (usize::BITS - bits) }
+    if bits == 0 {
+        0
+    } else {
+        x.reverse_bits() >> (usize::BITS - bits)
+    }
 }
 
 /// Precomputed tables for the negacyclic NTT of length n modulo one prime.
@@ -131,7 +158,7 @@ impl NttTable {
     /// Tables for X^n + 1 modulo q; q must be 1 mod 2n.
     pub fn new(q: u64, n: usize) -> Option<Self> {
         let p = Prime::new(q);
-        if !n.is_power_of_two() || (q - 1) % (2 * n as u64) != 0 {
+        if !n.is_power_of_two() || !(q - 1).is_multiple_of(2 * n as u64) {
             return None;
         }
         let log_n = n.trailing_zeros();
@@ -297,6 +324,67 @@ impl NttTable {
     }
 }
 
+/// Lazy multiply-accumulate of NTT-domain products: Σ x·k kept as hi·2^52 + lo (two u64 lanes),
+/// so the IFMA instructions can do the products 8 at a time.
+pub(crate) struct Acc52 {
+    lo: Vec<u64>,
+    hi: Vec<u64>,
+    pending: usize,
+}
+
+impl Acc52 {
+    /// Each step adds < 2^52 to `lo`; fold long before 2^64.
+    const FOLD_EVERY: usize = 1 << 11;
+
+    pub fn new(len: usize) -> Self {
+        Acc52 {
+            lo: vec![0; len],
+            hi: vec![0; len],
+            pending: 0,
+        }
+    }
+
+    /// acc += x ⊙ k (all values < 2^50); `tables` only tell whether IFMA runs and how to fold.
+    pub fn mac(&mut self, x: &[u64], k: &[u64], tables: &[NttTable]) {
+        assert!(x.len() == self.lo.len() && k.len() == self.lo.len());
+        #[cfg(target_arch = "x86_64")]
+        if tables.iter().all(|t| t.ifma) && self.lo.len().is_multiple_of(8) {
+            // SAFETY: `ifma` is set only on CPUs with avx512f + avx512ifma; lengths are multiples of 8.
+            unsafe { ifma::mac(&mut self.lo, &mut self.hi, x, k) };
+            self.after_step(tables);
+            return;
+        }
+        for (((lo, hi), &a), &b) in self.lo.iter_mut().zip(self.hi.iter_mut()).zip(x).zip(k) {
+            let p = a as u128 * b as u128;
+            *lo += (p as u64) & ((1 << 52) - 1);
+            *hi += (p >> 52) as u64;
+        }
+        self.after_step(tables);
+    }
+
+    fn after_step(&mut self, tables: &[NttTable]) {
+        self.pending += 1;
+        if self.pending == Self::FOLD_EVERY {
+            let r = self.reduce(tables);
+            self.lo = r;
+            self.hi.iter_mut().for_each(|h| *h = 0);
+            self.pending = 0;
+        }
+    }
+
+    /// The sums reduced modulo each prime (prime-major layout, n = len / primes).
+    pub fn reduce(&self, tables: &[NttTable]) -> Vec<u64> {
+        let n = self.lo.len() / tables.len();
+        let mut out = vec![0u64; self.lo.len()];
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = tables[j / n]
+                .p
+                .reduce_u128(((self.hi[j] as u128) << 52) + self.lo[j] as u128);
+        }
+        out
+    }
+}
+
 fn ifma_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -325,13 +413,119 @@ mod ifma {
         let qh = _mm512_madd52hi_epu64(zero, x, ws);
         let l1 = _mm512_madd52lo_epu64(zero, x, w);
         let l2 = _mm512_madd52lo_epu64(zero, qh, q);
-        _mm512_and_si512(_mm512_sub_epi64(l1, l2), _mm512_set1_epi64(((1u64 << 52) - 1) as i64))
+        _mm512_and_si512(
+            _mm512_sub_epi64(l1, l2),
+            _mm512_set1_epi64(((1u64 << 52) - 1) as i64),
+        )
+    }
+
+    /// Lane indices that gather the x (first) and y (second) halves of blocks of span t from two
+    /// vectors, and spread them back.
+    type Lanes = [i64; 8];
+
+    /// (gather x, gather y, scatter to first vector, scatter to second vector, twiddle spread).
+    fn small_indices(span: usize) -> (Lanes, Lanes, Lanes, Lanes, Lanes) {
+        match span {
+            4 => (
+                [0, 1, 2, 3, 8, 9, 10, 11],
+                [4, 5, 6, 7, 12, 13, 14, 15],
+                [0, 1, 2, 3, 8, 9, 10, 11],
+                [4, 5, 6, 7, 12, 13, 14, 15],
+                [0, 0, 0, 0, 1, 1, 1, 1],
+            ),
+            2 => (
+                [0, 1, 4, 5, 8, 9, 12, 13],
+                [2, 3, 6, 7, 10, 11, 14, 15],
+                [0, 1, 8, 9, 2, 3, 10, 11],
+                [4, 5, 12, 13, 6, 7, 14, 15],
+                [0, 0, 1, 1, 2, 2, 3, 3],
+            ),
+            _ => (
+                [0, 2, 4, 6, 8, 10, 12, 14],
+                [1, 3, 5, 7, 9, 11, 13, 15],
+                [0, 8, 1, 9, 2, 10, 3, 11],
+                [4, 12, 5, 13, 6, 14, 7, 15],
+                [0, 1, 2, 3, 4, 5, 6, 7],
+            ),
+        }
+    }
+
+    /// A stage with span 1, 2 or 4: 16 values (16/(2·span) blocks) per step, shuffled into x and y lanes.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn small_stage(t: &NttTable, a: &mut [u64], base: usize, span: usize, forward: bool) {
+        let q = t.p.q;
+        let (vq, v2q) = (
+            _mm512_set1_epi64(q as i64),
+            _mm512_set1_epi64((2 * q) as i64),
+        );
+        let (gx, gy, s0, s1, wi) = small_indices(span);
+        let load = |v: &[i64; 8]| _mm512_loadu_si512(v.as_ptr() as *const _);
+        let (gx, gy, s0, s1, wi) = (load(&gx), load(&gy), load(&s0), load(&s1), load(&wi));
+        let (tw, tws) = if forward {
+            (&t.psi_rev, &t.psi_rev_shoup52)
+        } else {
+            (&t.ipsi_rev, &t.ipsi_rev_shoup52)
+        };
+        let blocks_per_step = 8 / span;
+        let p = a.as_mut_ptr();
+        let mut j = 0;
+        let mut blk = base;
+        while j < t.n {
+            let v0 = _mm512_loadu_si512(p.add(j) as *const _);
+            let v1 = _mm512_loadu_si512(p.add(j + 8) as *const _);
+            let x = _mm512_permutex2var_epi64(v0, gx, v1);
+            let y = _mm512_permutex2var_epi64(v0, gy, v1);
+            // Twiddles of the blocks in this step (tables have n entries; blk + 8 ≤ n here).
+            let w =
+                _mm512_permutexvar_epi64(wi, _mm512_loadu_si512(tw.as_ptr().add(blk) as *const _));
+            let ws =
+                _mm512_permutexvar_epi64(wi, _mm512_loadu_si512(tws.as_ptr().add(blk) as *const _));
+            let (nx, ny) = if forward {
+                let x = _mm512_min_epu64(x, _mm512_sub_epi64(x, v2q));
+                let tv = mul_shoup52(y, w, ws, vq);
+                (
+                    _mm512_add_epi64(x, tv),
+                    _mm512_sub_epi64(_mm512_add_epi64(x, v2q), tv),
+                )
+            } else {
+                let s = _mm512_add_epi64(x, y);
+                let s = _mm512_min_epu64(s, _mm512_sub_epi64(s, v2q));
+                let d = _mm512_sub_epi64(_mm512_add_epi64(x, v2q), y);
+                (s, mul_shoup52(d, w, ws, vq))
+            };
+            _mm512_storeu_si512(p.add(j) as *mut _, _mm512_permutex2var_epi64(nx, s0, ny));
+            _mm512_storeu_si512(
+                p.add(j + 8) as *mut _,
+                _mm512_permutex2var_epi64(nx, s1, ny),
+            );
+            j += 16;
+            blk += blocks_per_step;
+        }
+    }
+
+    /// lo += low52(x·k), hi += high52(x·k), 8 lanes at a time.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(super) unsafe fn mac(lo: &mut [u64], hi: &mut [u64], x: &[u64], k: &[u64]) {
+        let (pl, ph, px, pk) = (lo.as_mut_ptr(), hi.as_mut_ptr(), x.as_ptr(), k.as_ptr());
+        let mut j = 0;
+        while j < lo.len() {
+            let a = _mm512_loadu_si512(px.add(j) as *const _);
+            let b = _mm512_loadu_si512(pk.add(j) as *const _);
+            let l = _mm512_loadu_si512(pl.add(j) as *const _);
+            let h = _mm512_loadu_si512(ph.add(j) as *const _);
+            _mm512_storeu_si512(pl.add(j) as *mut _, _mm512_madd52lo_epu64(l, a, b));
+            _mm512_storeu_si512(ph.add(j) as *mut _, _mm512_madd52hi_epu64(h, a, b));
+            j += 8;
+        }
     }
 
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub(super) unsafe fn forward(t: &NttTable, a: &mut [u64]) {
         let q = t.p.q;
-        let (vq, v2q) = (_mm512_set1_epi64(q as i64), _mm512_set1_epi64((2 * q) as i64));
+        let (vq, v2q) = (
+            _mm512_set1_epi64(q as i64),
+            _mm512_set1_epi64((2 * q) as i64),
+        );
         let n = t.n;
         let mut span = n;
         let mut m = 1;
@@ -351,12 +545,15 @@ mod ifma {
                         let x = _mm512_min_epu64(x, _mm512_sub_epi64(x, v2q));
                         let tv = mul_shoup52(y, w, ws, vq);
                         _mm512_storeu_si512(px.add(j) as *mut _, _mm512_add_epi64(x, tv));
-                        _mm512_storeu_si512(py.add(j) as *mut _, _mm512_sub_epi64(_mm512_add_epi64(x, v2q), tv));
+                        _mm512_storeu_si512(
+                            py.add(j) as *mut _,
+                            _mm512_sub_epi64(_mm512_add_epi64(x, v2q), tv),
+                        );
                         j += 8;
                     }
                 }
             } else {
-                t.forward_stage_scalar(a, m, span);
+                small_stage(t, a, m, span, true);
             }
             m <<= 1;
         }
@@ -374,7 +571,10 @@ mod ifma {
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub(super) unsafe fn inverse(t: &NttTable, a: &mut [u64]) {
         let q = t.p.q;
-        let (vq, v2q) = (_mm512_set1_epi64(q as i64), _mm512_set1_epi64((2 * q) as i64));
+        let (vq, v2q) = (
+            _mm512_set1_epi64(q as i64),
+            _mm512_set1_epi64((2 * q) as i64),
+        );
         let n = t.n;
         let mut span = 1;
         let mut m = n;
@@ -401,17 +601,23 @@ mod ifma {
                     j1 += 2 * span;
                 }
             } else {
-                t.inverse_stage_scalar(a, h, span);
+                small_stage(t, a, h, span, false);
             }
             span <<= 1;
             m = h;
         }
-        let (w, ws) = (_mm512_set1_epi64(t.n_inv as i64), _mm512_set1_epi64(t.n_inv_shoup52 as i64));
+        let (w, ws) = (
+            _mm512_set1_epi64(t.n_inv as i64),
+            _mm512_set1_epi64(t.n_inv_shoup52 as i64),
+        );
         let p = a.as_mut_ptr();
         let mut j = 0;
         while j < n {
             let x = mul_shoup52(_mm512_loadu_si512(p.add(j) as *const _), w, ws, vq);
-            _mm512_storeu_si512(p.add(j) as *mut _, _mm512_min_epu64(x, _mm512_sub_epi64(x, vq)));
+            _mm512_storeu_si512(
+                p.add(j) as *mut _,
+                _mm512_min_epu64(x, _mm512_sub_epi64(x, vq)),
+            );
             j += 8;
         }
     }
@@ -450,13 +656,16 @@ mod tests {
             assert_eq!(p.reduce_u128(x) as u128, x % Q as u128);
         }
         assert_eq!(p.reduce_u128(u128::MAX) as u128, u128::MAX % Q as u128);
-        assert_eq!(p.from_i128(-5), Q - 5);
+        assert_eq!(p.reduce_i128(-5), Q - 5);
     }
 
     #[test]
     fn vector_and_scalar_paths_agree() {
         // 1 mod 2^14 and below 2^50, so the IFMA path runs where the CPU has it.
-        let q = (1..).map(|i| (1u64 << 49) - i * (1 << 14) + 1).find(|&q| is_prime(q)).unwrap();
+        let q = (1..)
+            .map(|i| (1u64 << 49) - i * (1 << 14) + 1)
+            .find(|&q| is_prime(q))
+            .unwrap();
         let fast = NttTable::new(q, 8192).unwrap();
         let slow = fast.clone().scalar_only();
         let mut rng = ChaCha20Rng::seed_from_u64(3);
@@ -473,24 +682,51 @@ mod tests {
 
     fn is_prime(q: u64) -> bool {
         let p = Prime::new(q);
-        [2u64, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37].iter().all(|&b| {
-            let (mut d, mut r) = (q - 1, 0);
-            while d % 2 == 0 {
-                d /= 2;
-                r += 1;
-            }
-            let mut x = p.pow(b, d);
-            if x == 1 || x == q - 1 {
-                return true;
-            }
-            for _ in 1..r {
-                x = p.mul(x, x);
-                if x == q - 1 {
+        [2u64, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37]
+            .iter()
+            .all(|&b| {
+                let (mut d, mut r) = (q - 1, 0);
+                while d % 2 == 0 {
+                    d /= 2;
+                    r += 1;
+                }
+                let mut x = p.pow(b, d);
+                if x == 1 || x == q - 1 {
                     return true;
                 }
+                for _ in 1..r {
+                    x = p.mul(x, x);
+                    if x == q - 1 {
+                        return true;
+                    }
+                }
+                false
+            })
+    }
+
+    #[test]
+    fn accumulator_matches_u128_sums() {
+        let q = (1..)
+            .map(|i| (1u64 << 49) - i * (1 << 14) + 1)
+            .find(|&q| is_prime(q))
+            .unwrap();
+        let fast = vec![NttTable::new(q, 16).unwrap()];
+        let slow = vec![fast[0].clone().scalar_only()];
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let (mut a, mut b) = (Acc52::new(16), Acc52::new(16));
+        let mut want = vec![0u128; 16];
+        for _ in 0..5000 {
+            let x: Vec<u64> = (0..16).map(|_| rng.next_u64() % q).collect();
+            let k: Vec<u64> = (0..16).map(|_| rng.next_u64() % q).collect();
+            a.mac(&x, &k, &fast);
+            b.mac(&x, &k, &slow);
+            for j in 0..16 {
+                want[j] = (want[j] + x[j] as u128 * k[j] as u128) % q as u128;
             }
-            false
-        })
+        }
+        let want: Vec<u64> = want.iter().map(|&v| v as u64).collect();
+        assert_eq!(a.reduce(&fast), want);
+        assert_eq!(b.reduce(&slow), want);
     }
 
     #[test]

@@ -34,7 +34,11 @@ pub(crate) fn small_to_ntt(params: &HeParams, v: &[i8]) -> Vec<u64> {
     for (i, t) in params.ntt.iter().enumerate() {
         let dst = &mut out[i * n..(i + 1) * n];
         for (d, &x) in dst.iter_mut().zip(v) {
-            *d = if x < 0 { t.p.q - (-(x as i64)) as u64 } else { x as u64 };
+            *d = if x < 0 {
+                t.p.q - (-(x as i64)) as u64
+            } else {
+                x as u64
+            };
         }
         t.forward(dst);
     }
@@ -70,7 +74,13 @@ pub(crate) fn encode_scaled(params: &HeParams, prime: usize, m: u64) -> u64 {
 
 /// Symmetric encryption of a coefficient vector m (values mod t, zero-extended to N):
 /// returns c0 in NTT form; c1 = a is the uniform polynomial expanded from `seed`.
-pub(crate) fn encrypt_sym(params: &HeParams, sk: &SecretKey, m: &[u64], seed: &[u8; 32], rng: &mut impl RngCore) -> Vec<u64> {
+pub(crate) fn encrypt_sym(
+    params: &HeParams,
+    sk: &SecretKey,
+    m: &[u64],
+    seed: &[u8; 32],
+    rng: &mut impl RngCore,
+) -> Vec<u64> {
     let n = params.n;
     let a = sample::uniform_from_seed(params, seed);
     let e = sample::cbd(rng, n);
@@ -79,7 +89,11 @@ pub(crate) fn encrypt_sym(params: &HeParams, sk: &SecretKey, m: &[u64], seed: &[
         let dst = &mut c0[i * n..(i + 1) * n];
         for j in 0..n {
             let mj = m.get(j).copied().unwrap_or(0);
-            let ej = if e[j] < 0 { t.p.q - (-(e[j] as i64)) as u64 } else { e[j] as u64 };
+            let ej = if e[j] < 0 {
+                t.p.q - (-(e[j] as i64)) as u64
+            } else {
+                e[j] as u64
+            };
             dst[j] = t.p.add(encode_scaled(params, i, mj), ej);
         }
         t.forward(dst);
@@ -92,12 +106,19 @@ pub(crate) fn encrypt_sym(params: &HeParams, sk: &SecretKey, m: &[u64], seed: &[
 }
 
 /// Modulus switch of one coefficient from q (RNS residues at `idx` of each prime) to 2^bits:
-/// round(x·2^bits/q) mod 2^bits, exact up to ±1. `fixed[i]` = ⌊2^(bits+64)/q_i⌋.
+/// round(x·2^bits/q) mod 2^bits with |result − x·2^bits/q| ≤ ½ + 2^−12. `fixed[i]` = ⌊2^(bits+64)/q_i⌋
+/// (each prime's truncation costs < 2^−14 of a unit).
 ///
 /// With x = Σ y_i·(q/q_i) − v·q (y_i = x_i·(q/q_i)^{-1} mod q_i), x·2^bits/q ≡ Σ y_i·2^bits/q_i
 /// modulo 2^bits, so each prime contributes an integer part and a fraction.
 #[inline]
-pub(crate) fn switch_to_pow2(params: &HeParams, poly: &[u64], idx: usize, bits: u32, fixed: &[u128]) -> u128 {
+pub(crate) fn switch_to_pow2(
+    params: &HeParams,
+    poly: &[u64],
+    idx: usize,
+    bits: u32,
+    fixed: &[u128],
+) -> u128 {
     let n = params.n;
     let mut quot = 0u128;
     let mut frac = 0f64;
@@ -105,7 +126,9 @@ pub(crate) fn switch_to_pow2(params: &HeParams, poly: &[u64], idx: usize, bits: 
         let y = t.p.mul(poly[i * n + idx], params.crt_inv[i]) as u128;
         let (f_hi, f_lo) = (fixed[i] >> 64, fixed[i] as u64 as u128);
         let lo = y * f_lo;
-        quot = quot.wrapping_add(y.wrapping_mul(f_hi)).wrapping_add(lo >> 64);
+        quot = quot
+            .wrapping_add(y.wrapping_mul(f_hi))
+            .wrapping_add(lo >> 64);
         frac += (lo as u64) as f64 * (1.0 / 18446744073709551616.0);
     }
     quot.wrapping_add(frac.round() as u128) & ((1u128 << bits) - 1)
@@ -122,7 +145,9 @@ mod tests {
         let n = params.n;
         let mut out = c0.to_vec();
         for (i, t) in params.ntt.iter().enumerate() {
-            let mut prod: Vec<u64> = (0..n).map(|j| t.p.mul(c1_ntt[i * n + j], sk.s_ntt[i * n + j])).collect();
+            let mut prod: Vec<u64> = (0..n)
+                .map(|j| t.p.mul(c1_ntt[i * n + j], sk.s_ntt[i * n + j]))
+                .collect();
             t.inverse(&mut prod);
             for j in 0..n {
                 out[i * n + j] = t.p.add(out[i * n + j], prod[j]);
@@ -137,7 +162,9 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(5);
         let (sk, _pk) = keygen(&params, &mut rng);
         let n = params.n;
-        let m: Vec<u64> = (0..n as u64).map(|i| (i * 0x9e3779b97f4a7c15) & params.t_mask()).collect();
+        let m: Vec<u64> = (0..n as u64)
+            .map(|i| (i * 0x9e3779b97f4a7c15) & params.t_mask())
+            .collect();
         let seed = [7u8; 32];
         let c0_ntt = encrypt_sym(&params, &sk, &m, &seed, &mut rng);
         let a = sample::uniform_from_seed(&params, &seed);
@@ -147,10 +174,12 @@ mod tests {
         }
         let ph = phase_at_q(&params, &c0, &a, &sk);
         let b = params.c0_bits;
-        for j in 0..n {
+        for (j, &mj) in m.iter().enumerate() {
             let v = switch_to_pow2(&params, &ph, j, b, &params.switch_c0);
-            let got = ((v + (1u128 << (b - params.ring_bits - 1))) >> (b - params.ring_bits)) as u64 & params.t_mask();
-            assert_eq!(got, m[j], "coefficient {j}");
+            let got = ((v + (1u128 << (b - params.ring_bits - 1))) >> (b - params.ring_bits))
+                as u64
+                & params.t_mask();
+            assert_eq!(got, mj, "coefficient {j}");
         }
     }
 }

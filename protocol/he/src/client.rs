@@ -10,7 +10,9 @@ use rayon::prelude::*;
 use crate::bfv::{self, PublicKey, SecretKey};
 use crate::params::HeParams;
 use crate::shape::{Canon, LinearShape, Plan};
-use crate::wire::{packed_len, BitReader, BitWriter, LayerReply, LayerRequest, REPLY_MAGIC, REQUEST_MAGIC};
+use crate::wire::{
+    packed_len, BitReader, BitWriter, LayerReply, LayerRequest, REPLY_MAGIC, REQUEST_MAGIC,
+};
 use crate::{plan_for, revealed, HeError, SETUP_MAGIC};
 
 /// The client's keys and encryption randomness (a ChaCha20 stream seeded from the caller's CSPRNG).
@@ -27,7 +29,12 @@ impl ClientHe {
         let (sk, pk) = bfv::keygen(params, rng);
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
-        Ok(ClientHe { params: params.clone(), sk, pk, rng: Mutex::new(ChaCha20Rng::from_seed(seed)) })
+        Ok(ClientHe {
+            params: params.clone(),
+            sk,
+            pk,
+            rng: Mutex::new(ChaCha20Rng::from_seed(seed)),
+        })
     }
 
     /// The message the server needs: parameter fingerprint, public-key seed and p0 (bit-packed).
@@ -78,7 +85,14 @@ pub(crate) fn pack_residues(params: &HeParams, poly: &[u64]) -> Vec<u8> {
 }
 
 /// The plaintext coefficients of input block (tile t, channel block cb).
-fn input_block(canon: &Canon, plan: &Plan, input: &[u64], mask: u64, t: usize, cb: usize) -> Vec<u64> {
+fn input_block(
+    canon: &Canon,
+    plan: &Plan,
+    input: &[u64],
+    mask: u64,
+    t: usize,
+    cb: usize,
+) -> Vec<u64> {
     let mut m = vec![0u64; plan.n];
     for cl in 0..plan.cw {
         let c = cb * plan.cw + cl;
@@ -111,7 +125,11 @@ pub fn client_linear<R: Read, W: Write>(
     let params = &he.params;
     let canon = Canon::new(shape)?;
     if input.len() != shape.input_len() {
-        return Err(HeError::Length { what: "input", got: input.len(), expected: shape.input_len() });
+        return Err(HeError::Length {
+            what: "input",
+            got: input.len(),
+            expected: shape.input_len(),
+        });
     }
     let plan = plan_for(params, &canon)?;
     let mask = params.t_mask();
@@ -122,7 +140,13 @@ pub fn client_linear<R: Read, W: Write>(
         .map(|(idx, (seed_a, seed_e))| {
             let (t, cb) = (idx / plan.n_cb, idx % plan.n_cb);
             let m = input_block(&canon, &plan, input, mask, t, cb);
-            let c0 = bfv::encrypt_sym(params, &he.sk, &m, seed_a, &mut ChaCha20Rng::from_seed(*seed_e));
+            let c0 = bfv::encrypt_sym(
+                params,
+                &he.sk,
+                &m,
+                seed_a,
+                &mut ChaCha20Rng::from_seed(*seed_e),
+            );
             let mut f = seed_a.to_vec();
             f.extend_from_slice(&pack_residues(params, &c0));
             f
@@ -142,7 +166,11 @@ pub fn client_linear<R: Read, W: Write>(
 
     let reply: LayerReply = ch.recv()?;
     if reply.magic != REPLY_MAGIC || reply.num_cts as usize != plan.num_outputs() {
-        return Err(HeError::Malformed(format!("reply announces {} ciphertexts, expected {}", reply.num_cts, plan.num_outputs())));
+        return Err(HeError::Malformed(format!(
+            "reply announces {} ciphertexts, expected {}",
+            reply.num_cts,
+            plan.num_outputs()
+        )));
     }
     let mut cts = Vec::with_capacity(plan.num_outputs());
     for idx in 0..plan.num_outputs() {
@@ -151,11 +179,17 @@ pub fn client_linear<R: Read, W: Write>(
         let f = ch.recv_frame()?;
         let want = packed_len(params.n, params.c1_bits) + packed_len(rev.len(), params.c0_bits);
         if f.len() != want {
-            return Err(HeError::Malformed(format!("reply ciphertext of {} bytes, expected {want}", f.len())));
+            return Err(HeError::Malformed(format!(
+                "reply ciphertext of {} bytes, expected {want}",
+                f.len()
+            )));
         }
         cts.push((f, rev));
     }
-    let parts: Vec<Vec<(usize, u64)>> = cts.par_iter().map(|(f, rev)| decrypt_reply(params, &he.sk, f, rev)).collect();
+    let parts: Vec<Vec<(usize, u64)>> = cts
+        .par_iter()
+        .map(|(f, rev)| decrypt_reply(params, &he.sk, f, rev))
+        .collect();
     let mut out = vec![0u64; shape.output_len()];
     for part in parts {
         for (idx, v) in part {
@@ -165,8 +199,17 @@ pub fn client_linear<R: Read, W: Write>(
     Ok(out)
 }
 
+/// Largest decryption noise observed (tests only).
+#[cfg(test)]
+pub(crate) static MAX_NOISE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Decrypts the revealed coefficients of one reply: m = round((c0 + c1·s)/2^(b−k)) mod 2^k.
-fn decrypt_reply(params: &HeParams, sk: &SecretKey, frame: &[u8], rev: &[(usize, usize)]) -> Vec<(usize, u64)> {
+fn decrypt_reply(
+    params: &HeParams,
+    sk: &SecretKey,
+    frame: &[u8],
+    rev: &[(usize, usize)],
+) -> Vec<(usize, u64)> {
     let n = params.n;
     let (b0, b1, k) = (params.c0_bits, params.c1_bits, params.ring_bits);
     let c1_len = packed_len(n, b1);
@@ -191,7 +234,11 @@ fn decrypt_reply(params: &HeParams, sk: &SecretKey, frame: &[u8], rev: &[(usize,
         .map(|i| {
             let p = &params.ntt[i].p;
             let prod = (0..i).fold(1u64, |acc, j| p.mul(acc, params.ntt[j].p.q % p.q));
-            if i == 0 { 1 } else { p.inv(prod) }
+            if i == 0 {
+                1
+            } else {
+                p.inv(prod)
+            }
         })
         .collect();
     let big_q: u128 = (0..d).map(|i| params.ntt[i].p.q as u128).product();
@@ -207,10 +254,21 @@ fn decrypt_reply(params: &HeParams, sk: &SecretKey, frame: &[u8], rev: &[(usize,
                 x += radix * h as u128;
                 radix *= p.q as u128;
             }
-            let v = if x > big_q / 2 { (x as i128) - big_q as i128 } else { x as i128 };
+            let v = if x > big_q / 2 {
+                (x as i128) - big_q as i128
+            } else {
+                x as i128
+            };
             let c0 = rd.get(b0);
             let phase = c0.wrapping_add((v as u128).wrapping_shl(b0 - b1)) & ((1u128 << b0) - 1);
             let m = ((phase + (1u128 << (b0 - k - 1))) >> (b0 - k)) as u64 & params.t_mask();
+            #[cfg(test)]
+            {
+                // Test hook: the largest |phase − m·Δ| seen, to check the noise analysis.
+                let err = phase.wrapping_sub((m as u128) << (b0 - k)) & ((1u128 << b0) - 1);
+                let err = err.min((1u128 << b0) - err) as u64;
+                MAX_NOISE.fetch_max(err, std::sync::atomic::Ordering::Relaxed);
+            }
             (out_idx, m)
         })
         .collect()

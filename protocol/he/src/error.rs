@@ -14,10 +14,22 @@ pub enum HeError {
     Shape(String),
     /// Weights or inputs do not match the layer shape.
     #[error("length mismatch: {what} has {got} elements, expected {expected}")]
-    Length { what: &'static str, got: usize, expected: usize },
+    Length {
+        /// Which argument.
+        what: &'static str,
+        /// Its length.
+        got: usize,
+        /// The length the shape requires.
+        expected: usize,
+    },
     /// The weights are too large for the noise budget of these parameters.
     #[error("weights too large: ℓ1 bound 2^{actual_bits:.1} exceeds the parameter budget 2^{budget_bits}")]
-    WeightsTooLarge { actual_bits: f64, budget_bits: u32 },
+    WeightsTooLarge {
+        /// log2 of the largest output-group ℓ1 norm.
+        actual_bits: f64,
+        /// The parameters' budget (log2).
+        budget_bits: u32,
+    },
     /// A key, header or ciphertext from the peer failed validation.
     #[error("malformed message from peer: {0}")]
     Malformed(String),

@@ -51,15 +51,25 @@ impl HeParams {
     }
 
     /// Parameters with an explicit flooding exponent and weight-ℓ1 budget (both log2).
-    pub fn for_ring_with(ring_bits: u32, flood_bits: u32, weight_l1_bits: u32) -> Result<Self, HeError> {
+    pub fn for_ring_with(
+        ring_bits: u32,
+        flood_bits: u32,
+        weight_l1_bits: u32,
+    ) -> Result<Self, HeError> {
         if !(20..=59).contains(&ring_bits) {
-            return Err(HeError::Params(format!("ring_bits {ring_bits} not in 20..=59")));
+            return Err(HeError::Params(format!(
+                "ring_bits {ring_bits} not in 20..=59"
+            )));
         }
         if !(40..=80).contains(&flood_bits) {
-            return Err(HeError::Params(format!("flood_bits {flood_bits} not in 40..=80")));
+            return Err(HeError::Params(format!(
+                "flood_bits {flood_bits} not in 40..=80"
+            )));
         }
         if !(8..=40).contains(&weight_l1_bits) {
-            return Err(HeError::Params(format!("weight_l1_bits {weight_l1_bits} not in 8..=40")));
+            return Err(HeError::Params(format!(
+                "weight_l1_bits {weight_l1_bits} not in 8..=40"
+            )));
         }
         let k = ring_bits as f64;
         let n = POLY_DEGREE;
@@ -68,30 +78,45 @@ impl HeParams {
         // re-randomisation ≤ 2·η·N + η. We need q ≥ 2^(k+4)·(that sum): see docs/protocol.md.
         let comp = (weight_l1_bits as f64) + (CBD_ETA as f64 + 0.5).log2() + 1e-9;
         let need = k + 4.0 + (flood_bits as f64) + comp + 0.01;
-        let (count, pb) = (2..=6usize)
-            .map(|l| (l, ((need / l as f64).ceil() as i32 + 1).max(30)))
-            .find(|&(_, pb)| pb <= MAX_PRIME_BITS)
-            .ok_or_else(|| HeError::Params(format!("q of {need:.0} bits needs too many primes")))?;
-        let primes = seal_primes(pb, count)?;
+        // As few primes as fit under MAX_PRIME_BITS, sizes split evenly (SEAL picks the largest
+        // NTT-friendly prime below each 2^b, so one spare bit keeps Σ log2 q_i ≥ need).
+        let total = need.ceil() as i32 + 1;
+        let count = (total as usize).div_ceil(MAX_PRIME_BITS as usize).max(2);
+        let sizes: Vec<i32> = (0..count)
+            .map(|i| total / count as i32 + i32::from((i as i32) < total % count as i32))
+            .collect();
+        let primes = seal_primes(&sizes)?;
         let log_q: f64 = primes.iter().map(|&p| (p as f64).log2()).sum();
         if log_q < need {
-            return Err(HeError::Params(format!("q has {log_q:.1} bits, need {need:.1}")));
+            return Err(HeError::Params(format!(
+                "q has {log_q:.1} bits, need {need:.1}"
+            )));
         }
-        let c0_bits = ring_bits + log_n + 4;
-        let c1_bits = ring_bits + log_n + 3;
+        // Reply noise ≤ 2^(c0−k−4) (switched flood) + ρ + ρ·2^(c0−c1)·N with ρ = ½ + 2^−12 (our
+        // switch rounds to nearest up to a 2^−12 fixed-point slack): with c0 = k+16, c1 = k+14
+        // that is ≤ 2^12 + 2^14 + 1 < 2^15 = Δ/2 (see docs/protocol.md).
+        let c0_bits = ring_bits + log_n + 3;
+        let c1_bits = ring_bits + log_n + 1;
         // Client CRT over the leading primes must hold |c1·s| < N·2^c1_bits exactly, inside a u128.
         let mut dec_primes = 0;
         let mut bits = 0f64;
         while bits < (log_n + c1_bits + 2) as f64 {
-            bits += primes.get(dec_primes).map_or(f64::INFINITY, |&p| (p as f64).log2());
+            bits += primes
+                .get(dec_primes)
+                .map_or(f64::INFINITY, |&p| (p as f64).log2());
             dec_primes += 1;
         }
         if bits > 126.0 || dec_primes > primes.len() {
-            return Err(HeError::Params("no prime subset holds c1·s exactly in 126 bits".into()));
+            return Err(HeError::Params(
+                "no prime subset holds c1·s exactly in 126 bits".into(),
+            ));
         }
         let ntt: Vec<NttTable> = primes
             .iter()
-            .map(|&q| NttTable::new(q, n).ok_or_else(|| HeError::Params(format!("prime {q} not NTT-friendly"))))
+            .map(|&q| {
+                NttTable::new(q, n)
+                    .ok_or_else(|| HeError::Params(format!("prime {q} not NTT-friendly")))
+            })
             .collect::<Result<_, _>>()?;
         // ⌊q/t⌋ mod q_i and q mod t from the big product, computed limb-wise.
         let (delta_mod, q_mod_t) = scaling_constants(&ntt, ring_bits);
@@ -196,11 +221,11 @@ impl HeParams {
     }
 }
 
-/// `count` primes of `bits` bits, 1 mod 2N, from SEAL, validated by SEAL at 128-bit security.
-fn seal_primes(bits: i32, count: usize) -> Result<Vec<u64>, HeError> {
+/// Primes of the given sizes, 1 mod 2N, from SEAL, validated by SEAL at 128-bit security.
+fn seal_primes(sizes: &[i32]) -> Result<Vec<u64>, HeError> {
     use sealy::{CoefficientModulusFactory, DegreeType};
     let seal = |e: sealy::Error| HeError::Seal(e.to_string());
-    let moduli = CoefficientModulusFactory::build(DegreeType::D8192, &vec![bits; count]).map_err(seal)?;
+    let moduli = CoefficientModulusFactory::build(DegreeType::D8192, sizes).map_err(seal)?;
     let primes: Vec<u64> = moduli.iter().map(|m| m.value()).collect();
     seal_security_check(&primes)?;
     Ok(primes)
@@ -208,9 +233,15 @@ fn seal_primes(bits: i32, count: usize) -> Result<Vec<u64>, HeError> {
 
 /// SEAL's HE-standard check: a TC128 context over these primes must accept key generation.
 pub(crate) fn seal_security_check(primes: &[u64]) -> Result<(), HeError> {
-    use sealy::{BFVEncryptionParametersBuilder, Context, DegreeType, KeyGenerator, Modulus, SecurityLevel};
+    use sealy::{
+        BFVEncryptionParametersBuilder, Context, DegreeType, KeyGenerator, Modulus, SecurityLevel,
+    };
     let seal = |e: sealy::Error| HeError::Seal(e.to_string());
-    let moduli: Vec<Modulus> = primes.iter().map(|&p| Modulus::new(p)).collect::<Result<_, _>>().map_err(seal)?;
+    let moduli: Vec<Modulus> = primes
+        .iter()
+        .map(|&p| Modulus::new(p))
+        .collect::<Result<_, _>>()
+        .map_err(seal)?;
     let parms = BFVEncryptionParametersBuilder::new()
         .set_poly_modulus_degree(DegreeType::D8192)
         .set_coefficient_modulus(moduli)
@@ -220,7 +251,8 @@ pub(crate) fn seal_security_check(primes: &[u64]) -> Result<(), HeError> {
         .map_err(seal)?;
     let ctx = Context::new(&parms, false, SecurityLevel::TC128).map_err(seal)?;
     // SEAL flags insecure or malformed parameters as "not set"; key generation then throws.
-    KeyGenerator::new(&ctx).map_err(|e| HeError::Params(format!("SEAL rejected the parameters: {e}")))?;
+    KeyGenerator::new(&ctx)
+        .map_err(|e| HeError::Params(format!("SEAL rejected the parameters: {e}")))?;
     Ok(())
 }
 
@@ -247,7 +279,11 @@ fn scaling_constants(ntt: &[NttTable], k: u32) -> (Vec<u64>, u128) {
     let mut delta = vec![0u64; q.len()];
     for i in 0..q.len().saturating_sub(limb_shift) {
         let lo = q[i + limb_shift] >> bit;
-        let hi = if bit > 0 { q.get(i + limb_shift + 1).map_or(0, |&h| h << (64 - bit)) } else { 0 };
+        let hi = if bit > 0 {
+            q.get(i + limb_shift + 1).map_or(0, |&h| h << (64 - bit))
+        } else {
+            0
+        };
         delta[i] = lo | hi;
     }
     let delta_mod = ntt

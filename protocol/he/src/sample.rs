@@ -55,7 +55,11 @@ pub(crate) fn uniform_from_seed(params: &HeParams, seed: &[u8; 32]) -> Vec<u64> 
 pub(crate) fn uniform_i128(rng: &mut impl RngCore, bound: u128) -> i128 {
     let range = 2 * bound + 1;
     let bits = 128 - range.leading_zeros();
-    let mask = if bits >= 128 { u128::MAX } else { (1u128 << bits) - 1 };
+    let mask = if bits >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << bits) - 1
+    };
     loop {
         let v = (((rng.next_u64() as u128) << 64) | rng.next_u64() as u128) & mask;
         if v < range {

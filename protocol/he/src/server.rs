@@ -7,11 +7,14 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
 use rayon::prelude::*;
 
+use crate::arith::Acc52;
 use crate::bfv::{self, PublicKey};
 use crate::params::{HeParams, CBD_ETA};
 use crate::sample;
 use crate::shape::{Canon, LinearShape, Plan};
-use crate::wire::{packed_len, BitReader, BitWriter, LayerReply, LayerRequest, REPLY_MAGIC, REQUEST_MAGIC};
+use crate::wire::{
+    packed_len, BitReader, BitWriter, LayerReply, LayerRequest, REPLY_MAGIC, REQUEST_MAGIC,
+};
 use crate::{plan_for, revealed, HeError, SETUP_MAGIC};
 
 /// Largest NTT-form kernel cache kept per layer; bigger layers transform kernels on the fly.
@@ -21,6 +24,8 @@ pub const PREPARED_CACHE_BYTES: usize = 256 << 20;
 pub struct ServerHe {
     params: HeParams,
     pk: PublicKey,
+    /// Shoup constants of p0 and p1 (the public key is a fixed multiplicand for the session).
+    pk_shoup: (Vec<u64>, Vec<u64>),
 }
 
 impl ServerHe {
@@ -30,21 +35,39 @@ impl ServerHe {
         let body: usize = params.prime_bits.iter().map(|&b| packed_len(n, b)).sum();
         let want = 4 + 8 + 32 + body;
         if client_setup.len() != want {
-            return Err(HeError::Malformed(format!("setup has {} bytes, expected {want}", client_setup.len())));
+            return Err(HeError::Malformed(format!(
+                "setup has {} bytes, expected {want}",
+                client_setup.len()
+            )));
         }
-        let magic = u32::from_le_bytes(client_setup[0..4].try_into().expect("4 bytes"));
-        let fp = u64::from_le_bytes(client_setup[4..12].try_into().expect("8 bytes"));
+        let (mut magic, mut fp) = ([0u8; 4], [0u8; 8]);
+        magic.copy_from_slice(&client_setup[0..4]);
+        fp.copy_from_slice(&client_setup[4..12]);
+        let (magic, fp) = (u32::from_le_bytes(magic), u64::from_le_bytes(fp));
         if magic != SETUP_MAGIC {
             return Err(HeError::Malformed("setup magic".into()));
         }
         if fp != params.fingerprint() {
-            return Err(HeError::Malformed("setup is for different HE parameters".into()));
+            return Err(HeError::Malformed(
+                "setup is for different HE parameters".into(),
+            ));
         }
         let mut seed = [0u8; 32];
         seed.copy_from_slice(&client_setup[12..44]);
         let p0 = read_residues(params, &client_setup[44..])?;
         let p1 = sample::uniform_from_seed(params, &seed);
-        Ok(ServerHe { params: params.clone(), pk: PublicKey { seed, p0, p1 } })
+        let shoup = |v: &[u64]| -> Vec<u64> {
+            v.iter()
+                .enumerate()
+                .map(|(j, &x)| params.ntt[j / params.n].p.shoup(x))
+                .collect()
+        };
+        let pk_shoup = (shoup(&p0), shoup(&p1));
+        Ok(ServerHe {
+            params: params.clone(),
+            pk: PublicKey { seed, p0, p1 },
+            pk_shoup,
+        })
     }
 
     /// The parameters this session runs with.
@@ -66,12 +89,16 @@ pub(crate) fn read_residues(params: &HeParams, bytes: &[u8]) -> Result<Vec<u64>,
     for (i, &q) in params.primes.iter().enumerate() {
         let bits = params.prime_bits[i];
         let len = packed_len(n, bits);
-        let chunk = bytes.get(off..off + len).ok_or_else(|| HeError::Malformed("truncated residues".into()))?;
+        let chunk = bytes
+            .get(off..off + len)
+            .ok_or_else(|| HeError::Malformed("truncated residues".into()))?;
         let mut r = BitReader::new(chunk);
         for _ in 0..n {
             let v = r.get(bits) as u64;
             if v >= q {
-                return Err(HeError::Malformed("residue not reduced modulo its prime".into()));
+                return Err(HeError::Malformed(
+                    "residue not reduced modulo its prime".into(),
+                ));
             }
             out.push(v);
         }
@@ -116,41 +143,65 @@ impl PreparedLayer {
     pub fn weight_l1_log2(&self) -> f64 {
         self.l1_log2
     }
-
-    fn kernel_ntt(&self, block: usize) -> Option<Arc<Vec<u64>>> {
-        if let Some(cache) = &self.ntt {
-            return cache[block].clone();
-        }
-        self.sparse[block].as_ref().map(|s| Arc::new(kernel_to_ntt(&self.params, s)))
-    }
 }
 
 fn kernel_to_ntt(params: &HeParams, taps: &[(u32, i64)]) -> Vec<u64> {
-    let n = params.n;
-    let mut out = vec![0u64; n * params.num_primes()];
-    for (i, t) in params.ntt.iter().enumerate() {
-        let dst = &mut out[i * n..(i + 1) * n];
-        for &(pos, w) in taps {
-            dst[pos as usize] = t.p.from_i128(w as i128);
-        }
-        t.forward(dst);
-    }
+    let mut out = Vec::new();
+    kernel_to_ntt_into(params, taps, &mut out);
     out
 }
 
+/// The kernel polynomial of `taps` in NTT form, written into a reused buffer.
+fn kernel_to_ntt_into(params: &HeParams, taps: &[(u32, i64)], out: &mut Vec<u64>) {
+    let n = params.n;
+    out.clear();
+    out.resize(n * params.num_primes(), 0);
+    for (i, t) in params.ntt.iter().enumerate() {
+        let dst = &mut out[i * n..(i + 1) * n];
+        let q = t.p.q;
+        for &(pos, w) in taps {
+            let m = w.unsigned_abs();
+            let r = if m < q { m } else { m % q };
+            dst[pos as usize] = if w < 0 && r != 0 { q - r } else { r };
+        }
+        t.forward(dst);
+    }
+}
+
 /// Transforms a layer's weights ([c_out, c_in/groups, kh, kw] or [out, in]) once, at model load.
-pub fn prepare_layer(params: &HeParams, shape: &LinearShape, weights: &[i64]) -> Result<PreparedLayer, HeError> {
+pub fn prepare_layer(
+    params: &HeParams,
+    shape: &LinearShape,
+    weights: &[i64],
+) -> Result<PreparedLayer, HeError> {
+    prepare_layer_with_cache(params, shape, weights, PREPARED_CACHE_BYTES)
+}
+
+/// As `prepare_layer`, caching NTT-form kernels only if they take at most `max_cache_bytes`.
+pub fn prepare_layer_with_cache(
+    params: &HeParams,
+    shape: &LinearShape,
+    weights: &[i64],
+    max_cache_bytes: usize,
+) -> Result<PreparedLayer, HeError> {
     let canon = Canon::new(shape)?;
     if weights.len() != shape.weight_len() {
-        return Err(HeError::Length { what: "weights", got: weights.len(), expected: shape.weight_len() });
+        return Err(HeError::Length {
+            what: "weights",
+            got: weights.len(),
+            expected: shape.weight_len(),
+        });
     }
     let plan = plan_for(params, &canon)?;
     let k = params.ring_bits;
     // Centred representative of w mod 2^k: the smallest plaintext, hence the smallest noise.
-    let centred: Vec<i64> = weights.iter().map(|&w| ((w as u64) << (64 - k)) as i64 >> (64 - k)).collect();
+    let centred: Vec<i64> = weights
+        .iter()
+        .map(|&w| ((w as u64) << (64 - k)) as i64 >> (64 - k))
+        .collect();
     let mut sparse = Vec::with_capacity(plan.n_mg * plan.n_cb);
     let mut l1 = vec![0f64; plan.n_mg];
-    for mg in 0..plan.n_mg {
+    for (mg, l1_mg) in l1.iter_mut().enumerate() {
         for cb in 0..plan.n_cb {
             let mut taps = Vec::new();
             let mut connected = false;
@@ -174,7 +225,7 @@ pub fn prepare_layer(params: &HeParams, shape: &LinearShape, weights: &[i64]) ->
                                 let w = centred[idx];
                                 if w != 0 {
                                     taps.push((plan.kernel_pos(m, cl, ky, kx) as u32, w));
-                                    l1[mg] += (w as f64).abs();
+                                    *l1_mg += (w as f64).abs();
                                 }
                             }
                         }
@@ -187,17 +238,36 @@ pub fn prepare_layer(params: &HeParams, shape: &LinearShape, weights: &[i64]) ->
     let max_l1 = l1.iter().cloned().fold(0f64, f64::max);
     let l1_log2 = if max_l1 > 0.0 { max_l1.log2() } else { 0.0 };
     if max_l1 > (2f64).powi(params.weight_l1_bits as i32) {
-        return Err(HeError::WeightsTooLarge { actual_bits: l1_log2, budget_bits: params.weight_l1_bits });
+        return Err(HeError::WeightsTooLarge {
+            actual_bits: l1_log2,
+            budget_bits: params.weight_l1_bits,
+        });
     }
     let active = sparse.iter().filter(|s| s.is_some()).count();
     let cache_bytes = active * params.n * params.num_primes() * 8;
-    let ntt = if cache_bytes <= PREPARED_CACHE_BYTES {
-        Some(sparse.par_iter().map(|s| s.as_ref().map(|t| Arc::new(kernel_to_ntt(params, t)))).collect())
+    let ntt = if cache_bytes <= max_cache_bytes {
+        Some(
+            sparse
+                .par_iter()
+                .map(|s| s.as_ref().map(|t| Arc::new(kernel_to_ntt(params, t))))
+                .collect(),
+        )
     } else {
         None
     };
-    Ok(PreparedLayer { params: params.clone(), shape: shape.clone(), canon, plan, sparse, ntt, l1_log2 })
+    Ok(PreparedLayer {
+        params: params.clone(),
+        shape: shape.clone(),
+        canon,
+        plan,
+        sparse,
+        ntt,
+        l1_log2,
+    })
 }
+
+/// One reply frame and the (output index, mask s) pairs it carries.
+type ReplyCt = (Vec<u8>, Vec<(usize, u64)>);
 
 /// One received input ciphertext in NTT form: c0 from the wire, c1 = a from its seed.
 struct InputCt {
@@ -214,23 +284,42 @@ pub fn server_linear<R: Read, W: Write, G: RngCore + CryptoRng>(
 ) -> Result<Vec<u64>, HeError> {
     let params = &he.params;
     if params.fingerprint() != layer.params.fingerprint() {
-        return Err(HeError::Params("layer was prepared for different HE parameters".into()));
+        return Err(HeError::Params(
+            "layer was prepared for different HE parameters".into(),
+        ));
     }
     let plan = &layer.plan;
     let req: LayerRequest = ch.recv()?;
-    if req.magic != REQUEST_MAGIC || req.params != params.fingerprint() || req.shape != layer.shape.fingerprint() {
-        return Err(HeError::Malformed("layer request for other parameters or another layer".into()));
+    if req.magic != REQUEST_MAGIC
+        || req.params != params.fingerprint()
+        || req.shape != layer.shape.fingerprint()
+    {
+        return Err(HeError::Malformed(
+            "layer request for other parameters or another layer".into(),
+        ));
     }
     if req.num_cts as usize != plan.num_inputs() {
-        return Err(HeError::Malformed(format!("{} input ciphertexts announced, layer needs {}", req.num_cts, plan.num_inputs())));
+        return Err(HeError::Malformed(format!(
+            "{} input ciphertexts announced, layer needs {}",
+            req.num_cts,
+            plan.num_inputs()
+        )));
     }
     let n = params.n;
-    let ct_len = 32 + params.prime_bits.iter().map(|&b| packed_len(n, b)).sum::<usize>();
+    let ct_len = 32
+        + params
+            .prime_bits
+            .iter()
+            .map(|&b| packed_len(n, b))
+            .sum::<usize>();
     let mut frames = Vec::with_capacity(plan.num_inputs());
     for _ in 0..plan.num_inputs() {
         let f = ch.recv_frame()?;
         if f.len() != ct_len {
-            return Err(HeError::Malformed(format!("ciphertext of {} bytes, expected {ct_len}", f.len())));
+            return Err(HeError::Malformed(format!(
+                "ciphertext of {} bytes, expected {ct_len}",
+                f.len()
+            )));
         }
         frames.push(f);
     }
@@ -240,7 +329,10 @@ pub fn server_linear<R: Read, W: Write, G: RngCore + CryptoRng>(
             let mut seed = [0u8; 32];
             seed.copy_from_slice(&f[..32]);
             let c0 = read_residues(params, &f[32..])?;
-            Ok(InputCt { c0, a: sample::uniform_from_seed(params, &seed) })
+            Ok(InputCt {
+                c0,
+                a: sample::uniform_from_seed(params, &seed),
+            })
         })
         .collect::<Result<_, HeError>>()?;
 
@@ -252,14 +344,17 @@ pub fn server_linear<R: Read, W: Write, G: RngCore + CryptoRng>(
         })
         .collect();
     // Per output group: all tiles' reply frames and the masks s they carry.
-    let groups: Vec<Vec<(Vec<u8>, Vec<(usize, u64)>)>> = seeds
+    let groups: Vec<Vec<ReplyCt>> = seeds
         .par_iter()
         .enumerate()
         .map(|(mg, seed)| compute_group(he, layer, &inputs, mg, &mut ChaCha20Rng::from_seed(*seed)))
         .collect();
 
     let mut s_out = vec![0u64; layer.shape.output_len()];
-    ch.send(&LayerReply { magic: REPLY_MAGIC, num_cts: plan.num_outputs() as u32 })?;
+    ch.send(&LayerReply {
+        magic: REPLY_MAGIC,
+        num_cts: plan.num_outputs() as u32,
+    })?;
     for t in 0..plan.n_tiles {
         for g in &groups {
             let (bytes, masks) = &g[t];
@@ -273,80 +368,79 @@ pub fn server_linear<R: Read, W: Write, G: RngCore + CryptoRng>(
     Ok(s_out)
 }
 
-fn compute_group(he: &ServerHe, layer: &PreparedLayer, inputs: &[InputCt], mg: usize, rng: &mut ChaCha20Rng) -> Vec<(Vec<u8>, Vec<(usize, u64)>)> {
+fn compute_group(
+    he: &ServerHe,
+    layer: &PreparedLayer,
+    inputs: &[InputCt],
+    mg: usize,
+    rng: &mut ChaCha20Rng,
+) -> Vec<ReplyCt> {
     let params = &he.params;
     let plan = &layer.plan;
-    let n = params.n;
-    let ln = n * params.num_primes();
-    let mut acc0 = vec![vec![0u128; ln]; plan.n_tiles];
-    let mut acc1 = vec![vec![0u128; ln]; plan.n_tiles];
-    // Products are < 2^(2·pb); reduce before the u128 sums could overflow.
-    let pb = *params.prime_bits.iter().max().unwrap_or(&60);
-    let reduce_every = 1usize << (127 - 2 * pb).min(20);
-    let mut pending = 0usize;
+    let ln = params.n * params.num_primes();
+    let tables = &params.ntt[..];
+    let mut acc0: Vec<Acc52> = (0..plan.n_tiles).map(|_| Acc52::new(ln)).collect();
+    let mut acc1: Vec<Acc52> = (0..plan.n_tiles).map(|_| Acc52::new(ln)).collect();
+    let mut buf = Vec::new();
     for cb in 0..plan.n_cb {
-        let Some(k) = layer.kernel_ntt(mg * plan.n_cb + cb) else { continue };
+        let block = mg * plan.n_cb + cb;
+        let cached;
+        let k: &[u64] = match &layer.ntt {
+            Some(cache) => match &cache[block] {
+                Some(k) => {
+                    cached = k.clone();
+                    &cached
+                }
+                None => continue,
+            },
+            None => match &layer.sparse[block] {
+                Some(taps) => {
+                    kernel_to_ntt_into(params, taps, &mut buf);
+                    &buf
+                }
+                None => continue,
+            },
+        };
         for t in 0..plan.n_tiles {
             let ct = &inputs[t * plan.n_cb + cb];
-            for ((a0, a1), ((&x0, &x1), &kv)) in acc0[t].iter_mut().zip(acc1[t].iter_mut()).zip(ct.c0.iter().zip(&ct.a).zip(k.iter())) {
-                *a0 += x0 as u128 * kv as u128;
-                *a1 += x1 as u128 * kv as u128;
-            }
-        }
-        pending += 1;
-        if pending == reduce_every {
-            for acc in acc0.iter_mut().chain(acc1.iter_mut()) {
-                reduce_in_place(params, acc);
-            }
-            pending = 0;
+            acc0[t].mac(&ct.c0, k, tables);
+            acc1[t].mac(&ct.a, k, tables);
         }
     }
     (0..plan.n_tiles)
         .map(|t| {
-            let reduce = |acc: &[u128]| -> Vec<u64> {
-                let mut out = vec![0u64; ln];
-                for (i, tb) in params.ntt.iter().enumerate() {
-                    for j in i * n..(i + 1) * n {
-                        out[j] = tb.p.reduce_u128(acc[j]);
-                    }
-                }
-                out
-            };
-            let c0 = reduce(&acc0[t]);
-            let c1 = reduce(&acc1[t]);
             let rev = revealed(&layer.canon, plan, t, mg);
-            finish_output(params, &he.pk, c0, c1, &rev, rng)
+            finish_output(
+                params,
+                he,
+                acc0[t].reduce(tables),
+                acc1[t].reduce(tables),
+                &rev,
+                rng,
+            )
         })
         .collect()
-}
-
-fn reduce_in_place(params: &HeParams, acc: &mut [u128]) {
-    let n = params.n;
-    for (i, tb) in params.ntt.iter().enumerate() {
-        for v in &mut acc[i * n..(i + 1) * n] {
-            *v = tb.p.reduce_u128(*v) as u128;
-        }
-    }
 }
 
 /// Re-randomise, subtract the mask, flood, switch to 2^b and pack one output ciphertext.
 fn finish_output(
     params: &HeParams,
-    pk: &PublicKey,
+    he: &ServerHe,
     mut c0: Vec<u64>,
     mut c1: Vec<u64>,
     rev: &[(usize, usize)],
     rng: &mut ChaCha20Rng,
-) -> (Vec<u8>, Vec<(usize, u64)>) {
+) -> ReplyCt {
     let n = params.n;
     // Fresh public-key encryption of zero: c1 becomes an RLWE sample the client cannot open.
     let u = sample::ternary(rng, n);
     let u_ntt = bfv::small_to_ntt(params, &u);
+    let (pk, (p0s, p1s)) = (&he.pk, &he.pk_shoup);
     for (i, t) in params.ntt.iter().enumerate() {
         let r = i * n..(i + 1) * n;
         for j in r.clone() {
-            c0[j] = t.p.add(c0[j], t.p.mul(pk.p0[j], u_ntt[j]));
-            c1[j] = t.p.add(c1[j], t.p.mul(pk.p1[j], u_ntt[j]));
+            c0[j] = t.p.add(c0[j], t.p.mul_shoup(u_ntt[j], pk.p0[j], p0s[j]));
+            c1[j] = t.p.add(c1[j], t.p.mul_shoup(u_ntt[j], pk.p1[j], p1s[j]));
         }
         t.inverse(&mut c0[r.clone()]);
         t.inverse(&mut c1[r]);
@@ -354,7 +448,11 @@ fn finish_output(
     let e2 = sample::cbd(rng, n);
     for (i, t) in params.ntt.iter().enumerate() {
         for j in 0..n {
-            c1[i * n + j] = t.p.add(c1[i * n + j], t.p.from_i128(e2[j] as i128));
+            let e = e2[j] as i64;
+            c1[i * n + j] = t.p.add(
+                c1[i * n + j],
+                if e < 0 { t.p.q - (-e) as u64 } else { e as u64 },
+            );
         }
     }
     // Flooding: uniform in [−B_f, B_f], B_f = 2^σ·(2^W·(η+½) + 1) ≥ 2^σ × the weight-dependent noise.
@@ -369,19 +467,28 @@ fn finish_output(
         let noise = e1 + sample::uniform_i128(rng, b_f);
         for (i, t) in params.ntt.iter().enumerate() {
             let j = i * n + pos;
-            c0[j] = t.p.add(t.p.add(c0[j], bfv::encode_scaled(params, i, m_neg)), t.p.from_i128(noise));
+            c0[j] = t.p.add(
+                t.p.add(c0[j], bfv::encode_scaled(params, i, m_neg)),
+                t.p.reduce_i128(noise),
+            );
         }
         masks.push((out_idx, s));
     }
     let (b0, b1) = (params.c0_bits, params.c1_bits);
     let mut wtr = BitWriter::with_capacity(packed_len(n, b1) + packed_len(rev.len(), b0) + 16);
     for j in 0..n {
-        wtr.put(bfv::switch_to_pow2(params, &c1, j, b1, &params.switch_c1), b1);
+        wtr.put(
+            bfv::switch_to_pow2(params, &c1, j, b1, &params.switch_c1),
+            b1,
+        );
     }
     let mut bytes = wtr.finish();
     let mut wtr = BitWriter::with_capacity(packed_len(rev.len(), b0));
     for &(pos, _) in rev {
-        wtr.put(bfv::switch_to_pow2(params, &c0, pos, b0, &params.switch_c0), b0);
+        wtr.put(
+            bfv::switch_to_pow2(params, &c0, pos, b0, &params.switch_c0),
+            b0,
+        );
     }
     bytes.extend_from_slice(&wtr.finish());
     (bytes, masks)

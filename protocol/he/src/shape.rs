@@ -21,9 +21,33 @@ use crate::HeError;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LinearShape {
     /// 2-D convolution, weights [c_out, c_in/groups, kh, kw], symmetric zero padding.
-    Conv { c_in: usize, h: usize, w: usize, c_out: usize, kh: usize, kw: usize, stride: usize, pad: usize, groups: usize },
+    Conv {
+        /// Input channels.
+        c_in: usize,
+        /// Input height.
+        h: usize,
+        /// Input width.
+        w: usize,
+        /// Output channels.
+        c_out: usize,
+        /// Kernel height.
+        kh: usize,
+        /// Kernel width.
+        kw: usize,
+        /// Stride (same for both axes).
+        stride: usize,
+        /// Zero padding on every side.
+        pad: usize,
+        /// Channel groups (1 = dense, c_in = depthwise).
+        groups: usize,
+    },
     /// Fully connected, weights [out_features, in_features].
-    Fc { in_features: usize, out_features: usize },
+    Fc {
+        /// Input features.
+        in_features: usize,
+        /// Output features.
+        out_features: usize,
+    },
 }
 
 impl LinearShape {
@@ -49,17 +73,38 @@ impl LinearShape {
     /// Number of weights expected by `prepare_layer`.
     pub fn weight_len(&self) -> usize {
         match *self {
-            LinearShape::Conv { c_in, c_out, kh, kw, groups, .. } => c_out * (c_in / groups.max(1)) * kh * kw,
-            LinearShape::Fc { in_features, out_features } => in_features * out_features,
+            LinearShape::Conv {
+                c_in,
+                c_out,
+                kh,
+                kw,
+                groups,
+                ..
+            } => c_out * (c_in / groups.max(1)) * kh * kw,
+            LinearShape::Fc {
+                in_features,
+                out_features,
+            } => in_features * out_features,
         }
     }
 
     /// Output spatial size (1×1 for FC).
     pub fn output_hw(&self) -> (usize, usize) {
         match *self {
-            LinearShape::Conv { h, w, kh, kw, stride, pad, .. } => {
+            LinearShape::Conv {
+                h,
+                w,
+                kh,
+                kw,
+                stride,
+                pad,
+                ..
+            } => {
                 let s = stride.max(1);
-                ((h + 2 * pad).saturating_sub(kh) / s + 1, (w + 2 * pad).saturating_sub(kw) / s + 1)
+                (
+                    (h + 2 * pad).saturating_sub(kh) / s + 1,
+                    (w + 2 * pad).saturating_sub(kw) / s + 1,
+                )
             }
             LinearShape::Fc { .. } => (1, 1),
         }
@@ -68,11 +113,21 @@ impl LinearShape {
     /// Multiply-accumulates of the layer.
     pub fn macs(&self) -> u64 {
         match *self {
-            LinearShape::Conv { c_in, c_out, kh, kw, groups, .. } => {
+            LinearShape::Conv {
+                c_in,
+                c_out,
+                kh,
+                kw,
+                groups,
+                ..
+            } => {
                 let (ho, wo) = self.output_hw();
                 (c_out * (c_in / groups.max(1)) * kh * kw * ho * wo) as u64
             }
-            LinearShape::Fc { in_features, out_features } => (in_features * out_features) as u64,
+            LinearShape::Fc {
+                in_features,
+                out_features,
+            } => (in_features * out_features) as u64,
         }
     }
 
@@ -80,12 +135,28 @@ impl LinearShape {
         const MAX: usize = 1 << 24;
         let bad = |m: String| Err(HeError::Shape(m));
         match *self {
-            LinearShape::Conv { c_in, h, w, c_out, kh, kw, stride, pad, groups } => {
-                if [c_in, h, w, c_out, kh, kw, stride, groups].iter().any(|&v| v == 0 || v > MAX) || pad > MAX {
+            LinearShape::Conv {
+                c_in,
+                h,
+                w,
+                c_out,
+                kh,
+                kw,
+                stride,
+                pad,
+                groups,
+            } => {
+                if [c_in, h, w, c_out, kh, kw, stride, groups]
+                    .iter()
+                    .any(|&v| v == 0 || v > MAX)
+                    || pad > MAX
+                {
                     return bad(format!("dimension zero or too large in {self:?}"));
                 }
                 if c_in % groups != 0 || c_out % groups != 0 {
-                    return bad(format!("groups {groups} must divide c_in {c_in} and c_out {c_out}"));
+                    return bad(format!(
+                        "groups {groups} must divide c_in {c_in} and c_out {c_out}"
+                    ));
                 }
                 if kh > h + 2 * pad || kw > w + 2 * pad {
                     return bad(format!("kernel larger than padded input in {self:?}"));
@@ -94,8 +165,12 @@ impl LinearShape {
                     return bad(format!("layer too large: {self:?}"));
                 }
             }
-            LinearShape::Fc { in_features, out_features } => {
-                if in_features == 0 || out_features == 0 || in_features > MAX || out_features > MAX {
+            LinearShape::Fc {
+                in_features,
+                out_features,
+            } => {
+                if in_features == 0 || out_features == 0 || in_features > MAX || out_features > MAX
+                {
                     return bad(format!("bad FC size {self:?}"));
                 }
             }
@@ -107,12 +182,25 @@ impl LinearShape {
     pub fn fingerprint(&self) -> u64 {
         let mut f = Fnv::new();
         match *self {
-            LinearShape::Conv { c_in, h, w, c_out, kh, kw, stride, pad, groups } => {
+            LinearShape::Conv {
+                c_in,
+                h,
+                w,
+                c_out,
+                kh,
+                kw,
+                stride,
+                pad,
+                groups,
+            } => {
                 for v in [1, c_in, h, w, c_out, kh, kw, stride, pad, groups] {
                     f.u64(v as u64);
                 }
             }
-            LinearShape::Fc { in_features, out_features } => {
+            LinearShape::Fc {
+                in_features,
+                out_features,
+            } => {
                 for v in [2, in_features, out_features] {
                     f.u64(v as u64);
                 }
@@ -149,14 +237,31 @@ impl Canon {
     pub fn new(shape: &LinearShape) -> Result<Self, HeError> {
         shape.validate()?;
         let (c_in, h, w, c_out, kh, kw, stride, pad, groups) = match *shape {
-            LinearShape::Conv { c_in, h, w, c_out, kh, kw, stride, pad, groups } => (c_in, h, w, c_out, kh, kw, stride, pad, groups),
-            LinearShape::Fc { in_features, out_features } => (in_features, 1, 1, out_features, 1, 1, 1, 0, 1),
+            LinearShape::Conv {
+                c_in,
+                h,
+                w,
+                c_out,
+                kh,
+                kw,
+                stride,
+                pad,
+                groups,
+            } => (c_in, h, w, c_out, kh, kw, stride, pad, groups),
+            LinearShape::Fc {
+                in_features,
+                out_features,
+            } => (in_features, 1, 1, out_features, 1, 1, 1, 0, 1),
         };
-        let (hout, wout) = ((h + 2 * pad - kh) / stride + 1, (w + 2 * pad - kw) / stride + 1);
+        let (hout, wout) = (
+            (h + 2 * pad - kh) / stride + 1,
+            (w + 2 * pad - kw) / stride + 1,
+        );
         let s = stride;
         // Phase α contributes iff some tap ky = s·ky' + α < kh.
-        let phases: Vec<(usize, usize)> =
-            (0..s.min(kh)).flat_map(|a| (0..s.min(kw)).map(move |b| (a, b))).collect();
+        let phases: Vec<(usize, usize)> = (0..s.min(kh))
+            .flat_map(|a| (0..s.min(kw)).map(move |b| (a, b)))
+            .collect();
         let (ckh, ckw) = (kh.div_ceil(s), kw.div_ceil(s));
         Ok(Canon {
             cin: c_in * phases.len(),
@@ -261,7 +366,9 @@ impl Plan {
             let mut cws: Vec<usize> = (1..=r.min(c.cin)).collect();
             if cws.len() > 256 {
                 // Large ratios (FC, tiny images): try divisors-ish spread, enough for a near optimum.
-                let mut v: Vec<usize> = (0..=64).map(|i| ((r.min(c.cin) as f64).powf(i as f64 / 64.0)).round() as usize).collect();
+                let mut v: Vec<usize> = (0..=64)
+                    .map(|i| ((r.min(c.cin) as f64).powf(i as f64 / 64.0)).round() as usize)
+                    .collect();
                 v.extend([c.cin.min(r)]);
                 v.sort_unstable();
                 v.dedup();
@@ -278,17 +385,34 @@ impl Plan {
                 let n_out = (n_tiles * n_mg) as f64;
                 let products = n_in * n_mg as f64;
                 let revealed = (c.cout * c.hout * c.wout) as f64;
-                let bits = n_in * cost.in_ct_bits + n_out * cost.c1_bits * n as f64 + revealed * cost.c0_bits;
+                let bits = n_in * cost.in_ct_bits
+                    + n_out * cost.c1_bits * n as f64
+                    + revealed * cost.c0_bits;
                 // One product (2·L·N multiply-adds) weighs like ~2 KB of traffic; kernel NTTs likewise.
                 let total = bits / 8.0 + products * 2048.0 + (n_mg * n_cb) as f64 * 1024.0;
-                let plan = Plan { n, ht, hi, wi, hwi, cw, mw, n_tiles, n_cb, n_mg, bmax: (c.kh - 1) * wi + c.kw - 1 };
+                let plan = Plan {
+                    n,
+                    ht,
+                    hi,
+                    wi,
+                    hwi,
+                    cw,
+                    mw,
+                    n_tiles,
+                    n_cb,
+                    n_mg,
+                    bmax: (c.kh - 1) * wi + c.kw - 1,
+                };
                 if best.as_ref().is_none_or(|(b, _)| total < *b) {
                     best = Some((total, plan));
                 }
             }
         }
         best.map(|(_, p)| p).ok_or_else(|| {
-            HeError::Shape(format!("input rows of width {wi} (kernel {}x{}) do not fit N = {n}", c.kh, c.kw))
+            HeError::Shape(format!(
+                "input rows of width {wi} (kernel {}x{}) do not fit N = {n}",
+                c.kh, c.kw
+            ))
         })
     }
 

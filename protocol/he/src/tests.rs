@@ -10,7 +10,17 @@ use crate::wire::{LayerReply, LayerRequest, REPLY_MAGIC, REQUEST_MAGIC};
 use crate::*;
 
 fn conv() -> LinearShape {
-    LinearShape::Conv { c_in: 4, h: 6, w: 5, c_out: 3, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1 }
+    LinearShape::Conv {
+        c_in: 4,
+        h: 6,
+        w: 5,
+        c_out: 3,
+        kh: 3,
+        kw: 3,
+        stride: 1,
+        pad: 1,
+        groups: 1,
+    }
 }
 
 fn setup(seed: u64) -> (HeParams, ClientHe, ServerHe, PreparedLayer) {
@@ -28,17 +38,31 @@ fn good_run(client: &ClientHe, server: &ServerHe, layer: &PreparedLayer) {
     let (mut sch, mut cch) = pi_net::loopback_pair().unwrap();
     let x: Vec<u64> = (0..conv().input_len() as u64).collect();
     let (c, s) = thread::scope(|sc| {
-        let h = sc.spawn(move || server_linear(&mut sch, server, layer, &mut ChaCha20Rng::seed_from_u64(1)).unwrap());
-        (client_linear(&mut cch, client, &conv(), &x).unwrap(), h.join().unwrap())
+        let h = sc.spawn(move || {
+            server_linear(&mut sch, server, layer, &mut ChaCha20Rng::seed_from_u64(1)).unwrap()
+        });
+        (
+            client_linear(&mut cch, client, &conv(), &x).unwrap(),
+            h.join().unwrap(),
+        )
     });
-    assert!(c.iter().zip(&s).any(|(a, b)| a.wrapping_add(*b) & client.params().t_mask() != 0));
+    assert!(c
+        .iter()
+        .zip(&s)
+        .any(|(a, b)| a.wrapping_add(*b) & client.params().t_mask() != 0));
 }
 
 /// Sends raw frames to a server and returns its result.
-fn server_against(server: &ServerHe, layer: &PreparedLayer, frames: Vec<Vec<u8>>) -> Result<Vec<u64>, HeError> {
+fn server_against(
+    server: &ServerHe,
+    layer: &PreparedLayer,
+    frames: Vec<Vec<u8>>,
+) -> Result<Vec<u64>, HeError> {
     let (mut sch, mut cch) = pi_net::loopback_pair().unwrap();
     thread::scope(|sc| {
-        let h = sc.spawn(move || server_linear(&mut sch, server, layer, &mut ChaCha20Rng::seed_from_u64(2)));
+        let h = sc.spawn(move || {
+            server_linear(&mut sch, server, layer, &mut ChaCha20Rng::seed_from_u64(2))
+        });
         for f in &frames {
             cch.send_frame(f).unwrap();
         }
@@ -50,33 +74,57 @@ fn server_against(server: &ServerHe, layer: &PreparedLayer, frames: Vec<Vec<u8>>
 }
 
 fn header(params: &HeParams, shape: &LinearShape, n: u32) -> Vec<u8> {
-    let req = LayerRequest { magic: REQUEST_MAGIC, params: params.fingerprint(), shape: shape.fingerprint(), num_cts: n };
+    let req = LayerRequest {
+        magic: REQUEST_MAGIC,
+        params: params.fingerprint(),
+        shape: shape.fingerprint(),
+        num_cts: n,
+    };
     bincode::serialize(&req).unwrap()
 }
 
 fn ct_len(params: &HeParams) -> usize {
-    32 + params.prime_bits.iter().map(|&b| wire::packed_len(params.n, b)).sum::<usize>()
+    32 + params
+        .prime_bits
+        .iter()
+        .map(|&b| wire::packed_len(params.n, b))
+        .sum::<usize>()
 }
 
 #[test]
 fn bad_setups_are_rejected() {
     let (params, client, _, _) = setup(1);
     let good = client.public_setup();
-    assert!(matches!(ServerHe::new(&params, &[]), Err(HeError::Malformed(_))));
-    assert!(matches!(ServerHe::new(&params, &good[..good.len() - 1]), Err(HeError::Malformed(_))));
-    assert!(matches!(ServerHe::new(&params, &vec![0xab; good.len()]), Err(HeError::Malformed(_))));
+    assert!(matches!(
+        ServerHe::new(&params, &[]),
+        Err(HeError::Malformed(_))
+    ));
+    assert!(matches!(
+        ServerHe::new(&params, &good[..good.len() - 1]),
+        Err(HeError::Malformed(_))
+    ));
+    assert!(matches!(
+        ServerHe::new(&params, &vec![0xab; good.len()]),
+        Err(HeError::Malformed(_))
+    ));
     let mut unreduced = good.clone();
     for b in &mut unreduced[44..52] {
         *b = 0xff; // first residue = 2^bits − 1 ≥ q_0
     }
-    assert!(matches!(ServerHe::new(&params, &unreduced), Err(HeError::Malformed(_))));
+    assert!(matches!(
+        ServerHe::new(&params, &unreduced),
+        Err(HeError::Malformed(_))
+    ));
     // A client on another ring: different fingerprint and length.
     let other = HeParams::for_ring(37).unwrap();
     let oc = ClientHe::new(&other, &mut ChaCha20Rng::seed_from_u64(3)).unwrap();
     assert!(ServerHe::new(&params, &oc.public_setup()).is_err());
     let mut wrong_fp = good.clone();
     wrong_fp[4] ^= 1;
-    assert!(matches!(ServerHe::new(&params, &wrong_fp), Err(HeError::Malformed(_))));
+    assert!(matches!(
+        ServerHe::new(&params, &wrong_fp),
+        Err(HeError::Malformed(_))
+    ));
 }
 
 #[test]
@@ -86,8 +134,29 @@ fn bad_requests_are_typed_errors_and_the_server_keeps_serving() {
     let zero_ct = vec![0u8; ct_len(&params)];
     let cases: Vec<(&str, Vec<Vec<u8>>)> = vec![
         ("garbage header", vec![vec![0xff; 3]]),
-        ("wrong count", vec![header(&params, &conv(), n_in as u32 + 1)]),
-        ("other layer", vec![header(&params, &LinearShape::Fc { in_features: 3, out_features: 2 }, n_in as u32)]),
+        (
+            "wrong count",
+            vec![header(&params, &conv(), n_in as u32 + 1)],
+        ),
+        (
+            "other layer",
+            vec![header(
+                &params,
+                &LinearShape::Fc {
+                    in_features: 3,
+                    out_features: 2,
+                },
+                n_in as u32,
+            )],
+        ),
+        (
+            "other parameters",
+            vec![header(
+                &HeParams::for_ring(37).unwrap(),
+                &conv(),
+                n_in as u32,
+            )],
+        ),
         ("short ciphertext", {
             let mut v = vec![header(&params, &conv(), n_in as u32)];
             v.push(vec![1u8; ct_len(&params) - 1]);
@@ -101,7 +170,10 @@ fn bad_requests_are_typed_errors_and_the_server_keeps_serving() {
     ];
     for (what, frames) in cases {
         let r = server_against(&server, &layer, frames);
-        assert!(matches!(r, Err(HeError::Malformed(_)) | Err(HeError::Net(_))), "{what}: {r:?}");
+        assert!(
+            matches!(r, Err(HeError::Malformed(_)) | Err(HeError::Net(_))),
+            "{what}: {r:?}"
+        );
         good_run(&client, &server, &layer);
     }
     // Well-formed but all-zero ciphertexts are valid input (encryptions of something): no error.
@@ -125,7 +197,11 @@ fn bad_replies_are_typed_errors() {
             for _ in 0..layer.ciphertexts().0 {
                 sch.recv_frame().unwrap();
             }
-            sch.send(&LayerReply { magic: REPLY_MAGIC, num_cts: count }).unwrap();
+            sch.send(&LayerReply {
+                magic: REPLY_MAGIC,
+                num_cts: count,
+            })
+            .unwrap();
             for _ in 0..n_out {
                 sch.send_frame(&vec![0u8; len]).unwrap();
             }
@@ -146,12 +222,19 @@ fn parameters_are_checked_and_round_trip() {
     let b = HeParams::for_ring(52).unwrap();
     assert_eq!(a.fingerprint(), b.fingerprint());
     assert_eq!(a.primes(), b.primes());
-    assert_ne!(a.fingerprint(), HeParams::for_ring(37).unwrap().fingerprint());
+    assert_ne!(
+        a.fingerprint(),
+        HeParams::for_ring(37).unwrap().fingerprint()
+    );
     // 128-bit security: log q must stay below SEAL's HE-standard bound (218 bits at N = 8192).
     assert!(a.log_q() < 218.0 && a.log_q() > 140.0);
-    assert!(a.primes().iter().all(|&q| q % (2 * POLY_DEGREE as u64) == 1));
+    assert!(a
+        .primes()
+        .iter()
+        .all(|&q| q % (2 * POLY_DEGREE as u64) == 1));
     // SEAL's own check refuses 4 × 60-bit primes (240 bits) at N = 8192.
-    let big = sealy::CoefficientModulusFactory::build(sealy::DegreeType::D8192, &[60, 60, 60, 60]).unwrap();
+    let big = sealy::CoefficientModulusFactory::build(sealy::DegreeType::D8192, &[60, 60, 60, 60])
+        .unwrap();
     let big: Vec<u64> = big.iter().map(|m| m.value()).collect();
     assert!(matches!(seal_security_check(&big), Err(HeError::Params(_))));
     assert!(seal_security_check(a.primes()).is_ok());
@@ -159,7 +242,7 @@ fn parameters_are_checked_and_round_trip() {
     let client = ClientHe::new(&a, &mut ChaCha20Rng::seed_from_u64(9)).unwrap();
     let bytes = client.public_setup();
     let server = ServerHe::new(&b, &bytes).unwrap();
-    assert_eq!(server.pk_p0(), &client.pk_p0()[..]);
+    assert_eq!(server.pk_p0(), client.pk_p0());
 }
 
 #[test]
@@ -169,4 +252,60 @@ fn shared_objects_are_send_and_sync() {
     check::<ServerHe>();
     check::<ClientHe>();
     check::<HeParams>();
+}
+
+#[test]
+fn decryption_noise_stays_within_the_analysed_bound() {
+    // Weights at the ℓ1 budget edge (64·9 taps of 2^22 ≈ 2^31.2 < 2^32), one output group.
+    let params = HeParams::for_ring(52).unwrap();
+    let shape = LinearShape::Conv {
+        c_in: 64,
+        h: 6,
+        w: 6,
+        c_out: 1,
+        kh: 3,
+        kw: 3,
+        stride: 1,
+        pad: 1,
+        groups: 1,
+    };
+    let w: Vec<i64> = (0..shape.weight_len() as i64)
+        .map(|i| if i % 3 == 0 { -(1 << 22) } else { 1 << 22 })
+        .collect();
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let client = ClientHe::new(&params, &mut rng).unwrap();
+    let server = ServerHe::new(&params, &client.public_setup()).unwrap();
+    let layer = prepare_layer(&params, &shape, &w).unwrap();
+    assert!(layer.weight_l1_log2() > 31.0);
+    let x: Vec<u64> = (0..shape.input_len() as u64)
+        .map(|i| (i * 0x9e37_79b9_7f4a_7c15) & params.t_mask())
+        .collect();
+    let (mut sch, mut cch) = pi_net::loopback_pair().unwrap();
+    client::MAX_NOISE.store(0, std::sync::atomic::Ordering::Relaxed);
+    thread::scope(|sc| {
+        let h = sc.spawn(|| {
+            server_linear(
+                &mut sch,
+                &server,
+                &layer,
+                &mut ChaCha20Rng::seed_from_u64(12),
+            )
+            .unwrap()
+        });
+        client_linear(&mut cch, &client, &shape, &x).unwrap();
+        h.join().unwrap();
+    });
+    let noise = client::MAX_NOISE.load(std::sync::atomic::Ordering::Relaxed) as f64;
+    let (b0, _) = params.reply_bits();
+    let half_delta = 2f64.powi((b0 - params.ring_bits() - 1) as i32);
+    eprintln!(
+        "max decryption noise {noise} (log2 {:.1}), Δ/2 = 2^{:.0}",
+        noise.log2(),
+        half_delta.log2()
+    );
+    // Worst-case bound 2^12 + 2^14 + 1 (docs/protocol.md); typical values are far lower.
+    assert!(
+        noise > 0.0 && noise < 20481.0 && noise < half_delta,
+        "noise {noise} vs Δ/2 = {half_delta}"
+    );
 }

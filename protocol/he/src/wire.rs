@@ -30,14 +30,22 @@ pub(crate) struct BitWriter {
 
 impl BitWriter {
     pub fn with_capacity(bytes: usize) -> Self {
-        BitWriter { buf: Vec::with_capacity(bytes), acc: 0, nbits: 0 }
+        BitWriter {
+            buf: Vec::with_capacity(bytes),
+            acc: 0,
+            nbits: 0,
+        }
     }
 
     /// Writes the low `bits` (≤ 96) bits of v.
     #[inline]
     pub fn put(&mut self, v: u128, bits: u32) {
         debug_assert!(bits <= 96);
-        let v = if bits == 128 { v } else { v & ((1u128 << bits) - 1) };
+        let v = if bits == 128 {
+            v
+        } else {
+            v & ((1u128 << bits) - 1)
+        };
         self.acc |= v << self.nbits;
         self.nbits += bits;
         while self.nbits >= 8 {
@@ -65,7 +73,12 @@ pub(crate) struct BitReader<'a> {
 
 impl<'a> BitReader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        BitReader { buf, pos: 0, acc: 0, nbits: 0 }
+        BitReader {
+            buf,
+            pos: 0,
+            acc: 0,
+            nbits: 0,
+        }
     }
 
     /// Reads `bits` (≤ 96) bits; missing bytes read as zero (lengths are checked up front).
@@ -96,7 +109,11 @@ mod tests {
     #[test]
     fn bit_fields_round_trip() {
         let widths = [1u32, 7, 44, 53, 69, 96, 3];
-        let vals: Vec<u128> = widths.iter().enumerate().map(|(i, &b)| (0x1234_5678_9abc_def0_1122_3344u128 >> i) & ((1u128 << b) - 1)).collect();
+        let vals: Vec<u128> = widths
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| (0x1234_5678_9abc_def0_1122_3344u128 >> i) & ((1u128 << b) - 1))
+            .collect();
         let mut w = BitWriter::with_capacity(64);
         for (&v, &b) in vals.iter().zip(&widths) {
             w.put(v, b);

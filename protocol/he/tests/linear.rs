@@ -2,7 +2,10 @@
 
 use std::thread;
 
-use pi_he::{client_linear, prepare_layer, server_linear, ClientHe, HeError, HeParams, LinearShape, ServerHe};
+use pi_he::{
+    client_linear, prepare_layer, prepare_layer_with_cache, server_linear, ClientHe, HeError,
+    HeParams, LinearShape, ServerHe,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -10,12 +13,27 @@ use rand_core::{RngCore, SeedableRng};
 fn reference(shape: &LinearShape, w: &[i64], x: &[u64], k: u32) -> Vec<u64> {
     let mask = (1u64 << k) - 1;
     match *shape {
-        LinearShape::Fc { in_features, out_features } => (0..out_features)
+        LinearShape::Fc {
+            in_features,
+            out_features,
+        } => (0..out_features)
             .map(|o| {
-                (0..in_features).fold(0u64, |acc, i| acc.wrapping_add((w[o * in_features + i] as u64).wrapping_mul(x[i]))) & mask
+                (0..in_features).fold(0u64, |acc, i| {
+                    acc.wrapping_add((w[o * in_features + i] as u64).wrapping_mul(x[i]))
+                }) & mask
             })
             .collect(),
-        LinearShape::Conv { c_in, h, w: wd, c_out, kh, kw, stride, pad, groups } => {
+        LinearShape::Conv {
+            c_in,
+            h,
+            w: wd,
+            c_out,
+            kh,
+            kw,
+            stride,
+            pad,
+            groups,
+        } => {
             let (ho, wo) = shape.output_hw();
             let (cpg_in, cpg_out) = (c_in / groups, c_out / groups);
             let mut out = vec![0u64; c_out * ho * wo];
@@ -28,12 +46,18 @@ fn reference(shape: &LinearShape, w: &[i64], x: &[u64], k: u32) -> Vec<u64> {
                             let c = g * cpg_in + cl;
                             for ky in 0..kh {
                                 for kx in 0..kw {
-                                    let (iy, ix) = ((y * stride + ky) as isize - pad as isize, (xx * stride + kx) as isize - pad as isize);
+                                    let (iy, ix) = (
+                                        (y * stride + ky) as isize - pad as isize,
+                                        (xx * stride + kx) as isize - pad as isize,
+                                    );
                                     if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
                                         continue;
                                     }
                                     let wv = w[((o * cpg_in + cl) * kh + ky) * kw + kx] as u64;
-                                    acc = acc.wrapping_add(wv.wrapping_mul(x[(c * h + iy as usize) * wd + ix as usize]));
+                                    acc =
+                                        acc.wrapping_add(wv.wrapping_mul(
+                                            x[(c * h + iy as usize) * wd + ix as usize],
+                                        ));
                                 }
                             }
                         }
@@ -47,11 +71,20 @@ fn reference(shape: &LinearShape, w: &[i64], x: &[u64], k: u32) -> Vec<u64> {
 }
 
 /// Runs one layer between a client and a server thread over loopback TCP.
-fn run_layer(params: &HeParams, shape: &LinearShape, w: &[i64], x: &[u64], seed: u64) -> (Vec<u64>, Vec<u64>) {
+fn run_layer(
+    params: &HeParams,
+    shape: &LinearShape,
+    w: &[i64],
+    x: &[u64],
+    seed: u64,
+) -> (Vec<u64>, Vec<u64>) {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let client = ClientHe::new(params, &mut rng).unwrap();
     let server = ServerHe::new(params, &client.public_setup()).unwrap();
-    let layer = prepare_layer(params, shape, w).unwrap();
+    // Odd seeds exercise the on-the-fly kernel transform, even seeds the NTT-form cache.
+    let cache = if seed % 2 == 1 { 0 } else { usize::MAX };
+    let layer = prepare_layer_with_cache(params, shape, w, cache).unwrap();
+    assert_eq!(layer.is_cached(), cache > 0);
     let (mut sch, mut cch) = pi_net::loopback_pair().unwrap();
     thread::scope(|s| {
         let srv = s.spawn(move || {
@@ -66,39 +99,71 @@ fn run_layer(params: &HeParams, shape: &LinearShape, w: &[i64], x: &[u64], seed:
 fn check(params: &HeParams, shape: LinearShape, wbits: u32, seed: u64) {
     let k = params.ring_bits();
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let w: Vec<i64> = (0..shape.weight_len()).map(|_| (rng.next_u64() % (2 << wbits)) as i64 - (1 << wbits)).collect();
-    let x: Vec<u64> = (0..shape.input_len()).map(|_| rng.next_u64() & ((1 << k) - 1)).collect();
+    let w: Vec<i64> = (0..shape.weight_len())
+        .map(|_| (rng.next_u64() % (2 << wbits)) as i64 - (1 << wbits))
+        .collect();
+    let x: Vec<u64> = (0..shape.input_len())
+        .map(|_| rng.next_u64() & ((1 << k) - 1))
+        .collect();
     let (c, s) = run_layer(params, &shape, &w, &x, seed);
     let want = reference(&shape, &w, &x, k);
     assert_eq!(c.len(), want.len());
     assert_eq!(s.len(), want.len());
     let mask = (1u64 << k) - 1;
-    let bad = (0..want.len()).filter(|&i| c[i].wrapping_add(s[i]) & mask != want[i]).count();
+    let bad = (0..want.len())
+        .filter(|&i| c[i].wrapping_add(s[i]) & mask != want[i])
+        .count();
     assert_eq!(bad, 0, "{shape:?}: {bad} of {} outputs wrong", want.len());
     // The client's share alone must not be the answer (s is a real mask).
     assert!(want.iter().zip(&c).filter(|(a, b)| a == b).count() <= 1 + want.len() / 1000);
 }
 
-fn conv(c_in: usize, h: usize, w: usize, c_out: usize, k: usize, stride: usize, pad: usize, groups: usize) -> LinearShape {
-    LinearShape::Conv { c_in, h, w, c_out, kh: k, kw: k, stride, pad, groups }
+#[allow(clippy::too_many_arguments)]
+fn conv(
+    c_in: usize,
+    h: usize,
+    w: usize,
+    c_out: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    groups: usize,
+) -> LinearShape {
+    LinearShape::Conv {
+        c_in,
+        h,
+        w,
+        c_out,
+        kh: k,
+        kw: k,
+        stride,
+        pad,
+        groups,
+    }
 }
 
 #[test]
 fn fixed_shapes_of_every_kind() {
     let params = HeParams::for_ring(52).unwrap();
     let shapes = [
-        conv(3, 7, 9, 5, 3, 1, 1, 1),    // odd sizes
-        conv(4, 8, 8, 6, 1, 2, 0, 1),    // 1×1 stride-2 shortcut
-        conv(6, 9, 7, 4, 3, 2, 1, 2),    // stride 2, groups
-        conv(8, 6, 6, 8, 3, 1, 1, 8),    // depthwise
-        conv(2, 11, 11, 3, 5, 1, 2, 1),  // 5×5 kernel
-        conv(3, 10, 10, 2, 2, 2, 0, 1),  // even kernel, stride 2
-        conv(5, 3, 3, 7, 3, 1, 0, 1),    // 1×1 output
-        conv(1, 1, 1, 3, 1, 1, 0, 1),    // 1×1 everything
+        conv(3, 7, 9, 5, 3, 1, 1, 1),   // odd sizes
+        conv(4, 8, 8, 6, 1, 2, 0, 1),   // 1×1 stride-2 shortcut
+        conv(6, 9, 7, 4, 3, 2, 1, 2),   // stride 2, groups
+        conv(8, 6, 6, 8, 3, 1, 1, 8),   // depthwise
+        conv(2, 11, 11, 3, 5, 1, 2, 1), // 5×5 kernel
+        conv(3, 10, 10, 2, 2, 2, 0, 1), // even kernel, stride 2
+        conv(5, 3, 3, 7, 3, 1, 0, 1),   // 1×1 output
+        conv(1, 1, 1, 3, 1, 1, 0, 1),   // 1×1 everything
         conv(16, 16, 16, 16, 3, 1, 1, 1),
         conv(3, 100, 100, 4, 3, 1, 1, 1), // does not fit one ciphertext: row tiles
-        LinearShape::Fc { in_features: 37, out_features: 11 },
-        LinearShape::Fc { in_features: 600, out_features: 70 },
+        LinearShape::Fc {
+            in_features: 37,
+            out_features: 11,
+        },
+        LinearShape::Fc {
+            in_features: 600,
+            out_features: 70,
+        },
     ];
     for (i, s) in shapes.into_iter().enumerate() {
         check(&params, s, 12, 100 + i as u64);
@@ -119,7 +184,12 @@ fn random_shapes() {
         let pad = r(0, (k / 2) as u64);
         let h = r(k.saturating_sub(2 * pad).max(1) as u64, 19);
         let w = r(k.saturating_sub(2 * pad).max(1) as u64, 19);
-        check(&params, conv(c_in, h, w, c_out, k, stride, pad, groups), 10, 1000 + i);
+        check(
+            &params,
+            conv(c_in, h, w, c_out, k, stride, pad, groups),
+            10,
+            1000 + i,
+        );
     }
 }
 
@@ -139,8 +209,17 @@ fn weights_over_budget_are_refused() {
     let params = HeParams::for_ring(52).unwrap();
     let shape = conv(64, 4, 4, 2, 3, 1, 1, 1);
     let w = vec![1i64 << 26; shape.weight_len()];
-    assert!(matches!(prepare_layer(&params, &shape, &w), Err(HeError::WeightsTooLarge { .. })));
-    assert!(matches!(prepare_layer(&params, &shape, &w[1..]), Err(HeError::Length { .. })));
+    assert!(matches!(
+        prepare_layer(&params, &shape, &w),
+        Err(HeError::WeightsTooLarge { .. })
+    ));
+    assert!(matches!(
+        prepare_layer(&params, &shape, &w[1..]),
+        Err(HeError::Length { .. })
+    ));
     let bad = conv(3, 4, 4, 2, 3, 1, 1, 2);
-    assert!(matches!(prepare_layer(&params, &bad, &[]), Err(HeError::Shape(_))));
+    assert!(matches!(
+        prepare_layer(&params, &bad, &[]),
+        Err(HeError::Shape(_))
+    ));
 }
