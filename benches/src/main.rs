@@ -1,10 +1,35 @@
+//! pi-bench: benchmark harness; each subcommand prints one JSON line.
+
+use clap::{Parser, Subcommand};
+
 mod linear;
+mod relu;
+
+/// Benchmarks for the private-inference engine (results as one JSON line per run).
+#[derive(Parser)]
+#[command(name = "pi-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// One subcommand per benchmarked layer; add new ones here.
+#[derive(Subcommand)]
+enum Command {
+    /// Garbled ReLUs end to end: garble, OT, transfer over loopback TCP, evaluate, decode.
+    Relu(relu::ReluArgs),
+    /// HE offline phase of every linear layer (options parsed by benches/src/linear.rs; see `linear --help`).
+    #[command(disable_help_flag = true)]
+    Linear {
+        /// Options passed through to the linear benchmark.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        // HE offline phase of every linear layer (see benches/src/linear.rs).
-        Some("linear") => linear::main(&args[1..]),
-        _ => anyhow::bail!("usage: pi-bench linear --help"),
+    match Cli::parse().command {
+        Command::Relu(args) => relu::run(&args),
+        Command::Linear { args } => linear::main(&args),
     }
 }

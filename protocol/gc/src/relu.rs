@@ -140,6 +140,7 @@ pub fn relu_circuit<B: Builder + ?Sized>(
 /// Garbles a group of `L` identical ReLU circuits; returns each circuit's output decoding bits.
 ///
 /// `a0`/`c0` are the zero labels of the server / client input wires, one `[Block; L]` per bit.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn garble_relu_group<const L: usize>(
     hash: &Tccr,
     delta: Block,
@@ -302,5 +303,39 @@ mod tests {
             .map(|_| (rng.next_u64() & mask(27), rng.next_u64() & mask(27), rng.next_u64() & mask(52)))
             .collect();
         plain_matches(&p, &cases);
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use crate::garble::TABLE_BYTES_PER_AND;
+
+    #[test]
+    #[ignore]
+    fn time_garble_and_eval() {
+        let p = ReluParams::DEFAULT;
+        let hash = Tccr::new();
+        let stride = p.and_gates() * TABLE_BYTES_PER_AND;
+        let groups = 20_000;
+        let mut tables = vec![0u8; 8 * stride];
+        let a0: Vec<[Block; 8]> = (0..27).map(|j| std::array::from_fn(|l| (j * 31 + l) as u128 * 0x9e3779b97f4a7c15)).collect();
+        let c0: Vec<[Block; 8]> = (0..79).map(|j| std::array::from_fn(|l| (j * 17 + l) as u128 * 0x7f4a7c159e3779b9)).collect();
+        let t = std::time::Instant::now();
+        let mut acc = 0u64;
+        for g in 0..groups {
+            let d = garble_relu_group::<8>(&hash, 0x1235, &p, std::array::from_fn(|l| (g * 8 + l) as u64), &a0, &c0, &mut tables, stride).unwrap();
+            acc ^= d[0];
+        }
+        let el = t.elapsed().as_nanos() as f64 / (groups * 8) as f64;
+        eprintln!("garble: {:.0} ns/ReLU = {:.1} M AND/s ({acc})", el, 95e3 / el);
+        let t = std::time::Instant::now();
+        for g in 0..groups {
+            let sl: [&[u8]; 8] = std::array::from_fn(|l| &tables[l * stride..(l + 1) * stride]);
+            let d = eval_relu_group::<8>(&hash, &p, std::array::from_fn(|l| (g * 8 + l) as u64), &a0, &c0, sl).unwrap();
+            acc ^= d[0];
+        }
+        let el = t.elapsed().as_nanos() as f64 / (groups * 8) as f64;
+        eprintln!("eval: {:.0} ns/ReLU = {:.1} M AND/s ({acc})", el, 95e3 / el);
     }
 }

@@ -76,8 +76,12 @@ fn pair_with_sockets(server: Taps, client: Taps) -> (TapChannel, TapChannel, Arc
     let t = thread::spawn(move || TcpStream::connect(addr).unwrap());
     let (s, _) = l.accept().unwrap();
     let c = t.join().unwrap();
-    s.set_nodelay(true).unwrap();
-    c.set_nodelay(true).unwrap();
+    for sock in [&s, &c] {
+        sock.set_nodelay(true).unwrap();
+        // A party whose peer stopped reading fails instead of hanging the test.
+        sock.set_write_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    }
     let kill = Kill([s.try_clone().unwrap(), c.try_clone().unwrap()]);
     let seen = Arc::new(Mutex::new(blake3::Hasher::new()));
     let mk = |st: TcpStream, taps: Taps, seen: Arc<Mutex<blake3::Hasher>>| {

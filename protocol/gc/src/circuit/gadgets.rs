@@ -311,7 +311,7 @@ mod tests {
                 assert_eq!(got[i], xs[i].wrapping_add(ys[i]) & mask(n), "lx={lx} n={n}");
             }
             let mut c = GateCounter::default();
-            add_mixed(&mut c, &vec![(); lx as usize], &vec![(); n as usize]);
+            add_mixed(&mut c, &vec![(); lx as usize][..], &vec![(); n as usize][..]);
             assert_eq!(c.ands, if lx == 0 { 0 } else { n as usize - 1 });
         }
     }
@@ -329,7 +329,7 @@ mod tests {
             assert_eq!(got[i], if (s >> i) & 1 == 1 { ys[i] } else { xs[i] });
         }
         let mut c = GateCounter::default();
-        mux(&mut c, &(), &vec![(); 52], &vec![(); 52]);
+        mux(&mut c, &(), &[(); 52], &[(); 52]);
         assert_eq!(c.ands, 52);
         // Arithmetic shift and sign extension are rewiring, checked against i64 arithmetic.
         for f in [0usize, 1, 8, 26] {

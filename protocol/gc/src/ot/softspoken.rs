@@ -50,10 +50,15 @@ fn ggm_children(s: Block) -> (Block, Block) {
     (u128::from_le_bytes(b[0].into()), u128::from_le_bytes(b[1].into()))
 }
 
-/// Expands the PRG of one leaf for chunk `chunk`: out[w] = AES_seed(chunk ‖ w).
-fn prg(c: &Aes128Enc, chunk: u64, out: &mut [Block]) {
+/// Words (128 OTs each) per tile: PRG output, corrections and all 128 planes of a tile
+/// (64 KiB) stay in L2 from expansion through transposition; tiles are the unit of parallelism.
+const TILE: usize = 32;
+
+/// Expands the PRG of one leaf for chunk `chunk`, words `start..start + out.len()`:
+/// out[i] = AES_seed(chunk ‖ start + i).
+fn prg(c: &Aes128Enc, chunk: u64, start: usize, out: &mut [Block]) {
     let hi = (chunk as u128) << 64;
-    out.iter_mut().enumerate().for_each(|(w, o)| *o = hi | w as u128);
+    out.iter_mut().enumerate().for_each(|(w, o)| *o = hi | (start + w) as u128);
     aes_in_place(c, out);
 }
 
@@ -61,19 +66,17 @@ fn xor_into(dst: &mut [Block], src: &[Block]) {
     dst.iter_mut().zip(src).for_each(|(d, s)| *d ^= s);
 }
 
-/// Transposes 128 bit-planes of `words` words each into `words`·128 OT outputs.
-fn planes_to_ots(planes: &[Block], words: usize) -> Vec<Block> {
-    let mut out = vec![0 as Block; words * 128];
-    out.par_chunks_mut(128).enumerate().for_each(|(w, o)| {
-        let mut a = [0 as Block; 128];
+/// Transposes one tile's 128 bit-planes (`n` words each, stride `TILE`) into `n`·128 OT outputs.
+fn tile_to_ots(planes: &[Block], n: usize, out: &mut [Block]) {
+    let mut a = [0 as Block; 128];
+    for (w, o) in out.chunks_exact_mut(128).take(n).enumerate() {
         for (p, ap) in a.iter_mut().enumerate() {
-            *ap = planes[p * words + w];
+            *ap = planes[p * TILE + w];
         }
         transpose128(&mut a);
         o.copy_from_slice(&a);
-        a.zeroize();
-    });
-    out
+    }
+    a.zeroize();
 }
 
 /// The OT receiver's state (the client): every leaf seed of every block.
@@ -145,28 +148,37 @@ impl CotReceiver {
     pub fn extend(&mut self, choices: &[Block]) -> (Zeroizing<Vec<Block>>, Vec<Block>) {
         let words = choices.len();
         let k = self.k as usize;
+        let nb = self.leaves.len();
         let chunk = self.chunk;
         self.chunk += 1;
-        let mut planes = Zeroizing::new(vec![0 as Block; 128 * words]);
-        let mut corr = vec![0 as Block; self.leaves.len() * words];
-        planes
-            .par_chunks_mut(k * words)
-            .zip(corr.par_chunks_mut(words))
-            .zip(self.leaves.par_iter())
-            .for_each(|((pl, u), seeds)| {
-                let mut r = Zeroizing::new(vec![0 as Block; words]);
-                for (x, c) in seeds.iter().enumerate() {
-                    prg(c, chunk, &mut r);
-                    xor_into(u, &r);
-                    for b in 0..k {
-                        if (x >> b) & 1 == 1 {
-                            xor_into(&mut pl[b * words..(b + 1) * words], &r);
+        let mut out = Zeroizing::new(vec![0 as Block; words * 128]);
+        // Correction layout is tile-major: tile t, then block i, then the tile's words.
+        let mut corr = vec![0 as Block; nb * words];
+        out.par_chunks_mut(TILE * 128)
+            .zip(corr.par_chunks_mut(TILE * nb))
+            .enumerate()
+            .for_each(|(t, (o, u))| {
+                let t0 = t * TILE;
+                let n = TILE.min(words - t0);
+                let mut planes = Zeroizing::new(vec![0 as Block; 128 * TILE]);
+                let mut r = Zeroizing::new([0 as Block; TILE]);
+                for (i, seeds) in self.leaves.iter().enumerate() {
+                    let ui = &mut u[i * n..(i + 1) * n];
+                    for (x, c) in seeds.iter().enumerate() {
+                        prg(c, chunk, t0, &mut r[..n]);
+                        xor_into(ui, &r[..n]);
+                        for b in 0..k {
+                            if (x >> b) & 1 == 1 {
+                                let p = i * k + b;
+                                xor_into(&mut planes[p * TILE..p * TILE + n], &r[..n]);
+                            }
                         }
                     }
+                    xor_into(ui, &choices[t0..t0 + n]);
                 }
-                xor_into(u, choices);
+                tile_to_ots(&planes, n, o);
             });
-        (Zeroizing::new(planes_to_ots(&planes, words)), corr)
+        (out, corr)
     }
 }
 
@@ -242,36 +254,42 @@ impl CotSender {
 
     /// Finishes `words`·128 OTs from the receiver's correction: returns q_j = v_j ⊕ choice_j·Δ.
     pub fn extend(&mut self, corr: &[Block], words: usize) -> Result<Zeroizing<Vec<Block>>, GcError> {
-        if corr.len() != self.leaves.len() * words {
-            return Err(GcError::Length { what: "OT correction", expected: self.leaves.len() * words, got: corr.len() });
+        let nb = self.leaves.len();
+        if corr.len() != nb * words {
+            return Err(GcError::Length { what: "OT correction", expected: nb * words, got: corr.len() });
         }
         let k = self.k as usize;
         let chunk = self.chunk;
         self.chunk += 1;
-        let mut planes = Zeroizing::new(vec![0 as Block; 128 * words]);
-        planes
-            .par_chunks_mut(k * words)
-            .zip(corr.par_chunks(words))
-            .zip(self.leaves.par_iter().zip(self.punct.par_iter()))
-            .for_each(|((pl, c), (seeds, &d))| {
-                let mut r = Zeroizing::new(vec![0 as Block; words]);
+        let mut out = Zeroizing::new(vec![0 as Block; words * 128]);
+        out.par_chunks_mut(TILE * 128).zip(corr.par_chunks(TILE * nb)).enumerate().for_each(|(t, (o, c))| {
+            let t0 = t * TILE;
+            let n = TILE.min(words - t0);
+            let mut planes = Zeroizing::new(vec![0 as Block; 128 * TILE]);
+            let mut r = Zeroizing::new([0 as Block; TILE]);
+            for (i, (seeds, &d)) in self.leaves.iter().zip(&self.punct).enumerate() {
                 for (x, s) in seeds.iter().enumerate() {
                     let Some(s) = s else { continue };
-                    prg(s, chunk, &mut r);
+                    prg(s, chunk, t0, &mut r[..n]);
                     let e = x ^ d;
                     for b in 0..k {
                         if (e >> b) & 1 == 1 {
-                            xor_into(&mut pl[b * words..(b + 1) * words], &r);
+                            let p = i * k + b;
+                            xor_into(&mut planes[p * TILE..p * TILE + n], &r[..n]);
                         }
                     }
                 }
+                let ci = &c[i * n..(i + 1) * n];
                 for b in 0..k {
                     if (d >> b) & 1 == 1 {
-                        xor_into(&mut pl[b * words..(b + 1) * words], c);
+                        let p = i * k + b;
+                        xor_into(&mut planes[p * TILE..p * TILE + n], ci);
                     }
                 }
-            });
-        Ok(Zeroizing::new(planes_to_ots(&planes, words)))
+            }
+            tile_to_ots(&planes, n, o);
+        });
+        Ok(out)
     }
 }
 
@@ -399,5 +417,36 @@ mod tests {
         });
         let _rcv = CotReceiver::setup(&mut r, 2, &mut ChaCha20Rng::seed_from_u64(2)).unwrap();
         assert!(t.join().unwrap());
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    #[test]
+    #[ignore]
+    fn time_ot_parts() {
+        let words = 10_000;
+        let c = Aes128Enc::new(&[7u8; 16].into());
+        let mut r = vec![0u128; words];
+        let t = std::time::Instant::now();
+        for i in 0..16 {
+            prg(&c, i, 0, &mut r);
+        }
+        eprintln!("prg: {:.2} ns/block", t.elapsed().as_nanos() as f64 / (16 * words) as f64);
+        let mut m = [5u128; 128];
+        let t = std::time::Instant::now();
+        for i in 0..10_000 {
+            m[i % 128] ^= i as u128;
+            transpose128(&mut m);
+        }
+        eprintln!("transpose128 hot: {:.2} ns/OT ({})", t.elapsed().as_nanos() as f64 / (128 * 10_000) as f64, m[3]);
+        let mut x = vec![0u128; words];
+        let t = std::time::Instant::now();
+        for _ in 0..16 {
+            xor_into(&mut x, &r);
+        }
+        eprintln!("xor: {:.2} ns/block", t.elapsed().as_nanos() as f64 / (16 * words) as f64);
     }
 }
