@@ -53,7 +53,7 @@ enum Command {
     Paper(PaperArgs),
 }
 
-/// Constants of the estimated PI cost (provisional until measured by the protocol benchmarks).
+/// Constants of the estimated PI cost (defaults measured end to end on a 2-core machine).
 #[derive(Args, Clone, Copy)]
 struct CostArgs {
     /// Garbled-circuit cost per ReLU in microseconds (offline + online, all in). Provisional default.
@@ -809,7 +809,7 @@ fn count(a: CountArgs) -> Result<()> {
     }
     println!("{:<8} {:>12} {:>7} {:>16}", "total", c.relus, "", c.macs);
     println!(
-        "est. PI {:.2} s = GC {:.2} s ({} µs/ReLU) + HE {:.2} s ({} ns/MAC), provisional constants",
+        "est. PI {:.2} s = GC {:.2} s ({} µs/ReLU) + HE {:.2} s ({} ns/MAC)",
         cost.total_seconds, cost.gc_seconds, cost.us_per_relu, cost.he_seconds, cost.ns_per_mac
     );
     Ok(())

@@ -217,7 +217,7 @@ pub fn network_table(reports: &[NetworkReport]) -> String {
 /// One line describing the cost constants in use.
 pub fn cost_line(cost: &CostModel) -> String {
     format!(
-        "est. PI = ReLUs × {} µs + MACs × {} ns (provisional constants; --us-per-relu / --ns-per-mac)",
+        "est. PI = ReLUs × {} µs + MACs × {} ns (measured constants; --us-per-relu / --ns-per-mac)",
         cost.us_per_relu, cost.ns_per_mac
     )
 }

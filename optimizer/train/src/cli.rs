@@ -186,8 +186,10 @@ pub struct TrainArgs {
     /// Network to train (ONNX from `pi-opt build`, or any model the models crate loads).
     #[arg(long)]
     pub model: PathBuf,
+    /// Data set options.
     #[command(flatten)]
     pub data: DataArgs,
+    /// Training options.
     #[command(flatten)]
     pub train: TrainOpts,
     /// Start from the model's weights (fine-tune) instead of a fresh initialisation.
@@ -276,8 +278,10 @@ pub struct CriticalityArgs {
     /// Base network (ONNX) whose stages are measured.
     #[arg(long)]
     pub model: PathBuf,
+    /// Data set options.
     #[command(flatten)]
     pub data: DataArgs,
+    /// Training options.
     #[command(flatten)]
     pub train: TrainOpts,
     /// Also export each trained stage-only variant into this folder.
@@ -320,6 +324,7 @@ pub struct EvalArgs {
     /// Trained network (ONNX).
     #[arg(long)]
     pub model: PathBuf,
+    /// Data set options.
     #[command(flatten)]
     pub data: DataArgs,
     /// Images for the fixed-point reference [default: the whole test set]; 0 skips it.
@@ -395,6 +400,11 @@ pub fn run_eval_with(args: &EvalArgs, private: Option<&mut Predictor>) -> Result
                     r.accuracy, r.images, r.agreement_with_float, r.seconds_per_image
                 ),
                 None => println!("{name:<11}    -    (not run)"),
+            }
+        }
+        if let Some(p) = &report.private {
+            if let (Some(a), Some(d)) = (p.agreement_with_fixed, p.max_logit_diff_vs_fixed) {
+                println!("private vs fixed-point: {a:.1}% same prediction, max |Δlogit| {d:.2e}");
             }
         }
     }

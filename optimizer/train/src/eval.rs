@@ -22,6 +22,11 @@ pub struct SubsetAccuracy {
     pub agreement_with_float: f64,
     /// Mean wall-clock seconds per image.
     pub seconds_per_image: f64,
+    /// For private inference: percentage of images predicted as the fixed-point reference does
+    /// (on the images both evaluated).
+    pub agreement_with_fixed: Option<f64>,
+    /// For private inference: largest |logit difference| to the fixed-point reference.
+    pub max_logit_diff_vs_fixed: Option<f32>,
 }
 
 /// The evaluation of one model.
@@ -46,30 +51,39 @@ pub struct EvalReport {
     pub private: Option<SubsetAccuracy>,
 }
 
-/// Run `predictor` on the first `limit` test images.
+/// Run `predictor` on the first `limit` test images; returns the accuracy and every logit vector.
 pub fn subset_accuracy(
     test: &Dataset,
     norm: &Normalizer,
     limit: usize,
     float_pred: &[usize],
     predictor: &mut Predictor,
-) -> Result<SubsetAccuracy> {
-    let n = limit.min(test.len());
+) -> Result<(SubsetAccuracy, Vec<Vec<f32>>)> {
+    let n = limit.min(test.len()).min(float_pred.len());
     let (mut correct, mut agree) = (0, 0);
+    let mut all = Vec::with_capacity(n);
     let t0 = Instant::now();
-    for i in 0..n {
+    for (i, &float) in float_pred.iter().enumerate().take(n) {
         let logits = predictor(&norm.image(test, i)).map_err(|e| Error::Private(format!("image {i}: {e}")))?;
-        let p = argmax_rows(&logits, logits.len().max(1)).first().copied().unwrap_or(usize::MAX);
+        let p = top1(&logits);
         correct += usize::from(p == test.labels[i] as usize);
-        agree += usize::from(p == float_pred[i]);
+        agree += usize::from(p == float);
+        all.push(logits);
     }
     let n_f = n.max(1) as f64;
-    Ok(SubsetAccuracy {
+    let acc = SubsetAccuracy {
         images: n,
         accuracy: 100.0 * correct as f64 / n_f,
         agreement_with_float: 100.0 * agree as f64 / n_f,
         seconds_per_image: t0.elapsed().as_secs_f64() / n_f,
-    })
+        agreement_with_fixed: None,
+        max_logit_diff_vs_fixed: None,
+    };
+    Ok((acc, all))
+}
+
+fn top1(logits: &[f32]) -> usize {
+    argmax_rows(logits, logits.len().max(1)).first().copied().unwrap_or(usize::MAX)
 }
 
 /// How much of the test set each mode sees.
@@ -118,12 +132,27 @@ pub fn evaluate(
         }
     }
 
-    let fixed = match (fixed, opts.fixed_limit) {
-        (Some(_), Some(0)) | (None, _) => None,
-        (Some(f), limit) => Some(subset_accuracy(test, norm, limit.unwrap_or(usize::MAX), &float_pred, f)?),
+    let (fixed, fixed_logits) = match (fixed, opts.fixed_limit) {
+        (Some(_), Some(0)) | (None, _) => (None, Vec::new()),
+        (Some(f), limit) => {
+            let (a, l) = subset_accuracy(test, norm, limit.unwrap_or(usize::MAX), &float_pred, f)?;
+            (Some(a), l)
+        }
     };
     let private = match private {
-        Some(p) if opts.private_limit > 0 => Some(subset_accuracy(test, norm, opts.private_limit, &float_pred, p)?),
+        Some(p) if opts.private_limit > 0 => {
+            let (mut a, logits) = subset_accuracy(test, norm, opts.private_limit, &float_pred, p)?;
+            let both = logits.len().min(fixed_logits.len());
+            if both > 0 {
+                let same = (0..both).filter(|&i| top1(&logits[i]) == top1(&fixed_logits[i])).count();
+                a.agreement_with_fixed = Some(100.0 * same as f64 / both as f64);
+                let diff = (0..both)
+                    .flat_map(|i| logits[i].iter().zip(&fixed_logits[i]).map(|(x, y)| (x - y).abs()))
+                    .fold(0f32, f32::max);
+                a.max_logit_diff_vs_fixed = Some(diff);
+            }
+            Some(a)
+        }
         _ => None,
     };
     Ok(EvalReport {

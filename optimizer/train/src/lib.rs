@@ -11,6 +11,8 @@
 //! * [`plot`]: accuracy vs ReLUs and estimated latency;
 //! * [`cli`]: argument structs and `run_*` entry points for `pi-train` and `pi-opt`.
 
+#![warn(missing_docs)]
+
 pub mod checkpoint;
 pub mod cli;
 pub mod criticality;

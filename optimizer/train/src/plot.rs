@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -68,7 +69,7 @@ pub fn plot(points: &[PlotPoint], path: &Path, title: &str) -> Result<()> {
     let mut sorted = points.to_vec();
     type Axis = (&'static str, fn(&PlotPoint) -> f64);
     let axes: [Axis; 2] = [("ReLUs (thousands)", |p| p.relus as f64 / 1000.0), ("estimated PI latency (s)", |p| p.latency_s)];
-    for (panel, (xlabel, xf)) in panels.iter().zip(axes) {
+    for (k, (panel, (xlabel, xf))) in panels.iter().zip(axes).enumerate() {
         let (xlo, xhi) = range(points.iter().map(xf), 0.15);
         let mut chart = ChartBuilder::on(panel)
             .margin(15)
@@ -83,15 +84,23 @@ pub fn plot(points: &[PlotPoint], path: &Path, title: &str) -> Result<()> {
             .draw()
             .map_err(|x| e(x.to_string()))?;
         sorted.sort_by(|a, b| xf(a).total_cmp(&xf(b)));
-        chart
-            .draw_series(LineSeries::new(sorted.iter().map(|p| (xf(p), p.accuracy)), BLUE.mix(0.5)))
-            .map_err(|x| e(x.to_string()))?;
+        // the ReLU panel joins the family in ReLU order; latency is not monotone in it
+        if k == 0 {
+            chart
+                .draw_series(LineSeries::new(sorted.iter().map(|p| (xf(p), p.accuracy)), BLUE.mix(0.5)))
+                .map_err(|x| e(x.to_string()))?;
+        }
         chart
             .draw_series(sorted.iter().map(|p| Circle::new((xf(p), p.accuracy), 5, BLUE.filled())))
             .map_err(|x| e(x.to_string()))?;
+        // labels right of the point, or left of it in the right third of the panel
+        let split = xlo + (xhi - xlo) * 0.66;
         chart
             .draw_series(sorted.iter().map(|p| {
-                Text::new(format!("{} ({:.1}%)", p.label, p.accuracy), (xf(p), p.accuracy), ("sans-serif", 13).into_font())
+                let x = xf(p);
+                let (pos, dx) = if x > split { (Pos::new(HPos::Right, VPos::Top), -6) } else { (Pos::new(HPos::Left, VPos::Top), 6) };
+                let style = ("sans-serif", 13).into_font().color(&BLACK).pos(pos);
+                EmptyElement::at((x, p.accuracy)) + Text::new(format!("{} ({:.1}%)", p.label, p.accuracy), (dx, 2), style)
             }))
             .map_err(|x| e(x.to_string()))?;
     }

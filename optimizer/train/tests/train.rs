@@ -256,5 +256,8 @@ fn eval_reports_float_fixed_and_private_accuracy() {
     assert!(fx.agreement_with_float >= 95.0, "fixed point agrees on {}%", fx.agreement_with_float);
     let pv = rep.private.unwrap();
     assert_eq!((pv.images, pv.agreement_with_float), (10, 100.0));
+    // the stand-in is the float model, so it agrees with fixed point wherever float does
+    assert!(pv.agreement_with_fixed.unwrap() >= 90.0);
+    assert!(pv.max_logit_diff_vs_fixed.unwrap() < 0.5);
     assert_eq!(calls, 10);
 }

@@ -64,7 +64,7 @@ pub fn fit_to_shape(ds: Dataset, target: [usize; 3]) -> Result<Dataset> {
 fn factor(from: usize, to: usize) -> Result<usize> {
     if from <= to {
         Ok(1)
-    } else if to > 0 && from % to == 0 {
+    } else if to > 0 && from.is_multiple_of(to) {
         Ok(from / to)
     } else {
         Err(Error::Data(format!("cannot shrink images of side {from} to {to} (not an integer factor)")))
