@@ -68,8 +68,8 @@ mod tests {
     #[test]
     fn default_model_is_linear() {
         let c = CostModel::default().estimate(26_112, 44_535_232);
-        assert!((c.gc_seconds - 0.6528).abs() < 1e-9);
-        assert!((c.he_seconds - 1.78140928).abs() < 1e-9);
+        assert!((c.gc_seconds - 26_112.0 * 16e-6).abs() < 1e-9);
+        assert!((c.he_seconds - 44_535_232.0 * 20e-9).abs() < 1e-9);
         assert!((c.total_seconds - (c.gc_seconds + c.he_seconds)).abs() < 1e-12);
     }
 }
