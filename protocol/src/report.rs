@@ -28,7 +28,7 @@ pub struct OnlineReport {
     pub bytes_received: u64,
     /// Server-side time on linear layers in the clear, as reported by the server.
     pub linear_seconds: f64,
-    /// Time in the garbled-circuit evaluation of the ReLU layers.
+    /// Client-side wall time of the ReLU layers (label transfer, evaluation, output bits).
     pub gc_seconds: f64,
 }
 

@@ -167,16 +167,16 @@ fn offline<R: Read, W: Write>(
                 y
             }
             Step::Relu { input, params, selected, shift } => {
-                let x = take_input(&shares, *input)?;
+                let x = shares.get(*input).and_then(|s| s.as_deref()).ok_or_else(|| missing(*input))?;
                 let wmask = mask(params.in_bits);
-                let mut out = x.clone();
-                for (i, v) in out.iter_mut().enumerate() {
+                let mut out = Vec::with_capacity(x.len());
+                for (i, &v) in x.iter().enumerate() {
                     if selected.contains(i) {
                         let r = rng.gen::<u64>() & ring;
-                        gc_inputs.push((x[i] & wmask, r.wrapping_neg() & ring));
-                        *v = r;
+                        gc_inputs.push((v & wmask, r.wrapping_neg() & ring));
+                        out.push(r);
                     } else {
-                        *v = crate::shares::truncate_client(x[i], *shift, bits);
+                        out.push(crate::shares::truncate_client(v, *shift, bits));
                     }
                 }
                 out
@@ -189,7 +189,7 @@ fn offline<R: Read, W: Write>(
             Step::Local { inputs } => {
                 let xs: Vec<&[u64]> = inputs
                     .iter()
-                    .map(|&i| shares[i].as_deref().ok_or(ProtocolError::Violation("missing share".into())))
+                    .map(|&i| shares.get(i).and_then(|s| s.as_deref()).ok_or_else(|| missing(i)))
                     .collect::<Result<_, _>>()?;
                 program.eval_local(id, &xs)?
             }
@@ -263,7 +263,7 @@ fn online<R: Read, W: Write>(
         bytes_sent: traffic.sent,
         bytes_received: traffic.received,
         linear_seconds: out.linear_seconds,
-        gc_seconds: gc_seconds.min(out.gc_seconds.max(gc_seconds)),
+        gc_seconds,
     };
     let offline = std::mem::take(&mut m.report);
     Ok(InferenceReport {
@@ -277,8 +277,9 @@ fn online<R: Read, W: Write>(
 
 /// A copy of an earlier node's share (the caller may truncate it in place).
 fn take_input(shares: &[Option<Vec<u64>>], id: usize) -> Result<Vec<u64>, ProtocolError> {
-    shares
-        .get(id)
-        .and_then(|s| s.clone())
-        .ok_or_else(|| ProtocolError::Violation(format!("share of node {id} missing")))
+    shares.get(id).and_then(|s| s.clone()).ok_or_else(|| missing(id))
+}
+
+fn missing(id: usize) -> ProtocolError {
+    ProtocolError::Violation(format!("share of node {id} missing"))
 }
