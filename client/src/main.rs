@@ -10,7 +10,7 @@ use serde_json::json;
 
 /// Private inference of an image against a pi-server: the server learns nothing about the image,
 /// the client learns the prediction and nothing about the weights.
-/// The embedded sample input, [3,32,32] float32 (see client/assets/README.md).
+/// The embedded sample input: an MNIST 6, float32 [1,3,32,32], normalised for the default model (client/assets/README.md).
 const SAMPLE_IMAGE: &[u8] = include_bytes!("../assets/sample.npy");
 
 #[derive(Parser, Debug)]

@@ -47,8 +47,15 @@ enum Command {
     Build(BuildArgs),
     /// ReLUs and MACs per stage of an ONNX model (JSON: "relus", "macs" totals and a "stages" list).
     Count(CountArgs),
-    /// Run an ONNX model on a .npy image in float or fixed point; prints the logits and the prediction.
+    /// Run an ONNX model on a .npy image (float or fixed point), or measure test accuracy on a data set
+    /// (float, fixed point and private inference through pi-client) with --data.
     Eval(EvalArgs),
+    /// Train a network (SGD, cosine schedule, optional KD/DKD from a teacher) and export it as ONNX.
+    Train(pi_train::cli::TrainArgs),
+    /// Stagewise ReLU criticality C_k: trains stage-only variants and prints the order for `design --order`.
+    Criticality(pi_train::cli::CriticalityArgs),
+    /// Plot accuracy against ReLUs and estimated PI latency for a family of trained networks (SVG).
+    Plot(pi_train::cli::PlotArgs),
     /// Compare our ReLU/MAC counts with the published rows of DeepReShape's tables.
     Paper(PaperArgs),
 }
@@ -306,14 +313,40 @@ struct EvalArgs {
     /// ONNX model file.
     model: PathBuf,
     /// Input image: float32 .npy of shape [C,H,W] or [1,C,H,W], already normalised.
-    #[arg(long, value_name = "X.npy")]
-    input: PathBuf,
+    #[arg(long, value_name = "X.npy", required_unless_present = "data", conflicts_with = "data")]
+    input: Option<PathBuf>,
     /// Run the fixed-point reference (what the private protocol computes) instead of float.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "data")]
     fixed: bool,
-    /// Print JSON: {"logits": [...], "prediction": int}.
+    /// Print JSON: {"logits": [...], "prediction": int} (with --data: the accuracy report).
     #[arg(long)]
     json: bool,
+    /// Test accuracy on a data set instead of one image: data/digits.csv.gz, data/mnist_5k.csv.gz
+    /// (scripts/fetch-data.sh), or a CIFAR-10/100 or TinyImageNet folder.
+    #[arg(long, value_name = "PATH")]
+    data: Option<PathBuf>,
+    /// Format of --data (detected from the path when omitted).
+    #[arg(long, requires = "data")]
+    dataset: Option<pi_train::data::DataKind>,
+    /// Held-out fraction for sets without an official test split (digits, MNIST-5k).
+    #[arg(long, default_value_t = 0.2, requires = "data")]
+    test_fraction: f64,
+    /// Seed of that held-out split.
+    #[arg(long, default_value_t = 0, requires = "data")]
+    split_seed: u64,
+    /// Use only the first N test images.
+    #[arg(long, requires = "data")]
+    max_test: Option<usize>,
+    /// Images for the fixed-point reference [default: the whole test set]; 0 skips it.
+    #[arg(long, requires = "data")]
+    fixed_limit: Option<usize>,
+    /// Images sent through private inference (needs --private-cmd).
+    #[arg(long, default_value_t = 20, requires = "data")]
+    private_limit: usize,
+    /// Command run per image for private inference, with {input} (.npy) and {report} (JSON) substituted,
+    /// e.g. 'pi-client --quiet --connect 127.0.0.1:4433 --input {input} --report {report}'.
+    #[arg(long, requires = "data")]
+    private_cmd: Option<String>,
 }
 
 #[derive(Args)]
@@ -332,6 +365,9 @@ fn main() -> Result<()> {
         Command::Build(a) => build(a),
         Command::Count(a) => count(a),
         Command::Eval(a) => eval(a),
+        Command::Train(a) => pi_train::cli::run_train(a),
+        Command::Criticality(a) => pi_train::cli::run_criticality(a),
+        Command::Plot(a) => pi_train::cli::run_plot(a),
         Command::Paper(a) => paper_cmd(a),
     }
 }
@@ -816,9 +852,30 @@ fn count(a: CountArgs) -> Result<()> {
 }
 
 fn eval(a: EvalArgs) -> Result<()> {
+    if let Some(data) = a.data {
+        let fixed = models::fixed::FixedConfig::default();
+        return pi_train::cli::run_eval(pi_train::cli::EvalArgs {
+            model: a.model,
+            data: pi_train::cli::DataArgs {
+                data,
+                dataset: a.dataset,
+                test_fraction: a.test_fraction,
+                split_seed: a.split_seed,
+                max_train: None,
+                max_test: a.max_test,
+            },
+            fixed_limit: a.fixed_limit,
+            private_limit: a.private_limit,
+            private_cmd: a.private_cmd,
+            frac_act: fixed.frac_act,
+            frac_weight: fixed.frac_weight,
+            json: a.json,
+        });
+    }
+    let input = a.input.context("--input or --data is required")?;
     let model =
         models::onnx::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-    let x = load_image(&a.input, model.input)?;
+    let x = load_image(&input, model.input)?;
     let logits = if a.fixed {
         let plan = models::fixed::plan(&model, &models::fixed::FixedConfig::default())?;
         models::fixed::infer(&model, &plan, &x)?

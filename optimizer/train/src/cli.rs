@@ -438,10 +438,10 @@ pub struct PlotArgs {
     #[arg(long)]
     pub points: Option<PathBuf>,
     /// Microseconds per ReLU of the latency estimate.
-    #[arg(long, default_value_t = 25.0)]
+    #[arg(long, default_value_t = 16.0)]
     pub us_per_relu: f64,
     /// Nanoseconds per MAC of the latency estimate.
-    #[arg(long, default_value_t = 40.0)]
+    #[arg(long, default_value_t = 20.0)]
     pub ns_per_mac: f64,
     /// Figure title.
     #[arg(long, default_value = "accuracy vs ReLUs and estimated PI latency")]

@@ -23,7 +23,7 @@ pub struct PlotPoint {
 }
 
 /// The cost model of the latency axis: ReLUs × µs/ReLU + MACs × ns/MAC (the same defaults as
-/// `pi-opt`'s provisional cost model).
+/// `pi-opt`'s measured cost model, `optimizer::cost`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Cost {
     /// Microseconds per ReLU.
@@ -34,7 +34,7 @@ pub struct Cost {
 
 impl Default for Cost {
     fn default() -> Self {
-        Cost { us_per_relu: 25.0, ns_per_mac: 40.0 }
+        Cost { us_per_relu: 16.0, ns_per_mac: 20.0 }
     }
 }
 
