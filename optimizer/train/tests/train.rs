@@ -202,6 +202,8 @@ fn data_dir() -> PathBuf {
 fn learns_real_digits_when_fetched() {
     let path = data_dir().join("digits.csv.gz");
     if !path.exists() {
+        // CI runs scripts/test.sh, which fetches the data: there a missing file is a failure.
+        assert!(std::env::var_os("CI").is_none(), "{} missing in CI", path.display());
         eprintln!("skipped: {} not found (run scripts/fetch-data.sh)", path.display());
         return;
     }
@@ -220,6 +222,8 @@ fn learns_real_digits_when_fetched() {
 fn loads_real_mnist5k_when_fetched() {
     let path = data_dir().join("mnist_5k.csv.gz");
     if !path.exists() {
+        // CI runs scripts/test.sh, which fetches the data: there a missing file is a failure.
+        assert!(std::env::var_os("CI").is_none(), "{} missing in CI", path.display());
         eprintln!("skipped: {} not found (run scripts/fetch-data.sh)", path.display());
         return;
     }
