@@ -12,8 +12,8 @@
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
-use models::fixed::{FixedConfig, Step};
-use models::{Model, Op};
+use models::fixed::FixedConfig;
+use models::Model;
 use pi_he::{
     client_linear, prepare_layer, server_linear, ClientHe, HeParams, LinearShape, PreparedLayer,
     ServerHe,
@@ -39,51 +39,14 @@ fn parse_list(s: &str) -> Result<Vec<usize>> {
         .collect()
 }
 
-/// Conv / Linear layers of a model with their fixed-point weights (docs/protocol.md quantisation).
+/// Conv / Linear layers of a model with their fixed-point weights (the protocol's own compilation).
 fn model_layers(model: &Model, ring_bits: u32) -> Result<Vec<Layer>> {
-    let config = FixedConfig {
-        ring_bits,
-        ..FixedConfig::default()
-    };
-    let plan = models::fixed::plan(model, &config).map_err(|e| anyhow!("fixed-point plan: {e}"))?;
-    let shapes = model.shapes().map_err(|e| anyhow!("shapes: {e}"))?;
-    let mut out = Vec::new();
-    for (id, node) in model.nodes.iter().enumerate() {
-        let weights = match &plan.nodes[id].step {
-            Step::Linear(lp) => lp.weight.clone(),
-            _ => continue,
-        };
-        let (c_in, h, w) = shapes[node.inputs[0]].dims();
-        let shape = match &node.op {
-            Op::Conv2d(c) => {
-                if c.stride[0] != c.stride[1] || c.padding[0] != c.padding[1] {
-                    bail!("{}: asymmetric stride/padding is not supported", node.name);
-                }
-                LinearShape::Conv {
-                    c_in,
-                    h,
-                    w,
-                    c_out: c.c_out,
-                    kh: c.kernel[0],
-                    kw: c.kernel[1],
-                    stride: c.stride[0],
-                    pad: c.padding[0],
-                    groups: c.groups,
-                }
-            }
-            Op::Linear(l) => LinearShape::Fc {
-                in_features: l.in_features,
-                out_features: l.out_features,
-            },
-            _ => continue,
-        };
-        out.push(Layer {
-            name: node.name.clone(),
-            shape,
-            weights,
-        });
-    }
-    Ok(out)
+    let config = FixedConfig { ring_bits, ..FixedConfig::default() };
+    let program = protocol::Program::new(model.clone(), config).map_err(|e| anyhow!("compiling the model: {e}"))?;
+    Ok(program
+        .linear_layers()
+        .map(|(name, shape, weights)| Layer { name: name.to_string(), shape: shape.clone(), weights: weights.to_vec() })
+        .collect())
 }
 
 fn zoo_model(spec: &str) -> Result<Model> {

@@ -89,8 +89,8 @@ impl Program {
                 (Op::Input, fixed::Step::Input) => Step::Input,
                 (Op::Conv2d(c), fixed::Step::Linear(lp)) => {
                     let (c_in, h, w) = shapes[first].dims();
-                    if c.kernel[0] != c.kernel[1] || c.stride[0] != c.stride[1] || c.padding[0] != c.padding[1] {
-                        return Err(bad("HE layers need square kernels, strides and paddings"));
+                    if c.stride[0] != c.stride[1] || c.padding[0] != c.padding[1] {
+                        return Err(bad("HE layers need equal vertical and horizontal stride and padding"));
                     }
                     linear_nodes.push(id);
                     Step::Linear {
@@ -260,14 +260,19 @@ impl Program {
         Ok(fixed::eval_shared(&self.model, &self.plan, &self.shapes, id, &[x], Some(w))?)
     }
 
+    /// Every Conv2d/Linear layer in order: node name, HE shape and quantised weights.
+    pub fn linear_layers(&self) -> impl Iterator<Item = (&str, &LinearShape, &[i64])> + '_ {
+        self.linear_nodes.iter().filter_map(|&id| match (&self.steps[id], self.plan.nodes[id].linear()) {
+            (Step::Linear { shape, .. }, Some(lp)) => Some((self.model.nodes[id].name.as_str(), shape, lp.weight.as_slice())),
+            _ => None,
+        })
+    }
+
     /// Transforms every linear layer's quantised weights into HE plaintexts (server, once).
     pub(crate) fn prepare_he_layers(&self) -> Result<Vec<PreparedLayer>, ProtocolError> {
         let mut layers = Vec::with_capacity(self.linear_nodes.len());
-        for &id in &self.linear_nodes {
-            let (Step::Linear { shape, .. }, Some(lp)) = (&self.steps[id], self.plan.nodes[id].linear()) else {
-                return Err(ProtocolError::Violation("linear node without plan".into()));
-            };
-            layers.push(pi_he::prepare_layer(&self.he_params, shape, &lp.weight)?);
+        for (_, shape, weight) in self.linear_layers() {
+            layers.push(pi_he::prepare_layer(&self.he_params, shape, weight)?);
         }
         Ok(layers)
     }
