@@ -14,7 +14,8 @@ pub struct ReluArgs {
     /// Number of ReLUs.
     #[arg(long, default_value_t = 100_000)]
     pub count: usize,
-    /// Worker threads for garbling, OT and evaluation (rayon pool shared by both parties).
+    /// Worker threads for garbling, OT and evaluation (rayon pool shared by both parties; with 1,
+    /// each party computes inline on its own thread, i.e. one core per party).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
     /// w: input share bits read by the circuit.

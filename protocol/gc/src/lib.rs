@@ -16,6 +16,13 @@ pub mod relu;
 pub use error::GcError;
 pub use relu::{relu_circuit, relu_reference, ReluParams};
 mod msg;
+
+/// Whether data-parallel loops should run inline on the calling thread: with a one-thread
+/// rayon pool, handing work to the pool would only serialise the two parties of one process
+/// (e.g. the benchmark's server and client threads) on that single worker.
+pub(crate) fn run_inline() -> bool {
+    rayon::current_num_threads() <= 1
+}
 pub mod ot;
 pub mod session;
 

@@ -7,6 +7,13 @@
 //! 3. per chunk of `chunk` circuits: client → server `OT_CORR` (its choice bits are its inputs
 //!    b and n), server → client `TABLES` (garbled with the OT outputs as client input zero labels).
 //!
+//! Pipelining (one chunk deep): the client computes correction i + 1 while the server garbles
+//! chunk i, sends it right after reading table chunk i, and only then verifies that chunk and
+//! computes correction i + 2 while the server garbles chunk i + 1. Neither side writes while the
+//! other might be blocked writing to it (the client writes correction i + 1 only after draining
+//! table chunk i; the server writes table chunk i only after reading correction i), so no socket
+//! buffer size is assumed.
+//!
 //! The server never holds more than one chunk of tables: it keeps Δ, a PRF key from which the
 //! zero labels of its own inputs are re-derived online, and k decoding bits per circuit
 //! (≈ 20 bytes per ReLU). The client stores, per ReLU, the tables (32 B per AND) and its
@@ -238,6 +245,8 @@ pub fn garble_offline_with<R: Read, W: Write>(
     let delta = Zeroizing::new(ot.delta());
     let hash = Tccr::new();
     let mut decode = Vec::with_capacity(params.len());
+    // The table frame buffer, reused from chunk to chunk (the previous frame is already sent).
+    let mut spare = Vec::new();
 
     for (ci, chunk) in params.chunks(cfg.chunk_circuits).enumerate() {
         let first = ci * cfg.chunk_circuits;
@@ -255,7 +264,7 @@ pub fn garble_offline_with<R: Read, W: Write>(
         stats.ot_bytes += ch.counters().since(c2).total();
 
         let t = Instant::now();
-        let mut out = BulkOut::new(msg::TABLES, ci as u64, chunk.len() as u64, layout.tables());
+        let mut out = BulkOut::reuse(std::mem::take(&mut spare), msg::TABLES, ci as u64, chunk.len() as u64, layout.tables());
         let gs = groups(chunk);
         let mut slices = Vec::with_capacity(gs.len());
         let mut rest = out.payload();
@@ -265,36 +274,39 @@ pub fn garble_offline_with<R: Read, W: Write>(
             rest = tail;
         }
         let (hash, delta, prf, q, layout) = (&hash, *delta, &prf, &q, &layout);
-        let results: Vec<Result<Vec<u64>, GcError>> = gs
-            .par_iter()
-            .zip(slices.into_par_iter())
-            .map(|(g, tables)| {
-                let stride = g.p.table_bytes();
-                let base = (first + g.start) as u64;
-                if g.len == MAX_LANES {
-                    garble_lanes::<MAX_LANES>(hash, delta, prf, q, layout, g, base, tables, stride).map(|d| d.to_vec())
-                } else {
-                    let mut v = Vec::with_capacity(g.len);
-                    for (l, t) in tables.chunks_mut(stride.max(1)).take(g.len).enumerate() {
-                        let one = Group { start: g.start + l, len: 1, p: g.p };
-                        v.push(garble_lanes::<1>(hash, delta, prf, q, layout, &one, base + l as u64, t, stride)?[0]);
-                    }
-                    if stride == 0 {
-                        // Zero-AND circuits have no tables; still produce their decoding bits.
-                        for l in v.len()..g.len {
-                            let one = Group { start: g.start + l, len: 1, p: g.p };
-                            v.push(garble_lanes::<1>(hash, delta, prf, q, layout, &one, base + l as u64, &mut [], 0)?[0]);
-                        }
-                    }
-                    Ok(v)
+        let garble_group = |(g, tables): (&Group, &mut [u8])| -> Result<Vec<u64>, GcError> {
+            let stride = g.p.table_bytes();
+            let base = (first + g.start) as u64;
+            if g.len == MAX_LANES {
+                garble_lanes::<MAX_LANES>(hash, delta, prf, q, layout, g, base, tables, stride).map(|d| d.to_vec())
+            } else {
+                let mut v = Vec::with_capacity(g.len);
+                for (l, t) in tables.chunks_mut(stride.max(1)).take(g.len).enumerate() {
+                    let one = Group { start: g.start + l, len: 1, p: g.p };
+                    v.push(garble_lanes::<1>(hash, delta, prf, q, layout, &one, base + l as u64, t, stride)?[0]);
                 }
-            })
-            .collect();
+                if stride == 0 {
+                    // Zero-AND circuits have no tables; still produce their decoding bits.
+                    for l in v.len()..g.len {
+                        let one = Group { start: g.start + l, len: 1, p: g.p };
+                        v.push(garble_lanes::<1>(hash, delta, prf, q, layout, &one, base + l as u64, &mut [], 0)?[0]);
+                    }
+                }
+                Ok(v)
+            }
+        };
+        let results: Vec<Result<Vec<u64>, GcError>> = if crate::run_inline() {
+            gs.iter().zip(slices).map(garble_group).collect()
+        } else {
+            gs.par_iter().zip(slices.into_par_iter()).map(garble_group).collect()
+        };
         for r in results {
             decode.extend(r?);
         }
         stats.gc_seconds += t.elapsed().as_secs_f64();
-        stats.table_bytes += out.send(ch)? as u64;
+        let (n, buf) = out.send_keep(ch)?;
+        stats.table_bytes += n as u64;
+        spare = buf;
         ch.flush()?;
     }
     Ok(ServerRelus { params: params.to_vec(), decode, delta, prf, next: 0, stats })
@@ -360,8 +372,15 @@ pub fn evaluate_offline<R: Read, W: Write>(
     out.stats.ot_seconds += t.elapsed().as_secs_f64();
     out.stats.ot_bytes += ch.counters().since(c1).total();
 
-    for (ci, (chunk, inp)) in params.chunks(chunk_circuits).zip(inputs.chunks(chunk_circuits)).enumerate() {
-        let first = ci * chunk_circuits;
+    // Pipelined: the correction of chunk i + 1 is computed while the server garbles chunk i and
+    // is sent as soon as table chunk i has been read, before that chunk's digest is checked, so
+    // the server starts chunk i + 1 while this side verifies chunk i and prepares chunk i + 2.
+    // This side writes only after reading everything the server sent (and the server writes
+    // only after reading a correction), so at most one direction has unread data in flight and
+    // no socket buffer size is assumed.
+    let parts: Vec<_> = params.chunks(chunk_circuits).zip(inputs.chunks(chunk_circuits)).collect();
+    let mut prepare = |ci: usize, stats: &mut GcStats| -> (Layout, Zeroizing<Vec<Block>>, BulkOut) {
+        let (chunk, inp) = parts[ci];
         let layout = Layout::new(chunk);
         let words = layout.ot_words();
         let t = Instant::now();
@@ -381,13 +400,31 @@ pub fn evaluate_offline<R: Read, W: Write>(
         for (dst, c) in frame.payload().chunks_exact_mut(16).zip(&corr) {
             dst.copy_from_slice(&c.to_le_bytes());
         }
-        out.stats.ot_seconds += t.elapsed().as_secs_f64();
-        out.stats.ot_bytes += frame.send(ch)? as u64;
-        ch.flush()?;
-
-        let (tables, n) = BulkIn::recv(ch, msg::TABLES, ci as u64, chunk.len() as u64, layout.tables())?;
-        out.stats.table_bytes += n as u64;
-        out.chunks.push_back(ClientChunk { first, tables, layout, labels });
+        stats.ot_seconds += t.elapsed().as_secs_f64();
+        (layout, labels, frame)
+    };
+    let (mut layout, mut labels, frame) = prepare(0, &mut out.stats);
+    out.stats.ot_bytes += frame.send(ch)? as u64;
+    ch.flush()?;
+    let mut ahead = (parts.len() > 1).then(|| prepare(1, &mut out.stats));
+    for (ci, (chunk, _)) in parts.iter().enumerate() {
+        let first = ci * chunk_circuits;
+        let raw = ch.recv_frame()?;
+        out.stats.table_bytes += raw.len() as u64 + 4;
+        let next = ahead.take().map(|(l, lab, frame)| -> Result<_, GcError> {
+            out.stats.ot_bytes += frame.send(ch)? as u64;
+            ch.flush()?;
+            Ok((l, lab))
+        });
+        let tables = BulkIn::check(raw, msg::TABLES, ci as u64, chunk.len() as u64, layout.tables())?;
+        let next = next.transpose()?;
+        if ci + 2 < parts.len() {
+            ahead = Some(prepare(ci + 2, &mut out.stats));
+        }
+        // Chunk i's layout and labels are stored with its tables; chunk i + 1's take their place.
+        let (l, lab) = next.unwrap_or_else(|| (Layout { table_off: vec![0], client_off: vec![0] }, Zeroizing::new(Vec::new())));
+        let (layout_i, labels_i) = (std::mem::replace(&mut layout, l), std::mem::replace(&mut labels, lab));
+        out.chunks.push_back(ClientChunk { first, tables, layout: layout_i, labels: labels_i });
     }
     Ok(out)
 }
@@ -443,13 +480,18 @@ impl ServerRelus {
                 rest = t;
             }
             let prf = &self.prf;
-            slices.into_par_iter().zip(part.par_iter()).zip(ps.par_iter()).enumerate().for_each(|(i, ((dst, &av), p))| {
+            let fill = |(i, ((dst, &av), p)): (usize, ((&mut [u8], &u64), &ReluParams))| {
                 let zero = server_zero_labels::<1>(prf, [(first + i) as u64], p.server_input_bits());
                 for (j, (d, z)) in dst.chunks_exact_mut(16).zip(zero).enumerate() {
                     let lab = z[0] ^ (bit_mask((av >> j) & 1 == 1) & delta);
                     d.copy_from_slice(&lab.to_le_bytes());
                 }
-            });
+            };
+            if crate::run_inline() {
+                slices.into_iter().zip(part).zip(ps).enumerate().for_each(fill);
+            } else {
+                slices.into_par_iter().zip(part.par_iter()).zip(ps.par_iter()).enumerate().for_each(fill);
+            }
             out.send(ch)?;
             ch.flush()?;
         }
@@ -542,28 +584,27 @@ impl ClientRelus {
         };
         let gs = groups(ps);
         let hash = &self.hash;
-        let results: Vec<Result<Vec<u64>, GcError>> = gs
-            .par_iter()
-            .map(|g| {
-                let located: Vec<(&ClientChunk, usize)> = (0..g.len)
-                    .map(|l| locate(first + g.start + l))
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| GcError::Desync(format!("circuit {} has no stored tables", first + g.start)))?;
-                let run = |range: std::ops::Range<usize>| -> Result<Vec<u64>, GcError> {
-                    if range.len() == MAX_LANES {
-                        eval_lanes::<MAX_LANES>(hash, &g.p, first + g.start, &located, &srv, &lab_off, g.start).map(|v| v.to_vec())
-                    } else {
-                        range
-                            .map(|l| {
-                                eval_lanes::<1>(hash, &g.p, first + g.start + l, &located[l..l + 1], &srv, &lab_off, g.start + l)
-                                    .map(|v| v[0])
-                            })
-                            .collect()
-                    }
-                };
-                run(0..g.len)
-            })
-            .collect();
+        let eval_group = |g: &Group| -> Result<Vec<u64>, GcError> {
+            let located: Vec<(&ClientChunk, usize)> = (0..g.len)
+                .map(|l| locate(first + g.start + l))
+                .collect::<Option<_>>()
+                .ok_or_else(|| GcError::Desync(format!("circuit {} has no stored tables", first + g.start)))?;
+            let run = |range: std::ops::Range<usize>| -> Result<Vec<u64>, GcError> {
+                if range.len() == MAX_LANES {
+                    eval_lanes::<MAX_LANES>(hash, &g.p, first + g.start, &located, &srv, &lab_off, g.start).map(|v| v.to_vec())
+                } else {
+                    range
+                        .map(|l| {
+                            eval_lanes::<1>(hash, &g.p, first + g.start + l, &located[l..l + 1], &srv, &lab_off, g.start + l)
+                                .map(|v| v[0])
+                        })
+                        .collect()
+                }
+            };
+            run(0..g.len)
+        };
+        let results: Vec<Result<Vec<u64>, GcError>> =
+            if crate::run_inline() { gs.iter().map(eval_group).collect() } else { gs.par_iter().map(eval_group).collect() };
         let mut out = Vec::with_capacity(n);
         for r in results {
             out.extend(r?);

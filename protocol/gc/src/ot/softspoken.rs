@@ -154,30 +154,32 @@ impl CotReceiver {
         let mut out = Zeroizing::new(vec![0 as Block; words * 128]);
         // Correction layout is tile-major: tile t, then block i, then the tile's words.
         let mut corr = vec![0 as Block; nb * words];
-        out.par_chunks_mut(TILE * 128)
-            .zip(corr.par_chunks_mut(TILE * nb))
-            .enumerate()
-            .for_each(|(t, (o, u))| {
-                let t0 = t * TILE;
-                let n = TILE.min(words - t0);
-                let mut planes = Zeroizing::new(vec![0 as Block; 128 * TILE]);
-                let mut r = Zeroizing::new([0 as Block; TILE]);
-                for (i, seeds) in self.leaves.iter().enumerate() {
-                    let ui = &mut u[i * n..(i + 1) * n];
-                    for (x, c) in seeds.iter().enumerate() {
-                        prg(c, chunk, t0, &mut r[..n]);
-                        xor_into(ui, &r[..n]);
-                        for b in 0..k {
-                            if (x >> b) & 1 == 1 {
-                                let p = i * k + b;
-                                xor_into(&mut planes[p * TILE..p * TILE + n], &r[..n]);
-                            }
+        let tile = |(t, (o, u)): (usize, (&mut [Block], &mut [Block]))| {
+            let t0 = t * TILE;
+            let n = TILE.min(words - t0);
+            let mut planes = Zeroizing::new(vec![0 as Block; 128 * TILE]);
+            let mut r = Zeroizing::new([0 as Block; TILE]);
+            for (i, seeds) in self.leaves.iter().enumerate() {
+                let ui = &mut u[i * n..(i + 1) * n];
+                for (x, c) in seeds.iter().enumerate() {
+                    prg(c, chunk, t0, &mut r[..n]);
+                    xor_into(ui, &r[..n]);
+                    for b in 0..k {
+                        if (x >> b) & 1 == 1 {
+                            let p = i * k + b;
+                            xor_into(&mut planes[p * TILE..p * TILE + n], &r[..n]);
                         }
                     }
-                    xor_into(ui, &choices[t0..t0 + n]);
                 }
-                tile_to_ots(&planes, n, o);
-            });
+                xor_into(ui, &choices[t0..t0 + n]);
+            }
+            tile_to_ots(&planes, n, o);
+        };
+        if crate::run_inline() {
+            out.chunks_mut(TILE * 128).zip(corr.chunks_mut(TILE * nb)).enumerate().for_each(tile);
+        } else {
+            out.par_chunks_mut(TILE * 128).zip(corr.par_chunks_mut(TILE * nb)).enumerate().for_each(tile);
+        }
         (out, corr)
     }
 }
@@ -262,7 +264,7 @@ impl CotSender {
         let chunk = self.chunk;
         self.chunk += 1;
         let mut out = Zeroizing::new(vec![0 as Block; words * 128]);
-        out.par_chunks_mut(TILE * 128).zip(corr.par_chunks(TILE * nb)).enumerate().for_each(|(t, (o, c))| {
+        let tile = |(t, (o, c)): (usize, (&mut [Block], &[Block]))| {
             let t0 = t * TILE;
             let n = TILE.min(words - t0);
             let mut planes = Zeroizing::new(vec![0 as Block; 128 * TILE]);
@@ -288,7 +290,12 @@ impl CotSender {
                 }
             }
             tile_to_ots(&planes, n, o);
-        });
+        };
+        if crate::run_inline() {
+            out.chunks_mut(TILE * 128).zip(corr.chunks(TILE * nb)).enumerate().for_each(tile);
+        } else {
+            out.par_chunks_mut(TILE * 128).zip(corr.par_chunks(TILE * nb)).enumerate().for_each(tile);
+        }
         Ok(out)
     }
 }
