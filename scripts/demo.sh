@@ -6,12 +6,16 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --release --locked -p server -p client
 port=${PI_PORT:-47311}
-./target/release/pi-server --listen 127.0.0.1:$port &
+log=target/pi-server.log
+: >"$log"
+./target/release/pi-server --listen 127.0.0.1:$port 2> >(tee "$log" >&2) &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
+for _ in $(seq 1 300); do
+  grep -q "listening" "$log" && break
+  kill -0 $server 2>/dev/null || { echo "pi-server exited; see $log" >&2; exit 1; }
   sleep 0.1
 done
+grep -q "listening" "$log" || { echo "pi-server did not start listening within 30 s" >&2; exit 1; }
 ./target/release/pi-client --connect 127.0.0.1:$port --sample --report target/report.json "$@"
 echo "report written to target/report.json"
