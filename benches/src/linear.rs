@@ -75,64 +75,6 @@ fn random_weights(shape: &LinearShape, seed: u64) -> Vec<i64> {
         .collect()
 }
 
-/// Plaintext layer mod 2^k (for --check).
-fn reference(shape: &LinearShape, w: &[i64], x: &[u64], k: u32) -> Vec<u64> {
-    let mask = (1u64 << k) - 1;
-    match *shape {
-        LinearShape::Fc {
-            in_features,
-            out_features,
-        } => (0..out_features)
-            .map(|o| {
-                (0..in_features).fold(0u64, |a, i| {
-                    a.wrapping_add((w[o * in_features + i] as u64).wrapping_mul(x[i]))
-                }) & mask
-            })
-            .collect(),
-        LinearShape::Conv {
-            c_in,
-            h,
-            w: wd,
-            c_out,
-            kh,
-            kw,
-            stride,
-            pad,
-            groups,
-        } => {
-            let (ho, wo) = shape.output_hw();
-            let (cpi, cpo) = (c_in / groups, c_out / groups);
-            let mut out = vec![0u64; c_out * ho * wo];
-            for o in 0..c_out {
-                for y in 0..ho {
-                    for xx in 0..wo {
-                        let mut acc = 0u64;
-                        for cl in 0..cpi {
-                            let c = (o / cpo) * cpi + cl;
-                            for ky in 0..kh {
-                                for kx in 0..kw {
-                                    let (iy, ix) = (
-                                        (y * stride + ky) as isize - pad as isize,
-                                        (xx * stride + kx) as isize - pad as isize,
-                                    );
-                                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd
-                                    {
-                                        let wv = w[((o * cpi + cl) * kh + ky) * kw + kx] as u64;
-                                        acc = acc.wrapping_add(wv.wrapping_mul(
-                                            x[(c * h + iy as usize) * wd + ix as usize],
-                                        ));
-                                    }
-                                }
-                            }
-                        }
-                        out[(o * ho + y) * wo + xx] = acc & mask;
-                    }
-                }
-            }
-            out
-        }
-    }
-}
 
 /// Entry point of `pi-bench linear` (arguments after the subcommand).
 pub fn main(args: &[String]) -> Result<()> {
@@ -297,7 +239,7 @@ pub fn main(args: &[String]) -> Result<()> {
     let correct = if check {
         let mask = (1u64 << ring_bits) - 1;
         Some(layers.iter().enumerate().all(|(i, l)| {
-            let want = reference(&l.shape, &l.weights, &inputs[i], ring_bits);
+            let want = pi_he::plain_layer(&l.shape, &l.weights, &inputs[i], ring_bits);
             want.iter()
                 .enumerate()
                 .all(|(j, &v)| client_shares[i][j].wrapping_add(server_shares[i][j]) & mask == v)

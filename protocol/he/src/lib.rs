@@ -15,6 +15,7 @@ mod bfv;
 mod client;
 mod error;
 mod params;
+mod reference;
 mod sample;
 mod server;
 mod shape;
@@ -31,6 +32,7 @@ pub use server::{
     prepare_layer, prepare_layer_with_cache, server_linear, PreparedLayer, ServerHe,
     PREPARED_CACHE_BYTES,
 };
+pub use reference::plain_layer;
 pub use shape::LinearShape;
 
 use shape::{Canon, CostModel, Plan};
