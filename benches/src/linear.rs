@@ -6,7 +6,9 @@
 //!   pi-bench linear --zoo hrn-5x5x3x:16           (hrn-5x5x3x:M, hrn-2x5x3x:M, resnet18)
 //!   pi-bench linear --conv C_IN,C_OUT,H,W,K,STRIDE[,GROUPS] [--check]
 //!   pi-bench linear --fc IN,OUT [--check]
-//! Options: --threads N (rayon pool size), --ring-bits K (default 52), --flood-bits S.
+//! Options: --threads N (rayon pool size), --ring-bits K (default 52), --flood-bits S,
+//! --pack-bits L (0..=3, reply packing depth; default: the deepest 128-bit security allows),
+//! --link-mbps M (link speed the block planner weighs compute against; default 100).
 //! Prints one JSON line: {"he_seconds", "bytes_client_to_server", "bytes_server_to_client", "layers": [...]}.
 
 use std::time::Instant;
@@ -41,11 +43,19 @@ fn parse_list(s: &str) -> Result<Vec<usize>> {
 
 /// Conv / Linear layers of a model with their fixed-point weights (the protocol's own compilation).
 fn model_layers(model: &Model, ring_bits: u32) -> Result<Vec<Layer>> {
-    let config = FixedConfig { ring_bits, ..FixedConfig::default() };
-    let program = protocol::Program::new(model.clone(), config).map_err(|e| anyhow!("compiling the model: {e}"))?;
+    let config = FixedConfig {
+        ring_bits,
+        ..FixedConfig::default()
+    };
+    let program = protocol::Program::new(model.clone(), config)
+        .map_err(|e| anyhow!("compiling the model: {e}"))?;
     Ok(program
         .linear_layers()
-        .map(|(name, shape, weights)| Layer { name: name.to_string(), shape: shape.clone(), weights: weights.to_vec() })
+        .map(|(name, shape, weights)| Layer {
+            name: name.to_string(),
+            shape: shape.clone(),
+            weights: weights.to_vec(),
+        })
         .collect())
 }
 
@@ -75,7 +85,6 @@ fn random_weights(shape: &LinearShape, seed: u64) -> Vec<i64> {
         .collect()
 }
 
-
 /// Entry point of `pi-bench linear` (arguments after the subcommand).
 pub fn main(args: &[String]) -> Result<()> {
     let mut model_path = None;
@@ -85,6 +94,8 @@ pub fn main(args: &[String]) -> Result<()> {
     let mut threads = None;
     let mut ring_bits = 52u32;
     let mut flood_bits = None;
+    let mut pack_bits = None;
+    let mut link_mbps = pi_he::DEFAULT_LINK_MBPS;
     let mut check = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -101,6 +112,8 @@ pub fn main(args: &[String]) -> Result<()> {
             "--threads" => threads = Some(val()?.parse::<usize>()?),
             "--ring-bits" => ring_bits = val()?.parse()?,
             "--flood-bits" => flood_bits = Some(val()?.parse::<u32>()?),
+            "--pack-bits" => pack_bits = Some(val()?.parse::<u32>()?),
+            "--link-mbps" => link_mbps = val()?.parse()?,
             "--check" => check = true,
             "-h" | "--help" => {
                 println!(
@@ -176,10 +189,12 @@ pub fn main(args: &[String]) -> Result<()> {
         bail!("one of --model, --zoo, --conv, --fc is required (see --help)");
     };
 
-    let params = match flood_bits {
-        Some(f) => HeParams::for_ring_with(ring_bits, f, pi_he::DEFAULT_WEIGHT_L1_BITS)?,
-        None => HeParams::for_ring(ring_bits)?,
-    };
+    let flood = flood_bits.unwrap_or(pi_he::DEFAULT_FLOOD_BITS);
+    let params = match pack_bits {
+        Some(l) => HeParams::for_ring_packed(ring_bits, flood, pi_he::DEFAULT_WEIGHT_L1_BITS, l)?,
+        None => HeParams::for_ring_with(ring_bits, flood, pi_he::DEFAULT_WEIGHT_L1_BITS)?,
+    }
+    .with_link_mbps(link_mbps)?;
     let t_prep = Instant::now();
     let prepared: Vec<PreparedLayer> = layers
         .iter()
@@ -221,11 +236,12 @@ pub fn main(args: &[String]) -> Result<()> {
             let c = client_linear(&mut cch, &client, &l.shape, x)?;
             let secs = t.elapsed().as_secs_f64();
             let d = cch.counters().since(before);
-            let (cin, cout) = prepare_layer_cts(&prepared[rows.len()]);
+            let (cin, cout) = prepared[rows.len()].ciphertexts();
+            let (_, _, pack) = pi_he::plan_summary(params, &l.shape)?;
             rows.push(json!({
                 "name": l.name, "shape": format!("{:?}", l.shape), "macs": l.shape.macs(), "seconds": secs,
                 "bytes": d.total(), "bytes_client_to_server": d.sent, "bytes_server_to_client": d.received,
-                "cts_in": cin, "cts_out": cout,
+                "cts_in": cin, "cts_out": cout, "pack": pack,
             }));
             shares.push(c);
         }
@@ -254,6 +270,8 @@ pub fn main(args: &[String]) -> Result<()> {
         "threads": rayon::current_num_threads(), "prepare_seconds": prepare_seconds,
         "he_seconds": he_seconds, "bytes_client_to_server": c.sent, "bytes_server_to_client": c.received,
         "setup_bytes": setup_bytes, "macs": layers.iter().map(|l| l.shape.macs()).sum::<u64>(),
+        "layer_bytes": rows.iter().map(|r| r["bytes"].as_u64().unwrap_or(0)).sum::<u64>(),
+        "pack_bits": params.pack_bits(), "link_mbps": params.link_mbps(),
         "correct": correct, "layers": rows,
     });
     println!("{out}");
@@ -261,8 +279,4 @@ pub fn main(args: &[String]) -> Result<()> {
         bail!("shares do not add up to the plaintext layer");
     }
     Ok(())
-}
-
-fn prepare_layer_cts(l: &PreparedLayer) -> (usize, usize) {
-    l.ciphertexts()
 }

@@ -39,7 +39,11 @@ pub struct ReluArgs {
 }
 
 fn mask(n: u32) -> u64 {
-    if n >= 64 { u64::MAX } else { (1 << n) - 1 }
+    if n >= 64 {
+        u64::MAX
+    } else {
+        (1 << n) - 1
+    }
 }
 
 /// Runs the benchmark and prints one JSON line.
@@ -49,17 +53,35 @@ pub fn run(args: &ReluArgs) -> anyhow::Result<()> {
     if n == 0 {
         bail!("--count must be positive");
     }
-    rayon::ThreadPoolBuilder::new().num_threads(args.threads.max(1)).build_global().context("thread pool")?;
-    let cfg = OfflineConfig { ot_k: args.ot_k, chunk_circuits: args.chunk };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.max(1))
+        .build_global()
+        .context("thread pool")?;
+    let cfg = OfflineConfig {
+        ot_k: args.ot_k,
+        chunk_circuits: args.chunk,
+    };
     let params = vec![p; n];
 
     let mut data_rng = ChaCha20Rng::from_entropy();
-    let a: Vec<u64> = (0..n).map(|_| data_rng.next_u64() & mask(p.in_bits)).collect();
-    let b: Vec<u64> = (0..n).map(|_| data_rng.next_u64() & mask(p.in_bits)).collect();
-    let r: Vec<u64> = (0..n).map(|_| data_rng.next_u64() & mask(p.out_bits)).collect();
-    let inputs: Vec<(u64, u64)> = b.iter().zip(&r).map(|(&b, &r)| (b, r.wrapping_neg() & mask(p.out_bits))).collect();
+    let a: Vec<u64> = (0..n)
+        .map(|_| data_rng.next_u64() & mask(p.in_bits))
+        .collect();
+    let b: Vec<u64> = (0..n)
+        .map(|_| data_rng.next_u64() & mask(p.in_bits))
+        .collect();
+    let r: Vec<u64> = (0..n)
+        .map(|_| data_rng.next_u64() & mask(p.out_bits))
+        .collect();
+    let inputs: Vec<(u64, u64)> = b
+        .iter()
+        .zip(&r)
+        .map(|(&b, &r)| (b, r.wrapping_neg() & mask(p.out_bits)))
+        .collect();
     let calls = args.online_calls.clamp(1, n);
-    let sizes: Vec<usize> = (0..calls).map(|i| n * (i + 1) / calls - n * i / calls).collect();
+    let sizes: Vec<usize> = (0..calls)
+        .map(|i| n * (i + 1) / calls - n * i / calls)
+        .collect();
 
     let (mut sch, mut cch) = pi_net::loopback_pair()?;
     let t0 = Instant::now();
@@ -94,10 +116,13 @@ pub fn run(args: &ReluArgs) -> anyhow::Result<()> {
         (srv.join(), cli)
     });
     let total = t0.elapsed().as_secs_f64();
-    let (sstats, s_off, s_on, out) = server.map_err(|_| anyhow::anyhow!("server thread panicked"))??;
+    let (sstats, s_off, s_on, out) =
+        server.map_err(|_| anyhow::anyhow!("server thread panicked"))??;
     let (cstats, c_off, c_on, stored) = client?;
 
-    let wrong = (0..n).filter(|&i| out[i] != relu_reference(&p, a[i], b[i], inputs[i].1)).count();
+    let wrong = (0..n)
+        .filter(|&i| out[i] != relu_reference(&p, a[i], b[i], inputs[i].1))
+        .count();
     if wrong != 0 {
         bail!("{wrong} of {n} ReLU outputs differ from the reference");
     }
@@ -108,7 +133,8 @@ pub fn run(args: &ReluArgs) -> anyhow::Result<()> {
     let us = |s: f64| s * 1e6 / nf;
     let per = |b: u64| b as f64 / nf;
     let ot_s = sstats.ot_seconds + cstats.ot_seconds;
-    let total_bytes = sstats.table_bytes + sstats.ot_bytes + sstats.online_bytes + sstats.setup_bytes;
+    let total_bytes =
+        sstats.table_bytes + sstats.ot_bytes + sstats.online_bytes + sstats.setup_bytes;
     let json = serde_json::json!({
         "relus": n,
         "in_bits": p.in_bits, "shift": p.shift, "ring_bits": p.out_bits,

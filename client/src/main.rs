@@ -44,12 +44,19 @@ fn main() -> anyhow::Result<()> {
     if args.batch == 0 {
         bail!("--batch must be at least 1");
     }
-    let (shape, image) = match &args.input {
-        Some(path) => models::npy::load_image(path).with_context(|| format!("reading {}", path.display()))?,
-        None => models::npy::read_image(SAMPLE_IMAGE).context("decoding the embedded sample image")?,
-    };
+    let (shape, image) =
+        match &args.input {
+            Some(path) => models::npy::load_image(path)
+                .with_context(|| format!("reading {}", path.display()))?,
+            None => models::npy::read_image(SAMPLE_IMAGE)
+                .context("decoding the embedded sample image")?,
+        };
 
-    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(1) };
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(1)
+    };
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg:<28} [{bar:30}] {pos}/{len} {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -97,14 +104,22 @@ fn mib(b: u64) -> String {
 }
 
 fn print_table(r: &SessionReport) {
-    println!("model       {}  ({} ReLUs, {:.1}M MACs)", r.model, r.relus, r.macs as f64 / 1e6);
+    println!(
+        "model       {}  ({} ReLUs, {:.1}M MACs)",
+        r.model,
+        r.relus,
+        r.macs as f64 / 1e6
+    );
     for (i, inf) in r.inferences.iter().enumerate() {
         let (off, on) = (&inf.offline, &inf.online);
         if r.inferences.len() > 1 {
             println!("--- inference {} of {}", i + 1, r.inferences.len());
         }
         println!("prediction  {}", inf.prediction);
-        println!("{:<10} {:>9} {:>13} {:>13}   breakdown", "phase", "seconds", "sent", "received");
+        println!(
+            "{:<10} {:>9} {:>13} {:>13}   breakdown",
+            "phase", "seconds", "sent", "received"
+        );
         println!(
             "{:<10} {:>9.3} {:>13} {:>13}   HE {:.3}s, garbling {:.3}s, OT {:.3}s (server: HE {:.3}s, garble+OT {:.3}s)",
             "offline", off.seconds, mib(off.bytes_sent), mib(off.bytes_received),
@@ -112,14 +127,25 @@ fn print_table(r: &SessionReport) {
         );
         println!(
             "{:<10} {:>9.3} {:>13} {:>13}   linear {:.3}s (server), GC {:.3}s",
-            "online", on.seconds, mib(on.bytes_sent), mib(on.bytes_received), on.linear_seconds, on.gc_seconds
+            "online",
+            on.seconds,
+            mib(on.bytes_sent),
+            mib(on.bytes_received),
+            on.linear_seconds,
+            on.gc_seconds
         );
         let bytes = off.bytes_sent + off.bytes_received + on.bytes_sent + on.bytes_received;
         println!(
             "{:<10} {:>9.3} {:>13} {:>13}   {:.0} bytes per ReLU",
-            "total", inf.total_seconds, mib(off.bytes_sent + on.bytes_sent),
+            "total",
+            inf.total_seconds,
+            mib(off.bytes_sent + on.bytes_sent),
             mib(off.bytes_received + on.bytes_received),
-            if r.relus > 0 { bytes as f64 / r.relus as f64 } else { 0.0 }
+            if r.relus > 0 {
+                bytes as f64 / r.relus as f64
+            } else {
+                0.0
+            }
         );
     }
 }

@@ -313,7 +313,12 @@ struct EvalArgs {
     /// ONNX model file.
     model: PathBuf,
     /// Input image: float32 .npy of shape [C,H,W] or [1,C,H,W], already normalised.
-    #[arg(long, value_name = "X.npy", required_unless_present = "data", conflicts_with = "data")]
+    #[arg(
+        long,
+        value_name = "X.npy",
+        required_unless_present = "data",
+        conflicts_with = "data"
+    )]
     input: Option<PathBuf>,
     /// Run the fixed-point reference (what the private protocol computes) instead of float.
     #[arg(long, conflicts_with = "data")]

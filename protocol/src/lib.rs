@@ -17,4 +17,6 @@ pub use program::Program;
 pub use public_model::PublicModel;
 pub use report::{InferenceReport, OfflineReport, OnlineReport};
 pub use session::client::{run_client, run_client_on, ClientOptions, SessionReport};
-pub use session::server::{serve_channel, serve_session, ServedModel, SessionLimits, SessionSummary};
+pub use session::server::{
+    serve_channel, serve_session, ServedModel, SessionLimits, SessionSummary,
+};

@@ -22,7 +22,9 @@ impl Selection {
     /// Whether element `i` (CHW order) goes through the ReLU circuit.
     #[inline]
     pub(crate) fn contains(&self, i: usize) -> bool {
-        self.channels.as_ref().is_none_or(|c| c[i / self.per_channel])
+        self.channels
+            .as_ref()
+            .is_none_or(|c| c[i / self.per_channel])
     }
 
     /// Number of ReLU'd elements.
@@ -37,9 +39,18 @@ pub(crate) enum Step {
     /// The client's masked input enters here.
     Input,
     /// Conv2d / Linear: HE correlation offline, clear evaluation on the server's share online.
-    Linear { input: NodeId, shape: LinearShape, pre_shift: u32 },
+    Linear {
+        input: NodeId,
+        shape: LinearShape,
+        pre_shift: u32,
+    },
     /// ReLU circuits on `selected` elements; the rest are truncated locally by `shift`.
-    Relu { input: NodeId, params: ReluParams, selected: Selection, shift: u32 },
+    Relu {
+        input: NodeId,
+        params: ReluParams,
+        selected: Selection,
+        shift: u32,
+    },
     /// Share-local truncation (a removed ReLU).
     Truncate { input: NodeId, shift: u32 },
     /// A node that acts on each share as on values (add, concat, slice, pooling sums, flatten).
@@ -72,7 +83,11 @@ impl Program {
         Self::compile(model, config, false)
     }
 
-    fn compile(model: Model, config: FixedConfig, with_weights: bool) -> Result<Self, ProtocolError> {
+    fn compile(
+        model: Model,
+        config: FixedConfig,
+        with_weights: bool,
+    ) -> Result<Self, ProtocolError> {
         let plan = fixed::plan(&model, &config)?;
         let shapes = model.shapes()?;
         let counts = models::count::count(&model)?;
@@ -90,7 +105,9 @@ impl Program {
                 (Op::Conv2d(c), fixed::Step::Linear(lp)) => {
                     let (c_in, h, w) = shapes[first].dims();
                     if c.stride[0] != c.stride[1] || c.padding[0] != c.padding[1] {
-                        return Err(bad("HE layers need equal vertical and horizontal stride and padding"));
+                        return Err(bad(
+                            "HE layers need equal vertical and horizontal stride and padding",
+                        ));
                     }
                     linear_nodes.push(id);
                     Step::Linear {
@@ -113,7 +130,10 @@ impl Program {
                     linear_nodes.push(id);
                     Step::Linear {
                         input: first,
-                        shape: LinearShape::Fc { in_features: l.in_features, out_features: l.out_features },
+                        shape: LinearShape::Fc {
+                            in_features: l.in_features,
+                            out_features: l.out_features,
+                        },
                         pre_shift: lp.input_trunc.map_or(0, |t| t.shift),
                     }
                 }
@@ -124,21 +144,36 @@ impl Program {
                         list.iter().filter(|&&i| i < c).for_each(|&i| sel[i] = true);
                         sel
                     });
-                    let count = channels.as_ref().map_or(c * h * w, |s| s.iter().filter(|&&b| b).count() * h * w);
+                    let count = channels
+                        .as_ref()
+                        .map_or(c * h * w, |s| s.iter().filter(|&&b| b).count() * h * w);
                     let params = ReluParams::new(relu.width, relu.shift, bits)?;
                     relu_params.extend(std::iter::repeat_n(params, count));
                     Step::Relu {
                         input: first,
                         params,
-                        selected: Selection { channels, per_channel: h * w, count },
+                        selected: Selection {
+                            channels,
+                            per_channel: h * w,
+                            count,
+                        },
                         shift: pass.shift,
                     }
                 }
-                (Op::Identity, fixed::Step::Identity(t)) => Step::Truncate { input: first, shift: t.shift },
-                (_, fixed::Step::Input | fixed::Step::Linear(_) | fixed::Step::Relu { .. } | fixed::Step::Identity(_)) => {
-                    return Err(bad("plan and graph disagree"))
-                }
-                _ => Step::Local { inputs: node.inputs.clone() },
+                (Op::Identity, fixed::Step::Identity(t)) => Step::Truncate {
+                    input: first,
+                    shift: t.shift,
+                },
+                (
+                    _,
+                    fixed::Step::Input
+                    | fixed::Step::Linear(_)
+                    | fixed::Step::Relu { .. }
+                    | fixed::Step::Identity(_),
+                ) => return Err(bad("plan and graph disagree")),
+                _ => Step::Local {
+                    inputs: node.inputs.clone(),
+                },
             };
             ring_weights.push(match step {
                 Step::Linear { .. } if with_weights => Some(RingWeights::new(&plan, id, true)?),
@@ -148,7 +183,9 @@ impl Program {
         }
         let mut last_use = vec![0usize; model.nodes.len()];
         for (id, node) in model.nodes.iter().enumerate() {
-            node.inputs.iter().for_each(|&i| last_use[i] = last_use[i].max(id));
+            node.inputs
+                .iter()
+                .for_each(|&i| last_use[i] = last_use[i].max(id));
         }
         let mut last_uses = vec![Vec::new(); model.nodes.len()];
         for (producer, &consumer) in last_use.iter().enumerate() {
@@ -241,7 +278,8 @@ impl Program {
 
     /// `q(x, fa)` of a float image.
     pub(crate) fn quantize_input(&self, image: &[f32]) -> Result<Vec<u64>, ProtocolError> {
-        fixed::quantize_input(&self.model, &self.plan, image).map_err(|e| ProtocolError::BadInput(e.to_string()))
+        fixed::quantize_input(&self.model, &self.plan, image)
+            .map_err(|e| ProtocolError::BadInput(e.to_string()))
     }
 
     /// Logits from the reconstructed output ring values.
@@ -251,20 +289,42 @@ impl Program {
 
     /// A share-linear node applied to shares (the same on both sides).
     pub(crate) fn eval_local(&self, id: NodeId, ins: &[&[u64]]) -> Result<Vec<u64>, ProtocolError> {
-        Ok(fixed::eval_shared(&self.model, &self.plan, &self.shapes, id, ins, None)?)
+        Ok(fixed::eval_shared(
+            &self.model,
+            &self.plan,
+            &self.shapes,
+            id,
+            ins,
+            None,
+        )?)
     }
 
     /// The server's clear evaluation of linear node `id` (with bias) on its share.
     pub(crate) fn eval_linear(&self, id: NodeId, x: &[u64]) -> Result<Vec<u64>, ProtocolError> {
-        let w = self.ring_weights[id].as_ref().ok_or(ProtocolError::Violation("no weights".into()))?;
-        Ok(fixed::eval_shared(&self.model, &self.plan, &self.shapes, id, &[x], Some(w))?)
+        let w = self.ring_weights[id]
+            .as_ref()
+            .ok_or(ProtocolError::Violation("no weights".into()))?;
+        Ok(fixed::eval_shared(
+            &self.model,
+            &self.plan,
+            &self.shapes,
+            id,
+            &[x],
+            Some(w),
+        )?)
     }
 
     /// Every Conv2d/Linear layer in order: node name, HE shape and quantised weights.
     pub fn linear_layers(&self) -> impl Iterator<Item = (&str, &LinearShape, &[i64])> + '_ {
-        self.linear_nodes.iter().filter_map(|&id| match (&self.steps[id], self.plan.nodes[id].linear()) {
-            (Step::Linear { shape, .. }, Some(lp)) => Some((self.model.nodes[id].name.as_str(), shape, lp.weight.as_slice())),
-            _ => None,
+        self.linear_nodes.iter().filter_map(|&id| {
+            match (&self.steps[id], self.plan.nodes[id].linear()) {
+                (Step::Linear { shape, .. }, Some(lp)) => Some((
+                    self.model.nodes[id].name.as_str(),
+                    shape,
+                    lp.weight.as_slice(),
+                )),
+                _ => None,
+            }
         })
     }
 

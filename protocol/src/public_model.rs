@@ -41,7 +41,10 @@ impl PublicModel {
             match &mut node.op {
                 Op::Conv2d(c) => {
                     if c.groups == 0 || c.c_in % c.groups != 0 {
-                        return Err(ProtocolError::Violation(format!("node {}: bad groups", node.name)));
+                        return Err(ProtocolError::Violation(format!(
+                            "node {}: bad groups",
+                            node.name
+                        )));
                     }
                     let n = c
                         .c_out
@@ -49,9 +52,14 @@ impl PublicModel {
                         .and_then(|n| n.checked_mul(c.kernel[0]))
                         .and_then(|n| n.checked_mul(c.kernel[1]))
                         .filter(|&n| n <= 1 << 28)
-                        .ok_or_else(|| ProtocolError::Violation(format!("node {}: conv too large", node.name)))?;
+                        .ok_or_else(|| {
+                            ProtocolError::Violation(format!("node {}: conv too large", node.name))
+                        })?;
                     if !c.weight.is_empty() || !c.bias.is_empty() || c.c_out > 1 << 20 {
-                        return Err(ProtocolError::Violation(format!("node {}: weights sent to client", node.name)));
+                        return Err(ProtocolError::Violation(format!(
+                            "node {}: weights sent to client",
+                            node.name
+                        )));
                     }
                     c.weight = vec![0.0; n];
                     c.bias = vec![0.0; c.c_out];
@@ -61,9 +69,17 @@ impl PublicModel {
                         .in_features
                         .checked_mul(l.out_features)
                         .filter(|&n| n <= 1 << 28)
-                        .ok_or_else(|| ProtocolError::Violation(format!("node {}: linear too large", node.name)))?;
+                        .ok_or_else(|| {
+                            ProtocolError::Violation(format!(
+                                "node {}: linear too large",
+                                node.name
+                            ))
+                        })?;
                     if !l.weight.is_empty() || !l.bias.is_empty() {
-                        return Err(ProtocolError::Violation(format!("node {}: weights sent to client", node.name)));
+                        return Err(ProtocolError::Violation(format!(
+                            "node {}: weights sent to client",
+                            node.name
+                        )));
                     }
                     l.weight = vec![0.0; n];
                     l.bias = vec![0.0; l.out_features];

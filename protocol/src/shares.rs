@@ -23,14 +23,16 @@ pub(crate) fn truncate_client(b: u64, shift: u32, bits: u32) -> u64 {
 /// Applies the server's truncation to a whole tensor (no-op for `shift == 0`).
 pub(crate) fn truncate_server_all(v: &mut [u64], shift: u32, bits: u32) {
     if shift > 0 {
-        v.iter_mut().for_each(|x| *x = truncate_server(*x, shift, bits));
+        v.iter_mut()
+            .for_each(|x| *x = truncate_server(*x, shift, bits));
     }
 }
 
 /// Applies the client's truncation to a whole tensor (no-op for `shift == 0`).
 pub(crate) fn truncate_client_all(v: &mut [u64], shift: u32, bits: u32) {
     if shift > 0 {
-        v.iter_mut().for_each(|x| *x = truncate_client(*x, shift, bits));
+        v.iter_mut()
+            .for_each(|x| *x = truncate_client(*x, shift, bits));
     }
 }
 
@@ -49,12 +51,16 @@ mod tests {
             let y: i64 = rng.gen_range(-(1i64 << 26)..(1i64 << 26));
             let b: u64 = rng.gen::<u64>() & mask(bits);
             let a = (y as u64).wrapping_sub(b) & mask(bits);
-            let t = truncate_server(a, shift, bits).wrapping_add(truncate_client(b, shift, bits)) & mask(bits);
+            let t = truncate_server(a, shift, bits).wrapping_add(truncate_client(b, shift, bits))
+                & mask(bits);
             let t = ((t << (64 - bits)) as i64) >> (64 - bits);
             let want = y >> shift;
             assert!(t == want || t == want + 1, "y={y} got {t} want {want}");
             exact += (t == want) as u32;
         }
-        assert!(exact > 40_000 && exact < 60_000, "carry should be ~1/2: {exact}");
+        assert!(
+            exact > 40_000 && exact < 60_000,
+            "carry should be ~1/2: {exact}"
+        );
     }
 }

@@ -57,11 +57,15 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
 
     let model = match &args.model {
-        Some(path) => models::onnx::load(path).with_context(|| format!("loading {}", path.display()))?,
-        None => models::onnx::from_bytes(DEFAULT_MODEL).context("decoding the embedded default model")?,
+        Some(path) => {
+            models::onnx::load(path).with_context(|| format!("loading {}", path.display()))?
+        }
+        None => models::onnx::from_bytes(DEFAULT_MODEL)
+            .context("decoding the embedded default model")?,
     };
     let started = std::time::Instant::now();
-    let served = Arc::new(ServedModel::new(model, Default::default()).context("preparing the model")?);
+    let served =
+        Arc::new(ServedModel::new(model, Default::default()).context("preparing the model")?);
     info!(
         model = %served.name(),
         relus = served.relus(),
@@ -75,7 +79,9 @@ async fn main() -> anyhow::Result<()> {
         max_batch: args.max_batch,
     };
 
-    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
     info!(addr = %listener.local_addr()?, "listening");
     let slots = Arc::new(Semaphore::new(args.max_sessions.max(1)));
     let mut served_count = 0u64;
@@ -96,7 +102,10 @@ async fn main() -> anyhow::Result<()> {
         let served = served.clone();
         let limits = limits.clone();
         tasks.spawn(async move {
-            let stream = match stream.into_std().and_then(|s| s.set_nonblocking(false).map(|_| s)) {
+            let stream = match stream
+                .into_std()
+                .and_then(|s| s.set_nonblocking(false).map(|_| s))
+            {
                 Ok(s) => s,
                 Err(e) => {
                     warn!(%peer, error = %e, "cannot take over socket");
@@ -105,7 +114,10 @@ async fn main() -> anyhow::Result<()> {
             };
             let id = served_count;
             info!(session = id, %peer, "session started");
-            let result = tokio::task::spawn_blocking(move || protocol::serve_session(stream, &served, &limits)).await;
+            let result = tokio::task::spawn_blocking(move || {
+                protocol::serve_session(stream, &served, &limits)
+            })
+            .await;
             drop(permit);
             match result {
                 Ok(Ok(summary)) => info!(

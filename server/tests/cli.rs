@@ -9,13 +9,19 @@ use models::fixed::FixedConfig;
 use protocol::ClientOptions;
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 fn wait_for(addr: &str) {
     let start = Instant::now();
     while TcpStream::connect(addr).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "pi-server did not start listening");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "pi-server did not start listening"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -34,7 +40,16 @@ fn serves_a_model_file_after_a_bad_client() {
     let addr = format!("127.0.0.1:{}", free_port());
     // The probe connection of wait_for counts as a session, so allow 3: probe, bad, good.
     let mut server = Command::new(env!("CARGO_BIN_EXE_pi-server"))
-        .args(["--model", path.to_str().expect("utf-8 path"), "--listen", &addr, "--sessions", "3", "--read-timeout", "10"])
+        .args([
+            "--model",
+            path.to_str().expect("utf-8 path"),
+            "--listen",
+            &addr,
+            "--sessions",
+            "3",
+            "--read-timeout",
+            "10",
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn pi-server");
@@ -44,9 +59,17 @@ fn serves_a_model_file_after_a_bad_client() {
     bad.write_all(&[0xff; 64]).expect("write garbage");
     drop(bad);
 
-    let image: Vec<f32> = (0..3 * 8 * 8).map(|i| ((i * 37 % 17) as f32 - 8.0) / 4.0).collect();
-    let report = protocol::run_client(&addr, [3, 8, 8], &image, &ClientOptions::default(), &|_, _, _| {})
-        .expect("private inference against the real server");
+    let image: Vec<f32> = (0..3 * 8 * 8)
+        .map(|i| ((i * 37 % 17) as f32 - 8.0) / 4.0)
+        .collect();
+    let report = protocol::run_client(
+        &addr,
+        [3, 8, 8],
+        &image,
+        &ClientOptions::default(),
+        &|_, _, _| {},
+    )
+    .expect("private inference against the real server");
     let plan = models::fixed::plan(&model, &FixedConfig::default()).expect("plan");
     let want = models::fixed::infer(&model, &plan, &image).expect("reference");
     assert_eq!(report.inferences[0].logits, want);
@@ -54,8 +77,12 @@ fn serves_a_model_file_after_a_bad_client() {
     let status = server.wait().expect("server exit");
     assert!(status.success(), "pi-server exited with {status}");
     let mut log = String::new();
-    std::io::Read::read_to_string(&mut server.stderr.take().expect("stderr"), &mut log).expect("read log");
-    assert!(log.contains("session failed"), "the bad client should be logged: {log}");
+    std::io::Read::read_to_string(&mut server.stderr.take().expect("stderr"), &mut log)
+        .expect("read log");
+    assert!(
+        log.contains("session failed"),
+        "the bad client should be logged: {log}"
+    );
     assert!(log.contains("session finished"), "{log}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -63,7 +90,12 @@ fn serves_a_model_file_after_a_bad_client() {
 #[test]
 fn a_missing_model_file_is_a_clear_error() {
     let out = Command::new(env!("CARGO_BIN_EXE_pi-server"))
-        .args(["--model", "/nonexistent/model.onnx", "--listen", "127.0.0.1:0"])
+        .args([
+            "--model",
+            "/nonexistent/model.onnx",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .output()
         .expect("run pi-server");
     assert!(!out.status.success());

@@ -8,7 +8,9 @@ use std::thread;
 use models::fixed::{self, FixedConfig};
 use models::Model;
 use pi_net::Channel;
-use protocol::{ClientOptions, ProtocolError, ServedModel, SessionLimits, SessionReport, SessionSummary};
+use protocol::{
+    ClientOptions, ProtocolError, ServedModel, SessionLimits, SessionReport, SessionSummary,
+};
 use rand::{Rng, SeedableRng};
 
 /// A reader that keeps a copy of every byte it reads (the server's view of the session).
@@ -31,7 +33,9 @@ impl<R: Read> Read for Recorder<R> {
 /// A seeded normalised-looking random image for `model`.
 pub fn random_image(model: &Model, seed: u64) -> Vec<f32> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    (0..model.input.iter().product::<usize>()).map(|_| rng.gen_range(-2.0f32..2.0)).collect()
+    (0..model.input.iter().product::<usize>())
+        .map(|_| rng.gen_range(-2.0f32..2.0))
+        .collect()
 }
 
 /// The result of one loopback session: the client's report, the server's outcome and its transcript.
@@ -52,19 +56,29 @@ pub fn loopback_session(served: Arc<ServedModel>, image: &[f32], batch: u32) -> 
     let server = thread::spawn(move || {
         let (stream, _) = listener.accept().expect("accept");
         stream.set_nodelay(true).ok();
-        let reader = Recorder { inner: stream.try_clone().expect("clone"), log: server_log };
+        let reader = Recorder {
+            inner: stream.try_clone().expect("clone"),
+            log: server_log,
+        };
         let mut ch = Channel::new(reader, stream);
         protocol::serve_channel(&mut ch, &served, &SessionLimits::default())
     });
     let stream = TcpStream::connect(addr).expect("connect");
     stream.set_nodelay(true).ok();
     let mut ch = Channel::new(stream.try_clone().expect("clone"), stream);
-    let options = ClientOptions { batch, ..Default::default() };
+    let options = ClientOptions {
+        batch,
+        ..Default::default()
+    };
     let client = protocol::run_client_on(&mut ch, shape, image, &options, &|_, _, _| {});
     drop(ch);
     let server = server.join().expect("server thread");
     let server_received = log.lock().map(|l| l.clone()).unwrap_or_default();
-    Loopback { client, server, server_received }
+    Loopback {
+        client,
+        server,
+        server_received,
+    }
 }
 
 /// The fixed-point reference logits and the float logits of `model` on `image`.

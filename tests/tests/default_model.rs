@@ -16,9 +16,20 @@ const SAMPLE_LABEL: usize = 6;
 fn default_model_has_the_advertised_shape_and_cost() {
     let model = models::onnx::from_bytes(DEFAULT_MODEL).expect("embedded model decodes");
     let counts = models::count::count(&model).expect("count");
-    assert_eq!(counts.relus, 26_112, "HRN-2x5x3x m=8, S1 culled, S2–S4 thinned");
-    assert!((counts.macs as f64 / 44.6e6 - 1.0).abs() < 0.01, "MACs {}", counts.macs);
-    assert_eq!(counts.stages.iter().filter(|s| s.relus > 0).count(), 3, "Stage 1 (and stem) culled");
+    assert_eq!(
+        counts.relus, 26_112,
+        "HRN-2x5x3x m=8, S1 culled, S2–S4 thinned"
+    );
+    assert!(
+        (counts.macs as f64 / 44.6e6 - 1.0).abs() < 0.01,
+        "MACs {}",
+        counts.macs
+    );
+    assert_eq!(
+        counts.stages.iter().filter(|s| s.relus > 0).count(),
+        3,
+        "Stage 1 (and stem) culled"
+    );
     assert_eq!(model.input, [3, 32, 32]);
     assert!(has_local_truncation(&model));
 }

@@ -24,7 +24,10 @@ fn all_relu_resnet(seed: u64) -> Model {
 #[test]
 fn bit_exact_when_every_relu_is_a_circuit() {
     let model = all_relu_resnet(3);
-    assert!(!has_local_truncation(&model), "the test model must not truncate locally");
+    assert!(
+        !has_local_truncation(&model),
+        "the test model must not truncate locally"
+    );
     let served = Arc::new(ServedModel::new(model.clone(), FixedConfig::default()).expect("serve"));
     for seed in 0..2 {
         let image = random_image(&model, seed);
@@ -33,9 +36,19 @@ fn bit_exact_when_every_relu_is_a_circuit() {
         run.server.expect("server session");
         let report = run.client.expect("client session");
         let inf = &report.inferences[0];
-        assert_eq!(inf.logits, fixed, "PI logits must equal the fixed-point reference bit for bit");
-        assert_eq!(inf.prediction, argmax(&float), "top-1 must equal the float model");
-        assert_eq!(report.relus, models::count::count(&model).expect("count").relus);
+        assert_eq!(
+            inf.logits, fixed,
+            "PI logits must equal the fixed-point reference bit for bit"
+        );
+        assert_eq!(
+            inf.prediction,
+            argmax(&float),
+            "top-1 must equal the float model"
+        );
+        assert_eq!(
+            report.relus,
+            models::count::count(&model).expect("count").relus
+        );
     }
 }
 
@@ -47,7 +60,8 @@ const LOCAL_TRUNCATION_TOLERANCE: f32 = 0.02;
 fn random_resnets_with_removed_and_partial_relus_match_the_reference() {
     for seed in 0..3 {
         let model = models::zoo::random_resnet(seed, [3, 8, 8], 10);
-        let served = Arc::new(ServedModel::new(model.clone(), FixedConfig::default()).expect("serve"));
+        let served =
+            Arc::new(ServedModel::new(model.clone(), FixedConfig::default()).expect("serve"));
         let image = random_image(&model, 100 + seed);
         let (fixed, float) = references(&model, &image);
         let run = loopback_session(served, &image, 1);
@@ -56,13 +70,24 @@ fn random_resnets_with_removed_and_partial_relus_match_the_reference() {
         let logits = &report.inferences[0].logits;
         let scale = fixed.iter().fold(1.0f32, |m, v| m.max(v.abs()));
         for (p, r) in logits.iter().zip(&fixed) {
-            assert!((p - r).abs() <= LOCAL_TRUNCATION_TOLERANCE * scale, "seed {seed}: PI {p} vs reference {r}");
+            assert!(
+                (p - r).abs() <= LOCAL_TRUNCATION_TOLERANCE * scale,
+                "seed {seed}: PI {p} vs reference {r}"
+            );
         }
-        assert_eq!(argmax(logits), argmax(&fixed), "seed {seed}: top-1 differs from the fixed reference");
+        assert_eq!(
+            argmax(logits),
+            argmax(&fixed),
+            "seed {seed}: top-1 differs from the fixed reference"
+        );
         let mut sorted = float.clone();
         sorted.sort_by(|a, b| b.total_cmp(a));
         if sorted[0] - sorted[1] > 2.0 * LOCAL_TRUNCATION_TOLERANCE * scale {
-            assert_eq!(argmax(logits), argmax(&float), "seed {seed}: top-1 differs from the float model");
+            assert_eq!(
+                argmax(logits),
+                argmax(&float),
+                "seed {seed}: top-1 differs from the float model"
+            );
         }
     }
 }
@@ -104,7 +129,13 @@ fn the_server_never_receives_the_clear_input() {
         }
         let mut needle = pair[0].to_le_bytes().to_vec();
         needle.extend_from_slice(&pair[1].to_le_bytes());
-        hits += transcript.windows(16).filter(|w| *w == needle.as_slice()).count();
+        hits += transcript
+            .windows(16)
+            .filter(|w| *w == needle.as_slice())
+            .count();
     }
-    assert_eq!(hits, 0, "clear input values appear in the server's transcript");
+    assert_eq!(
+        hits, 0,
+        "clear input values appear in the server's transcript"
+    );
 }

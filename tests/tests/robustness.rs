@@ -20,10 +20,17 @@ fn small_model() -> models::Model {
 }
 
 /// A listener whose accepted sessions each run on their own thread; returns the address.
-fn spawn_server(served: Arc<ServedModel>, sessions: usize) -> (String, thread::JoinHandle<Vec<Result<(), String>>>) {
+fn spawn_server(
+    served: Arc<ServedModel>,
+    sessions: usize,
+) -> (String, thread::JoinHandle<Vec<Result<(), String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
-    let limits = SessionLimits { read_timeout: std::time::Duration::from_secs(20), max_frame: 8 << 20, max_batch: 4 };
+    let limits = SessionLimits {
+        read_timeout: std::time::Duration::from_secs(20),
+        max_frame: 8 << 20,
+        max_batch: 4,
+    };
     let handle = thread::spawn(move || {
         let mut workers = Vec::new();
         for _ in 0..sessions {
@@ -31,16 +38,30 @@ fn spawn_server(served: Arc<ServedModel>, sessions: usize) -> (String, thread::J
             let served = served.clone();
             let limits = limits.clone();
             workers.push(thread::spawn(move || {
-                protocol::serve_session(stream, &served, &limits).map(|_| ()).map_err(|e| e.to_string())
+                protocol::serve_session(stream, &served, &limits)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
             }));
         }
-        workers.into_iter().map(|w| w.join().unwrap_or_else(|_| Err("server thread panicked".into()))).collect()
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err("server thread panicked".into()))
+            })
+            .collect()
     });
     (addr, handle)
 }
 
 fn good_client(addr: &str, image: &[f32]) -> Result<Vec<f32>, ProtocolError> {
-    let report = protocol::run_client(addr, [3, 8, 8], image, &ClientOptions::default(), &|_, _, _| {})?;
+    let report = protocol::run_client(
+        addr,
+        [3, 8, 8],
+        image,
+        &ClientOptions::default(),
+        &|_, _, _| {},
+    )?;
     Ok(report.inferences[0].logits.clone())
 }
 
@@ -73,7 +94,11 @@ fn malformed_messages_are_rejected_and_the_server_keeps_serving() {
     drop(ch);
     // 5. Wrong protocol version: an explicit reject.
     let mut ch = TcpChannel::connect(&addr).expect("connect");
-    ch.send(&ClientHello { version: PROTOCOL_VERSION + 1, batch: 1 }).expect("send");
+    ch.send(&ClientHello {
+        version: PROTOCOL_VERSION + 1,
+        batch: 1,
+    })
+    .expect("send");
     ch.flush().expect("flush");
     match ch.recv::<ServerHello>() {
         Ok(ServerHello::Reject { reason }) => assert!(reason.contains("version"), "{reason}"),
@@ -86,9 +111,19 @@ fn malformed_messages_are_rejected_and_the_server_keeps_serving() {
 
     let results = server.join().expect("server");
     assert_eq!(results.len(), 6);
-    assert!(results[..5].iter().all(|r| r.is_err()), "bad sessions must fail: {results:?}");
+    assert!(
+        results[..5].iter().all(|r| r.is_err()),
+        "bad sessions must fail: {results:?}"
+    );
     assert!(results[5].is_ok(), "good session failed: {:?}", results[5]);
-    assert!(results[1].as_ref().unwrap_err().contains("exceeds the limit"), "{:?}", results[1]);
+    assert!(
+        results[1]
+            .as_ref()
+            .unwrap_err()
+            .contains("exceeds the limit"),
+        "{:?}",
+        results[1]
+    );
 }
 
 #[test]
@@ -99,7 +134,11 @@ fn a_client_that_vanishes_mid_offline_ends_only_its_session() {
     let (fixed, _) = references(&model, &image);
     let (addr, server) = spawn_server(served, 2);
     let mut ch = TcpChannel::connect(&addr).expect("connect");
-    ch.send(&ClientHello { version: PROTOCOL_VERSION, batch: 1 }).expect("send");
+    ch.send(&ClientHello {
+        version: PROTOCOL_VERSION,
+        batch: 1,
+    })
+    .expect("send");
     ch.flush().expect("flush");
     let hello: Result<ServerHello, NetError> = ch.recv();
     assert!(matches!(hello, Ok(ServerHello::Accept { .. })));

@@ -60,7 +60,14 @@ pub fn arch_fingerprint(model: &models::Model) -> String {
 }
 
 /// Write a checkpoint of `net` and `sgd` after `epochs_done` epochs.
-pub fn save(path: &Path, net: &Net, sgd: &Sgd, config: &TrainConfig, epochs_done: usize, history: &[EpochStats]) -> Result<()> {
+pub fn save(
+    path: &Path,
+    net: &Net,
+    sgd: &Sgd,
+    config: &TrainConfig,
+    epochs_done: usize,
+    history: &[EpochStats],
+) -> Result<()> {
     let params = net.param_values()?;
     let running = net.running_values()?;
     let velocity = sgd.velocity_values()?;
@@ -73,12 +80,19 @@ pub fn save(path: &Path, net: &Net, sgd: &Sgd, config: &TrainConfig, epochs_done
         running: running.iter().map(|(m, _)| m.len()).collect(),
         history: history.to_vec(),
     };
-    let header = serde_json::to_vec(&meta).map_err(|e| Error::Checkpoint { path: path.into(), msg: e.to_string() })?;
-    let mut buf = Vec::with_capacity(16 + header.len() + 4 * params.iter().map(Vec::len).sum::<usize>() * 2);
+    let header = serde_json::to_vec(&meta).map_err(|e| Error::Checkpoint {
+        path: path.into(),
+        msg: e.to_string(),
+    })?;
+    let mut buf =
+        Vec::with_capacity(16 + header.len() + 4 * params.iter().map(Vec::len).sum::<usize>() * 2);
     buf.extend_from_slice(MAGIC);
     buf.extend_from_slice(&(header.len() as u64).to_le_bytes());
     buf.extend_from_slice(&header);
-    let mut put = |v: &[f32]| v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes()));
+    let mut put = |v: &[f32]| {
+        v.iter()
+            .for_each(|x| buf.extend_from_slice(&x.to_le_bytes()))
+    };
     params.iter().for_each(|p| put(p));
     velocity.iter().flatten().for_each(|v| put(v));
     running.iter().for_each(|(m, v)| {
@@ -90,41 +104,67 @@ pub fn save(path: &Path, net: &Net, sgd: &Sgd, config: &TrainConfig, epochs_done
     }
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(&buf).and_then(|_| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(&buf)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
 /// Load a checkpoint into `net` and `sgd`, checking it belongs to the same architecture.
 pub fn load(path: &Path, net: &mut Net, sgd: &mut Sgd) -> Result<Meta> {
-    let bad = |msg: String| Error::Checkpoint { path: path.into(), msg };
+    let bad = |msg: String| Error::Checkpoint {
+        path: path.into(),
+        msg,
+    };
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     if bytes.len() < 16 || &bytes[..8] != MAGIC {
         return Err(bad("not a pi-train checkpoint (bad magic)".into()));
     }
-    let hlen = u64::from_le_bytes(bytes[8..16].try_into().map_err(|_| bad("truncated header".into()))?) as usize;
-    let header = bytes.get(16..16 + hlen).ok_or_else(|| bad("truncated header".into()))?;
+    let hlen = u64::from_le_bytes(
+        bytes[8..16]
+            .try_into()
+            .map_err(|_| bad("truncated header".into()))?,
+    ) as usize;
+    let header = bytes
+        .get(16..16 + hlen)
+        .ok_or_else(|| bad("truncated header".into()))?;
     let meta: Meta = serde_json::from_slice(header).map_err(|e| bad(format!("header: {e}")))?;
     if meta.arch != arch_fingerprint(net.arch()) {
         return Err(bad("written for a different architecture".into()));
     }
     if meta.params != net.param_info() {
-        return Err(bad("parameter names or shapes differ from the network's".into()));
+        return Err(bad(
+            "parameter names or shapes differ from the network's".into()
+        ));
     }
     let mut at = 16 + hlen;
     let mut take = |n: usize| -> Result<Vec<f32>> {
         let end = at + 4 * n;
-        let raw = bytes.get(at..end).ok_or_else(|| bad("truncated tensor data".into()))?;
+        let raw = bytes
+            .get(at..end)
+            .ok_or_else(|| bad("truncated tensor data".into()))?;
         at = end;
-        Ok(raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        Ok(raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
     };
-    let sizes: Vec<usize> = meta.params.iter().map(|p| p.dims.iter().product()).collect();
+    let sizes: Vec<usize> = meta
+        .params
+        .iter()
+        .map(|p| p.dims.iter().product())
+        .collect();
     let params = sizes.iter().map(|&n| take(n)).collect::<Result<Vec<_>>>()?;
     let velocity = sizes
         .iter()
         .zip(&meta.has_velocity)
         .map(|(&n, &has)| if has { take(n).map(Some) } else { Ok(None) })
         .collect::<Result<Vec<_>>>()?;
-    let running = meta.running.iter().map(|&c| Ok((take(c)?, take(c)?))).collect::<Result<Vec<_>>>()?;
+    let running = meta
+        .running
+        .iter()
+        .map(|&c| Ok((take(c)?, take(c)?)))
+        .collect::<Result<Vec<_>>>()?;
     if at != bytes.len() {
         return Err(bad(format!("{} trailing bytes", bytes.len() - at)));
     }

@@ -42,13 +42,24 @@ pub struct DataArgs {
 impl DataArgs {
     /// The data spec these arguments describe.
     pub fn spec(&self) -> DataSpec {
-        DataSpec { path: self.data.clone(), kind: self.dataset, test_fraction: self.test_fraction, split_seed: self.split_seed }
+        DataSpec {
+            path: self.data.clone(),
+            kind: self.dataset,
+            test_fraction: self.test_fraction,
+            split_seed: self.split_seed,
+        }
     }
 
     /// Load and fit the data to `model`.
     pub fn prepare(&self, model: &models::Model) -> Result<Prepared> {
         let classes = model.shapes()?[model.output].numel();
-        Ok(Prepared::load(&self.spec(), model.input, classes, self.max_train, self.max_test)?)
+        Ok(Prepared::load(
+            &self.spec(),
+            model.input,
+            classes,
+            self.max_train,
+            self.max_test,
+        )?)
     }
 }
 
@@ -121,7 +132,10 @@ impl TrainOpts {
     pub fn config(&self, kind: DataKind, input: [usize; 3]) -> TrainConfig {
         let distill = match self.kd {
             KdKind::None => Distill::None,
-            KdKind::Hinton => Distill::Hinton { temperature: self.kd_temperature, alpha: self.kd_alpha },
+            KdKind::Hinton => Distill::Hinton {
+                temperature: self.kd_temperature,
+                alpha: self.kd_alpha,
+            },
             KdKind::Dkd => Distill::Dkd {
                 temperature: self.kd_temperature,
                 alpha: self.dkd_alpha,
@@ -137,7 +151,11 @@ impl TrainOpts {
             momentum: self.momentum,
             weight_decay: self.weight_decay,
             seed: self.seed,
-            augment: if self.no_augment { Augment::none() } else { Augment::standard(kind, input) },
+            augment: if self.no_augment {
+                Augment::none()
+            } else {
+                Augment::standard(kind, input)
+            },
             distill,
             eval_batch: 256,
         }
@@ -148,7 +166,9 @@ impl TrainOpts {
         match (&self.teacher, self.kd) {
             (None, KdKind::None) => Ok(None),
             (None, _) => bail!("--kd {:?} needs --teacher FILE.onnx", self.kd),
-            (Some(p), KdKind::None) => bail!("--teacher {} given without --kd hinton|dkd", p.display()),
+            (Some(p), KdKind::None) => {
+                bail!("--teacher {} given without --kd hinton|dkd", p.display())
+            }
             (Some(p), _) => {
                 let m = load_onnx(p)?;
                 Ok(Some(Net::frozen(&m)?))
@@ -218,7 +238,11 @@ pub fn train_and_export(args: &TrainArgs) -> Result<TrainReport> {
     let data = args.data.prepare(&model)?;
     let cfg = args.train.config(data.kind, model.input);
     let teacher = args.train.teacher()?;
-    let init = if args.init_from_model { Init::FromModel } else { Init::Random(cfg.seed) };
+    let init = if args.init_from_model {
+        Init::FromModel
+    } else {
+        Init::Random(cfg.seed)
+    };
     let mut net = Net::trainable(&model, init)?;
     let counts = models::count::count(&model)?;
     eprintln!(
@@ -229,14 +253,28 @@ pub fn train_and_export(args: &TrainArgs) -> Result<TrainReport> {
         data.train.len(),
         data.test.len(),
         data.kind,
-        if teacher.is_some() { format!(", distilling with {:?}", cfg.distill) } else { String::new() }
+        if teacher.is_some() {
+            format!(", distilling with {:?}", cfg.distill)
+        } else {
+            String::new()
+        }
     );
     let ckpt = Checkpointing {
-        path: args.checkpoint.clone().unwrap_or_else(|| args.out.with_extension("ckpt")),
+        path: args
+            .checkpoint
+            .clone()
+            .unwrap_or_else(|| args.out.with_extension("ckpt")),
         resume: args.resume,
         stop_after: args.stop_after,
     };
-    let report = train(&mut net, teacher.as_ref(), &data, &cfg, Some(&ckpt), !args.train.quiet)?;
+    let report = train(
+        &mut net,
+        teacher.as_ref(),
+        &data,
+        &cfg,
+        Some(&ckpt),
+        !args.train.quiet,
+    )?;
     let trained = net.to_model()?;
     // the exported (folded) graph must compute what the trainer evaluated
     let check = Net::frozen(&trained)?;
@@ -245,17 +283,28 @@ pub fn train_and_export(args: &TrainArgs) -> Result<TrainReport> {
     let b = crate::trainer::predict(&check, &sample, &data.norm, 64)?;
     let same = a.iter().zip(&b).filter(|(x, y)| x == y).count();
     if same * 100 < a.len() * 99 {
-        bail!("BatchNorm folding changed {} of {} predictions", a.len() - same, a.len());
+        bail!(
+            "BatchNorm folding changed {} of {} predictions",
+            a.len() - same,
+            a.len()
+        );
     }
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    models::onnx::save(&trained, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
-    let side = Sidecar { dataset: data.kind, norm: data.norm.clone(), report: Some(report.clone()) };
+    models::onnx::save(&trained, &args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let side = Sidecar {
+        dataset: data.kind,
+        norm: data.norm.clone(),
+        report: Some(report.clone()),
+    };
     let side_path = sidecar_path(&args.out);
-    std::fs::write(&side_path, serde_json::to_string_pretty(&side)?).with_context(|| format!("writing {}", side_path.display()))?;
+    std::fs::write(&side_path, serde_json::to_string_pretty(&side)?)
+        .with_context(|| format!("writing {}", side_path.display()))?;
     if let Some(r) = &args.report {
-        std::fs::write(r, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", r.display()))?;
+        std::fs::write(r, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", r.display()))?;
     }
     eprintln!(
         "wrote {} (test accuracy {:.2}%, {:.0} training images/s) and {}",
@@ -298,19 +347,35 @@ pub fn run_criticality(args: CriticalityArgs) -> Result<()> {
     let data = args.data.prepare(&model)?;
     let cfg = args.train.config(data.kind, model.input);
     let teacher = args.train.teacher()?;
-    let report = criticality::run(&model, &data, &cfg, teacher.as_ref(), !args.train.quiet, |k, net, _| {
-        if let Some(dir) = &args.out_dir {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-            models::onnx::save(&net.to_model()?, dir.join(format!("stage{k}-only.onnx")))?;
-        }
-        Ok(())
-    })?;
+    let report = criticality::run(
+        &model,
+        &data,
+        &cfg,
+        teacher.as_ref(),
+        !args.train.quiet,
+        |k, net, _| {
+            if let Some(dir) = &args.out_dir {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                models::onnx::save(&net.to_model()?, dir.join(format!("stage{k}-only.onnx")))?;
+            }
+            Ok(())
+        },
+    )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("{:<8} {:>10} {:>10} {:>8}", "stage", "ReLUs", "acc (%)", "C_k");
+        println!(
+            "{:<8} {:>10} {:>10} {:>8}",
+            "stage", "ReLUs", "acc (%)", "C_k"
+        );
         for s in &report.stages {
-            println!("{:<8} {:>10} {:>10.2} {:>8.2}", format!("S{}", s.stage), s.relus, s.accuracy, s.criticality);
+            println!(
+                "{:<8} {:>10} {:>10.2} {:>8.2}",
+                format!("S{}", s.stage),
+                s.relus,
+                s.accuracy,
+                s.criticality
+            );
         }
         println!("criticality order: {}", report.order);
         println!("use: pi-opt design --order {}", report.order);
@@ -351,7 +416,11 @@ pub struct EvalArgs {
 impl EvalArgs {
     /// The fixed-point configuration (protocol defaults except the fractional bits given).
     pub fn fixed_config(&self) -> models::fixed::FixedConfig {
-        models::fixed::FixedConfig { frac_act: self.frac_act, frac_weight: self.frac_weight, ..Default::default() }
+        models::fixed::FixedConfig {
+            frac_act: self.frac_act,
+            frac_weight: self.frac_weight,
+            ..Default::default()
+        }
     }
 }
 
@@ -359,10 +428,17 @@ impl EvalArgs {
 fn normalizer_for(model_path: &Path, data: &Prepared) -> Result<Normalizer> {
     let side = sidecar_path(model_path);
     if side.exists() {
-        let text = std::fs::read_to_string(&side).with_context(|| format!("reading {}", side.display()))?;
-        let s: Sidecar = serde_json::from_str(&text).with_context(|| format!("parsing {}", side.display()))?;
+        let text = std::fs::read_to_string(&side)
+            .with_context(|| format!("reading {}", side.display()))?;
+        let s: Sidecar =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", side.display()))?;
         if s.norm.mean.len() != data.train.shape[0] {
-            bail!("{}: normalisation for {} channels, the data have {}", side.display(), s.norm.mean.len(), data.train.shape[0]);
+            bail!(
+                "{}: normalisation for {} channels, the data have {}",
+                side.display(),
+                s.norm.mean.len(),
+                data.train.shape[0]
+            );
         }
         return Ok(s.norm);
     }
@@ -375,12 +451,23 @@ pub fn run_eval_with(args: &EvalArgs, private: Option<&mut Predictor>) -> Result
     let model = load_onnx(&args.model)?;
     let data = args.data.prepare(&model)?;
     let norm = normalizer_for(&args.model, &data)?;
-    let opts = EvalOptions { fixed_limit: args.fixed_limit, private_limit: args.private_limit, ..EvalOptions::default() };
-    let mut fixed = if args.fixed_limit == Some(0) { None } else { Some(crate::eval::fixed_predictor(&model, args.fixed_config())?) };
-    let mut cmd = args
-        .private_cmd
-        .clone()
-        .map(|c| command_predictor(c, model.input, std::env::temp_dir().join(format!("pi-train-eval-{}", std::process::id()))));
+    let opts = EvalOptions {
+        fixed_limit: args.fixed_limit,
+        private_limit: args.private_limit,
+        ..EvalOptions::default()
+    };
+    let mut fixed = if args.fixed_limit == Some(0) {
+        None
+    } else {
+        Some(crate::eval::fixed_predictor(&model, args.fixed_config())?)
+    };
+    let mut cmd = args.private_cmd.clone().map(|c| {
+        command_predictor(
+            c,
+            model.input,
+            std::env::temp_dir().join(format!("pi-train-eval-{}", std::process::id())),
+        )
+    });
     let private: Option<&mut Predictor> = match (private, cmd.as_mut()) {
         (Some(p), _) => Some(p),
         (None, Some(c)) => Some(c),
@@ -391,8 +478,14 @@ pub fn run_eval_with(args: &EvalArgs, private: Option<&mut Predictor>) -> Result
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("model {} ({} ReLUs, {} MACs), {} test images", report.model, report.relus, report.macs, report.images);
-        println!("float       {:6.2}%  (max |Δlogit| vs models::float: {:.2e})", report.float_accuracy, report.float_reference_max_diff);
+        println!(
+            "model {} ({} ReLUs, {} MACs), {} test images",
+            report.model, report.relus, report.macs, report.images
+        );
+        println!(
+            "float       {:6.2}%  (max |Δlogit| vs models::float: {:.2e})",
+            report.float_accuracy, report.float_reference_max_diff
+        );
         for (name, r) in [("fixed-point", &report.fixed), ("private", &report.private)] {
             match r {
                 Some(r) => println!(
@@ -453,12 +546,18 @@ pub struct PlotArgs {
 
 /// `plot`: accuracy vs ReLU count and vs estimated PI latency.
 pub fn run_plot(args: PlotArgs) -> Result<()> {
-    let cost = Cost { us_per_relu: args.us_per_relu, ns_per_mac: args.ns_per_mac };
+    let cost = Cost {
+        us_per_relu: args.us_per_relu,
+        ns_per_mac: args.ns_per_mac,
+    };
     let points: Vec<PlotPoint> = if let Some(p) = &args.points {
-        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
         serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))?
     } else {
-        let Some(data) = &args.data else { bail!("--models needs --data to measure accuracy") };
+        let Some(data) = &args.data else {
+            bail!("--models needs --data to measure accuracy")
+        };
         let mut pts = Vec::new();
         for (i, path) in args.models.iter().enumerate() {
             let model = load_onnx(path)?;
@@ -472,11 +571,26 @@ pub fn run_plot(args: PlotArgs) -> Result<()> {
             };
             let prepared = d.prepare(&model)?;
             let norm = normalizer_for(path, &prepared)?;
-            let opts = EvalOptions { fixed_limit: Some(0), private_limit: 0, reference_check: 0, batch: 256 };
+            let opts = EvalOptions {
+                fixed_limit: Some(0),
+                private_limit: 0,
+                reference_check: 0,
+                batch: 256,
+            };
             let r = evaluate(&model, &prepared.test, &norm, &opts, None, None)?;
-            let label = args.labels.get(i).cloned().unwrap_or_else(|| model.name.clone());
+            let label = args
+                .labels
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| model.name.clone());
             eprintln!("{label}: {:.2}% with {} ReLUs", r.float_accuracy, r.relus);
-            pts.push(PlotPoint { label, relus: r.relus, macs: r.macs, accuracy: r.float_accuracy, latency_s: cost.seconds(r.relus, r.macs) });
+            pts.push(PlotPoint {
+                label,
+                relus: r.relus,
+                macs: r.macs,
+                accuracy: r.float_accuracy,
+                latency_s: cost.seconds(r.relus, r.macs),
+            });
         }
         pts
     };

@@ -83,15 +83,28 @@ pub fn criticality(stages: &[(u64, f64)]) -> Vec<f64> {
     let min = stages.iter().map(|s| s.1).fold(f64::INFINITY, f64::min);
     stages
         .iter()
-        .map(|&(r, a)| if r == 0 { 0.0 } else { (a - min) / (r as f64 / 1000.0).powf(RELU_EXPONENT) })
+        .map(|&(r, a)| {
+            if r == 0 {
+                0.0
+            } else {
+                (a - min) / (r as f64 / 1000.0).powf(RELU_EXPONENT)
+            }
+        })
         .collect()
 }
 
 /// Stages ordered from most to least critical, written `S3,S2,S4,S1`.
 pub fn order_string(stages: &[StageCriticality]) -> String {
     let mut s: Vec<&StageCriticality> = stages.iter().collect();
-    s.sort_by(|a, b| b.criticality.total_cmp(&a.criticality).then(a.stage.cmp(&b.stage)));
-    s.iter().map(|s| format!("S{}", s.stage)).collect::<Vec<_>>().join(",")
+    s.sort_by(|a, b| {
+        b.criticality
+            .total_cmp(&a.criticality)
+            .then(a.stage.cmp(&b.stage))
+    });
+    s.iter()
+        .map(|s| format!("S{}", s.stage))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Train every stage-only variant of `base` and compute the criticality of its stages.
@@ -106,7 +119,11 @@ pub fn run(
 ) -> Result<CriticalityReport> {
     let stages = stages_of(base);
     if stages.len() < 2 {
-        return Err(Error::Model(format!("criticality needs at least two residual stages, '{}' has {}", base.name, stages.len())));
+        return Err(Error::Model(format!(
+            "criticality needs at least two residual stages, '{}' has {}",
+            base.name,
+            stages.len()
+        )));
     }
     let mut measured = Vec::new();
     for &k in &stages {
@@ -122,7 +139,14 @@ pub fn run(
     let stages: Vec<StageCriticality> = measured
         .iter()
         .zip(c)
-        .map(|(&(stage, relus, accuracy), criticality)| StageCriticality { stage, relus, accuracy, criticality })
+        .map(
+            |(&(stage, relus, accuracy), criticality)| StageCriticality {
+                stage,
+                relus,
+                accuracy,
+                criticality,
+            },
+        )
         .collect();
     let order = order_string(&stages);
     Ok(CriticalityReport { stages, order })
@@ -135,7 +159,11 @@ mod tests {
     fn check(rows: &[(u64, f64, f64)]) {
         let c = criticality(&rows.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>());
         for (got, row) in c.iter().zip(rows) {
-            assert!((got - row.2).abs() < 0.011, "C = {got:.3}, published {}", row.2);
+            assert!(
+                (got - row.2).abs() < 0.011,
+                "C = {got:.3}, published {}",
+                row.2
+            );
         }
     }
 
@@ -143,20 +171,45 @@ mod tests {
     fn reproduces_published_table_values() {
         // (ReLUs, accuracy with KD, published C_k)
         // Table 10, R18(m=16)-2x2x2x
-        check(&[(81_920, 52.67, 0.00), (32_770, 62.10, 7.39), (16_380, 64.64, 9.84), (8_190, 59.70, 6.07)]);
+        check(&[
+            (81_920, 52.67, 0.00),
+            (32_770, 62.10, 7.39),
+            (16_380, 64.64, 9.84),
+            (8_190, 59.70, 6.07),
+        ]);
         // Table 10, R18(m=32)-2x2x2x
-        check(&[(163_840, 60.19, 0.00), (65_540, 66.47, 4.69), (32_770, 67.28, 5.55), (16_380, 62.22, 1.67)]);
+        check(&[
+            (163_840, 60.19, 0.00),
+            (65_540, 66.47, 4.69),
+            (32_770, 67.28, 5.55),
+            (16_380, 62.22, 1.67),
+        ]);
         // Table 11, HRN-2x7x2x
-        check(&[(81_920, 53.39, 0.00), (32_770, 61.59, 6.42), (57_340, 69.82, 12.37), (28_670, 63.40, 7.91)]);
+        check(&[
+            (81_920, 53.39, 0.00),
+            (32_770, 61.59, 6.42),
+            (57_340, 69.82, 12.37),
+            (28_670, 63.40, 7.91),
+        ]);
         // Table 11, HRN-4x7x2x (Stage 1's KD accuracy 49.42 is the minimum)
-        check(&[(81_920, 49.42, 0.00), (65_540, 66.47, 12.72), (114_690, 72.16, 16.32), (57_340, 64.77, 11.56)]);
+        check(&[
+            (81_920, 49.42, 0.00),
+            (65_540, 66.47, 12.72),
+            (114_690, 72.16, 16.32),
+            (57_340, 64.77, 11.56),
+        ]);
     }
 
     #[test]
     fn order_is_most_to_least_critical() {
         let s: Vec<StageCriticality> = [(1, 0.0), (2, 7.4), (3, 9.8), (4, 6.1)]
             .iter()
-            .map(|&(stage, criticality)| StageCriticality { stage, relus: 1, accuracy: 0.0, criticality })
+            .map(|&(stage, criticality)| StageCriticality {
+                stage,
+                relus: 1,
+                accuracy: 0.0,
+                criticality,
+            })
             .collect();
         assert_eq!(order_string(&s), "S3,S2,S4,S1");
     }
@@ -164,14 +217,28 @@ mod tests {
     #[test]
     fn stage_only_keeps_exactly_one_stage_and_the_stem_with_stage1() {
         let m = models::zoo::resnet([1, 1, 1, 1], [4, 8, 8, 8], 10, [3, 8, 8]).unwrap();
-        let relus = |m: &Model, st: Stage| m.nodes.iter().filter(|n| n.stage == st && matches!(n.op, Op::Relu(_))).count();
+        let relus = |m: &Model, st: Stage| {
+            m.nodes
+                .iter()
+                .filter(|n| n.stage == st && matches!(n.op, Op::Relu(_)))
+                .count()
+        };
         let s1 = stage_only(&m, 1);
         assert!(relus(&s1, Stage::Stem) > 0 && relus(&s1, Stage::Stage(1)) > 0);
-        assert_eq!(relus(&s1, Stage::Stage(2)) + relus(&s1, Stage::Stage(3)) + relus(&s1, Stage::Stage(4)), 0);
+        assert_eq!(
+            relus(&s1, Stage::Stage(2)) + relus(&s1, Stage::Stage(3)) + relus(&s1, Stage::Stage(4)),
+            0
+        );
         let s3 = stage_only(&m, 3);
-        assert_eq!(relus(&s3, Stage::Stem) + relus(&s3, Stage::Stage(1)) + relus(&s3, Stage::Stage(4)), 0);
+        assert_eq!(
+            relus(&s3, Stage::Stem) + relus(&s3, Stage::Stage(1)) + relus(&s3, Stage::Stage(4)),
+            0
+        );
         assert_eq!(relus(&s3, Stage::Stage(3)), relus(&m, Stage::Stage(3)));
-        let total: u64 = stages_of(&m).iter().map(|&k| models::count::count(&stage_only(&m, k)).unwrap().relus).sum();
+        let total: u64 = stages_of(&m)
+            .iter()
+            .map(|&k| models::count::count(&stage_only(&m, k)).unwrap().relus)
+            .sum();
         assert_eq!(total, models::count::count(&m).unwrap().relus);
     }
 }

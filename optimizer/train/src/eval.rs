@@ -64,7 +64,8 @@ pub fn subset_accuracy(
     let mut all = Vec::with_capacity(n);
     let t0 = Instant::now();
     for (i, &float) in float_pred.iter().enumerate().take(n) {
-        let logits = predictor(&norm.image(test, i)).map_err(|e| Error::Private(format!("image {i}: {e}")))?;
+        let logits = predictor(&norm.image(test, i))
+            .map_err(|e| Error::Private(format!("image {i}: {e}")))?;
         let p = top1(&logits);
         correct += usize::from(p == test.labels[i] as usize);
         agree += usize::from(p == float);
@@ -83,7 +84,10 @@ pub fn subset_accuracy(
 }
 
 fn top1(logits: &[f32]) -> usize {
-    argmax_rows(logits, logits.len().max(1)).first().copied().unwrap_or(usize::MAX)
+    argmax_rows(logits, logits.len().max(1))
+        .first()
+        .copied()
+        .unwrap_or(usize::MAX)
 }
 
 /// How much of the test set each mode sees.
@@ -101,7 +105,12 @@ pub struct EvalOptions {
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        EvalOptions { fixed_limit: None, private_limit: 20, reference_check: 4, batch: 256 }
+        EvalOptions {
+            fixed_limit: None,
+            private_limit: 20,
+            reference_check: 4,
+            batch: 256,
+        }
     }
 }
 
@@ -118,7 +127,11 @@ pub fn evaluate(
     let counts = models::count::count(model)?;
     let net = Net::frozen(model)?;
     let float_pred = predict(&net, test, norm, opts.batch)?;
-    let correct = float_pred.iter().zip(&test.labels).filter(|(p, l)| **p == **l as usize).count();
+    let correct = float_pred
+        .iter()
+        .zip(&test.labels)
+        .filter(|(p, l)| **p == **l as usize)
+        .count();
     let float_accuracy = 100.0 * correct as f64 / test.len().max(1) as f64;
 
     let mut max_diff = 0f32;
@@ -144,10 +157,17 @@ pub fn evaluate(
             let (mut a, logits) = subset_accuracy(test, norm, opts.private_limit, &float_pred, p)?;
             let both = logits.len().min(fixed_logits.len());
             if both > 0 {
-                let same = (0..both).filter(|&i| top1(&logits[i]) == top1(&fixed_logits[i])).count();
+                let same = (0..both)
+                    .filter(|&i| top1(&logits[i]) == top1(&fixed_logits[i]))
+                    .count();
                 a.agreement_with_fixed = Some(100.0 * same as f64 / both as f64);
                 let diff = (0..both)
-                    .flat_map(|i| logits[i].iter().zip(&fixed_logits[i]).map(|(x, y)| (x - y).abs()))
+                    .flat_map(|i| {
+                        logits[i]
+                            .iter()
+                            .zip(&fixed_logits[i])
+                            .map(|(x, y)| (x - y).abs())
+                    })
                     .fold(0f32, f32::max);
                 a.max_logit_diff_vs_fixed = Some(diff);
             }
@@ -168,13 +188,20 @@ pub fn evaluate(
 }
 
 /// Wrap `models::float::infer` as a predictor (used in tests and as a stand-in).
-pub fn float_predictor(model: &Model) -> impl FnMut(&[f32]) -> std::result::Result<Vec<f32>, BoxError> + '_ {
+pub fn float_predictor(
+    model: &Model,
+) -> impl FnMut(&[f32]) -> std::result::Result<Vec<f32>, BoxError> + '_ {
     move |x: &[f32]| models::float::infer(model, x).map_err(|e| e.into())
 }
 
 /// The fixed-point reference (`models::fixed` with `config`) as a predictor: the arithmetic
 /// the private protocol reproduces bit for bit.
-pub fn fixed_predictor(model: &Model, config: models::fixed::FixedConfig) -> Result<Box<Predictor<'_>>> {
+pub fn fixed_predictor(
+    model: &Model,
+    config: models::fixed::FixedConfig,
+) -> Result<Box<Predictor<'_>>> {
     let plan = models::fixed::plan(model, &config)?;
-    Ok(Box::new(move |x: &[f32]| models::fixed::infer(model, &plan, x).map_err(|e| e.into())))
+    Ok(Box::new(move |x: &[f32]| {
+        models::fixed::infer(model, &plan, x).map_err(|e| e.into())
+    }))
 }

@@ -62,7 +62,13 @@ fn kl_from_logs(log_p: Tensor<2>, log_q: Tensor<2>) -> Tensor<1> {
 }
 
 /// Hinton KD: `(1−α)·CE(s, y) + α·T²·KL(softmax(t/T) ‖ softmax(s/T))`.
-pub fn kd_loss(student: Tensor<2>, teacher: Tensor<2>, targets: Tensor<2>, temperature: f32, alpha: f32) -> Tensor<1> {
+pub fn kd_loss(
+    student: Tensor<2>,
+    teacher: Tensor<2>,
+    targets: Tensor<2>,
+    temperature: f32,
+    alpha: f32,
+) -> Tensor<1> {
     let t = temperature as f64;
     let ce = cross_entropy(student.clone(), targets);
     let log_ps = log_softmax(student.div_scalar(t), 1);
@@ -76,7 +82,12 @@ pub fn kd_loss(student: Tensor<2>, teacher: Tensor<2>, targets: Tensor<2>, tempe
 /// TCKD is the KL between the binary (target, all non-targets) distributions; NCKD the KL
 /// between the distributions over non-target classes only (target logit masked by −1000 as
 /// in the reference implementation).
-pub fn dkd_terms(student: Tensor<2>, teacher: Tensor<2>, targets: Tensor<2>, temperature: f32) -> (Tensor<1>, Tensor<1>) {
+pub fn dkd_terms(
+    student: Tensor<2>,
+    teacher: Tensor<2>,
+    targets: Tensor<2>,
+    temperature: f32,
+) -> (Tensor<1>, Tensor<1>) {
     let t = temperature as f64;
     let others = targets.clone().neg().add_scalar(1.0);
     let ps = softmax(student.clone().div_scalar(t), 1);
@@ -130,12 +141,19 @@ mod tests {
         e.iter().map(|v| v / s).collect()
     }
     fn kl64(p: &[f64], q: &[f64]) -> f64 {
-        p.iter().zip(q).filter(|(p, _)| **p > 0.0).map(|(p, q)| p * (p / q).ln()).sum()
+        p.iter()
+            .zip(q)
+            .filter(|(p, _)| **p > 0.0)
+            .map(|(p, q)| p * (p / q).ln())
+            .sum()
     }
 
     #[test]
     fn cross_entropy_of_uniform_logits_is_ln_c() {
-        let ce = scalar(cross_entropy(t2(&[0.0; 8], 2, 4), t2(&one_hot(&[1, 3], 4), 2, 4)));
+        let ce = scalar(cross_entropy(
+            t2(&[0.0; 8], 2, 4),
+            t2(&one_hot(&[1, 3], 4), 2, 4),
+        ));
         assert!((ce - 4f64.ln()).abs() < 1e-6, "{ce}");
     }
 
@@ -157,8 +175,12 @@ mod tests {
 
     #[test]
     fn kd_matches_reference_on_a_batch() {
-        let s = [1.0, -0.5, 2.0, 0.3, 0.0, 0.0, -1.0, 4.0, 0.5, 0.25, -2.0, 1.5];
-        let t = [2.0, 0.5, 1.0, -0.3, 1.0, -1.0, 0.0, 3.0, 0.0, 2.0, -1.0, 1.0];
+        let s = [
+            1.0, -0.5, 2.0, 0.3, 0.0, 0.0, -1.0, 4.0, 0.5, 0.25, -2.0, 1.5,
+        ];
+        let t = [
+            2.0, 0.5, 1.0, -0.3, 1.0, -1.0, 0.0, 3.0, 0.0, 2.0, -1.0, 1.0,
+        ];
         let labels = [2u16, 3, 1];
         let (n, c, temp, a) = (3, 4, 4.0, 0.9);
         let mut want = 0.0;
@@ -169,7 +191,13 @@ mod tests {
             let kl = kl64(&softmax64(&ti, temp), &softmax64(&si, temp));
             want += ((1.0 - a) * ce + a * temp * temp * kl) / n as f64;
         }
-        let got = scalar(kd_loss(t2(&s, n, c), t2(&t, n, c), t2(&one_hot(&labels, c), n, c), temp as f32, a as f32));
+        let got = scalar(kd_loss(
+            t2(&s, n, c),
+            t2(&t, n, c),
+            t2(&one_hot(&labels, c), n, c),
+            temp as f32,
+            a as f32,
+        ));
         assert!((got - want).abs() < 1e-5, "{got} vs {want}");
     }
 
@@ -187,7 +215,10 @@ mod tests {
         assert!((scalar(nckd) - 0.130812035).abs() < 1e-5);
         // the full loss at warm-up 1/2 with α = 1, β = 6: ln 3 + 0.5·6·0.130812035
         let got = scalar(dkd_loss(s, t, y, 1.0, 1.0, 6.0, 0.5));
-        assert!((got - (3f64.ln() + 3.0 * 0.130812035)).abs() < 1e-5, "{got}");
+        assert!(
+            (got - (3f64.ln() + 3.0 * 0.130812035)).abs() < 1e-5,
+            "{got}"
+        );
     }
 
     #[test]
@@ -204,12 +235,22 @@ mod tests {
             let g = labels[i] as usize;
             tc += kl64(&[pt[g], 1.0 - pt[g]], &[ps[g], 1.0 - ps[g]]) * temp * temp / n as f64;
             let rest = |z: &[f64]| -> Vec<f64> {
-                let zz: Vec<f64> = z.iter().enumerate().filter(|(k, _)| *k != g).map(|(_, v)| *v).collect();
+                let zz: Vec<f64> = z
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, _)| *k != g)
+                    .map(|(_, v)| *v)
+                    .collect();
                 softmax64(&zz, temp)
             };
             nc += kl64(&rest(&ti), &rest(&si)) * temp * temp / n as f64;
         }
-        let (tckd, nckd) = dkd_terms(t2(&s, n, c), t2(&t, n, c), t2(&one_hot(&labels, c), n, c), temp as f32);
+        let (tckd, nckd) = dkd_terms(
+            t2(&s, n, c),
+            t2(&t, n, c),
+            t2(&one_hot(&labels, c), n, c),
+            temp as f32,
+        );
         assert!((scalar(tckd) - tc).abs() < 1e-5, "{tc}");
         assert!((scalar(nckd) - nc).abs() < 1e-5, "{nc}");
     }

@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand};
 use pi_train::cli;
 
 #[derive(Parser)]
-#[command(name = "pi-train", version, about = "Train the networks pi-opt designs (burn, CPU) and evaluate them")]
+#[command(
+    name = "pi-train",
+    version,
+    about = "Train the networks pi-opt designs (burn, CPU) and evaluate them"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

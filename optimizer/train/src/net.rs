@@ -55,14 +55,25 @@ struct ConvLayer {
 enum Layer {
     Input,
     Conv(ConvLayer),
-    Linear { weight: usize, bias: usize, in_features: usize, out_features: usize },
+    Linear {
+        weight: usize,
+        bias: usize,
+        in_features: usize,
+        out_features: usize,
+    },
     /// Optional mask `[1, C, 1, 1]`: 1 where the ReLU applies, 0 where the channel passes through.
     Relu(Option<Tensor<4>>),
     Identity,
     Add,
-    Slice { start: usize, len: usize },
+    Slice {
+        start: usize,
+        len: usize,
+    },
     Concat,
-    AvgPool { kernel: [usize; 2], stride: [usize; 2] },
+    AvgPool {
+        kernel: [usize; 2],
+        stride: [usize; 2],
+    },
     GlobalAvgPool,
     Flatten,
 }
@@ -96,7 +107,9 @@ fn tensor1(values: Vec<f32>, device: &Device) -> Tensor<1> {
 
 /// The values of a tensor as `f32`s.
 pub fn values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    t.into_data().try_into_vec::<f32>().map_err(|e| Error::Model(format!("reading tensor data: {e:?}")))
+    t.into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| Error::Model(format!("reading tensor data: {e:?}")))
 }
 
 impl Net {
@@ -140,20 +153,55 @@ impl Net {
                         }
                         None => c.weight.clone(),
                     };
-                    let w = add(format!("{}.weight", node.name), dims.to_vec(), weight, &mut params);
+                    let w = add(
+                        format!("{}.weight", node.name),
+                        dims.to_vec(),
+                        weight,
+                        &mut params,
+                    );
                     let options = ConvOptions::new(c.stride, c.padding, [1, 1], c.groups);
                     if trainable {
                         let beta = match init {
                             Init::Random(_) => vec![0.0; c.c_out],
                             Init::FromModel => c.bias.clone(),
                         };
-                        let g = add(format!("{}.bn_gamma", node.name), vec![c.c_out], vec![1.0; c.c_out], &mut params);
-                        let b = add(format!("{}.bn_beta", node.name), vec![c.c_out], beta, &mut params);
-                        running.push(Running { mean: tensor1(vec![0.0; c.c_out], &device), var: tensor1(vec![1.0; c.c_out], &device) });
-                        Layer::Conv(ConvLayer { weight: w, bias: None, bn: Some((g, b, running.len() - 1)), dims, options })
+                        let g = add(
+                            format!("{}.bn_gamma", node.name),
+                            vec![c.c_out],
+                            vec![1.0; c.c_out],
+                            &mut params,
+                        );
+                        let b = add(
+                            format!("{}.bn_beta", node.name),
+                            vec![c.c_out],
+                            beta,
+                            &mut params,
+                        );
+                        running.push(Running {
+                            mean: tensor1(vec![0.0; c.c_out], &device),
+                            var: tensor1(vec![1.0; c.c_out], &device),
+                        });
+                        Layer::Conv(ConvLayer {
+                            weight: w,
+                            bias: None,
+                            bn: Some((g, b, running.len() - 1)),
+                            dims,
+                            options,
+                        })
                     } else {
-                        let b = add(format!("{}.bias", node.name), vec![c.c_out], c.bias.clone(), &mut params);
-                        Layer::Conv(ConvLayer { weight: w, bias: Some(b), bn: None, dims, options })
+                        let b = add(
+                            format!("{}.bias", node.name),
+                            vec![c.c_out],
+                            c.bias.clone(),
+                            &mut params,
+                        );
+                        Layer::Conv(ConvLayer {
+                            weight: w,
+                            bias: Some(b),
+                            bn: None,
+                            dims,
+                            options,
+                        })
                     }
                 }
                 Op::Linear(l) => {
@@ -162,7 +210,10 @@ impl Net {
                         Some(r) => {
                             let bound = 1.0 / (i as f64).sqrt();
                             let mut u = || ((r.uniform() * 2.0 - 1.0) * bound) as f32;
-                            ((0..i * o).map(|_| u()).collect::<Vec<f32>>(), (0..o).map(|_| u()).collect())
+                            (
+                                (0..i * o).map(|_| u()).collect::<Vec<f32>>(),
+                                (0..o).map(|_| u()).collect(),
+                            )
                         }
                         None => (l.weight.clone(), l.bias.clone()),
                     };
@@ -173,9 +224,19 @@ impl Net {
                             w_io[k * o + r] = weight_oi[r * i + k];
                         }
                     }
-                    let weight = add(format!("{}.weight", node.name), vec![i, o], w_io, &mut params);
+                    let weight = add(
+                        format!("{}.weight", node.name),
+                        vec![i, o],
+                        w_io,
+                        &mut params,
+                    );
                     let bias = add(format!("{}.bias", node.name), vec![o], bias, &mut params);
-                    Layer::Linear { weight, bias, in_features: i, out_features: o }
+                    Layer::Linear {
+                        weight,
+                        bias,
+                        in_features: i,
+                        out_features: o,
+                    }
                 }
                 Op::Relu(r) => match &r.channels {
                     None => Layer::Relu(None),
@@ -183,14 +244,23 @@ impl Net {
                         let c = shapes[node.inputs[0]].channels();
                         let mut m = vec![0.0f32; c];
                         ch.iter().for_each(|&k| m[k] = 1.0);
-                        Layer::Relu(Some(Tensor::from_data(TensorData::new(m, [1, c, 1, 1]), &device)))
+                        Layer::Relu(Some(Tensor::from_data(
+                            TensorData::new(m, [1, c, 1, 1]),
+                            &device,
+                        )))
                     }
                 },
                 Op::Identity => Layer::Identity,
                 Op::Add => Layer::Add,
-                Op::SliceChannels { start, len } => Layer::Slice { start: *start, len: *len },
+                Op::SliceChannels { start, len } => Layer::Slice {
+                    start: *start,
+                    len: *len,
+                },
                 Op::Concat => Layer::Concat,
-                Op::AvgPool(p) => Layer::AvgPool { kernel: p.kernel, stride: p.stride },
+                Op::AvgPool(p) => Layer::AvgPool {
+                    kernel: p.kernel,
+                    stride: p.stride,
+                },
                 Op::GlobalAvgPool => Layer::GlobalAvgPool,
                 Op::Flatten => Layer::Flatten,
             };
@@ -206,9 +276,25 @@ impl Net {
         let ad = device.clone().autodiff();
         let params = params
             .into_iter()
-            .map(|v| if trainable { tensor1(v, &ad).require_grad() } else { tensor1(v, &device) })
+            .map(|v| {
+                if trainable {
+                    tensor1(v, &ad).require_grad()
+                } else {
+                    tensor1(v, &device)
+                }
+            })
             .collect();
-        Ok(Net { arch: model.clone(), layers, last_use, params, info, running, device, trainable, classes })
+        Ok(Net {
+            arch: model.clone(),
+            layers,
+            last_use,
+            params,
+            info,
+            running,
+            device,
+            trainable,
+            classes,
+        })
     }
 
     /// The graph this net was built from.
@@ -254,22 +340,36 @@ impl Net {
     /// A batch `[n, c, h, w]` of input values as a tensor, on the autodiff device when `grad`.
     pub fn input_tensor(&self, data: Vec<f32>, n: usize, grad: bool) -> Tensor<4> {
         let [c, h, w] = self.arch.input;
-        let dev = if grad { self.device.clone().autodiff() } else { self.device.clone() };
+        let dev = if grad {
+            self.device.clone().autodiff()
+        } else {
+            self.device.clone()
+        };
         Tensor::from_data(TensorData::new(data, [n, c, h, w]), &dev)
     }
 
     /// Parameter values, in storage order.
     pub fn param_values(&self) -> Result<Vec<Vec<f32>>> {
-        self.params.iter().map(|p| values(p.clone().inner())).collect()
+        self.params
+            .iter()
+            .map(|p| values(p.clone().inner()))
+            .collect()
     }
 
     /// BatchNorm running `(mean, var)` per convolution, in graph order.
     pub fn running_values(&self) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
-        self.running.iter().map(|r| Ok((values(r.mean.clone())?, values(r.var.clone())?))).collect()
+        self.running
+            .iter()
+            .map(|r| Ok((values(r.mean.clone())?, values(r.var.clone())?)))
+            .collect()
     }
 
     /// Replace parameters and running statistics (e.g. from a checkpoint), checking sizes.
-    pub fn set_values(&mut self, params: Vec<Vec<f32>>, running: Vec<(Vec<f32>, Vec<f32>)>) -> Result<()> {
+    pub fn set_values(
+        &mut self,
+        params: Vec<Vec<f32>>,
+        running: Vec<(Vec<f32>, Vec<f32>)>,
+    ) -> Result<()> {
         if params.len() != self.params.len() || running.len() != self.running.len() {
             return Err(Error::Model(format!(
                 "{} parameter tensors and {} BatchNorms given, the net has {} and {}",
@@ -282,17 +382,29 @@ impl Net {
         for (k, v) in params.iter().enumerate() {
             let n: usize = self.info[k].dims.iter().product();
             if v.len() != n {
-                return Err(Error::Model(format!("parameter {} has {} values, expected {n}", self.info[k].name, v.len())));
+                return Err(Error::Model(format!(
+                    "parameter {} has {} values, expected {n}",
+                    self.info[k].name,
+                    v.len()
+                )));
             }
         }
         let ad = self.device.clone().autodiff();
         self.params = params
             .into_iter()
-            .map(|v| if self.trainable { tensor1(v, &ad).require_grad() } else { tensor1(v, &self.device) })
+            .map(|v| {
+                if self.trainable {
+                    tensor1(v, &ad).require_grad()
+                } else {
+                    tensor1(v, &self.device)
+                }
+            })
             .collect();
         for (r, (m, v)) in self.running.iter_mut().zip(running) {
             if m.len() != r.mean.dims()[0] || v.len() != r.var.dims()[0] {
-                return Err(Error::Model("BatchNorm statistics of the wrong size".into()));
+                return Err(Error::Model(
+                    "BatchNorm statistics of the wrong size".into(),
+                ));
             }
             r.mean = tensor1(m, &self.device);
             r.var = tensor1(v, &self.device);
@@ -306,9 +418,21 @@ impl Net {
         let (out, stats) = self.run(&params, x, true);
         for (k, mean, var, count) in stats {
             let r = &mut self.running[k];
-            let unbiased = if count > 1 { count as f64 / (count - 1) as f64 } else { 1.0 };
-            r.mean = r.mean.clone().mul_scalar(1.0 - BN_MOMENTUM).add(mean.inner().mul_scalar(BN_MOMENTUM));
-            r.var = r.var.clone().mul_scalar(1.0 - BN_MOMENTUM).add(var.inner().mul_scalar(BN_MOMENTUM * unbiased));
+            let unbiased = if count > 1 {
+                count as f64 / (count - 1) as f64
+            } else {
+                1.0
+            };
+            r.mean = r
+                .mean
+                .clone()
+                .mul_scalar(1.0 - BN_MOMENTUM)
+                .add(mean.inner().mul_scalar(BN_MOMENTUM));
+            r.var = r
+                .var
+                .clone()
+                .mul_scalar(1.0 - BN_MOMENTUM)
+                .add(var.inner().mul_scalar(BN_MOMENTUM * unbiased));
         }
         out
     }
@@ -322,7 +446,12 @@ impl Net {
     /// Interpret the graph. Returns the logits and, in training, each BatchNorm's batch
     /// `(index, mean, biased variance, elements per channel)`.
     #[allow(clippy::type_complexity)]
-    fn run(&self, p: &[Tensor<1>], x: Tensor<4>, train: bool) -> (Tensor<2>, Vec<(usize, Tensor<1>, Tensor<1>, usize)>) {
+    fn run(
+        &self,
+        p: &[Tensor<1>],
+        x: Tensor<4>,
+        train: bool,
+    ) -> (Tensor<2>, Vec<(usize, Tensor<1>, Tensor<1>, usize)>) {
         let n = x.dims()[0];
         let mut vals: Vec<Option<Tensor<4>>> = vec![None; self.layers.len()];
         let mut stats = Vec::new();
@@ -330,7 +459,9 @@ impl Net {
         for (id, layer) in self.layers.iter().enumerate() {
             let inputs = &self.arch.nodes[id].inputs;
             let get = |k: usize| -> Tensor<4> {
-                vals[inputs[k]].clone().expect("graph order guarantees inputs are computed and kept until last use")
+                vals[inputs[k]]
+                    .clone()
+                    .expect("graph order guarantees inputs are computed and kept until last use")
             };
             let out = match layer {
                 Layer::Input => x.take().expect("the input node is evaluated once"),
@@ -356,7 +487,12 @@ impl Net {
                         ),
                     }
                 }
-                Layer::Linear { weight, bias, in_features, out_features } => {
+                Layer::Linear {
+                    weight,
+                    bias,
+                    in_features,
+                    out_features,
+                } => {
                     let w = p[*weight].clone().reshape([*in_features, *out_features]);
                     let y = linear(get(0).reshape([n, *in_features]), w, Some(p[*bias].clone()));
                     y.reshape([n, *out_features, 1, 1])
@@ -370,7 +506,9 @@ impl Net {
                 Layer::Add => get(0) + get(1),
                 Layer::Slice { start, len } => get(0).narrow(1, *start, *len),
                 Layer::Concat => Tensor::cat((0..inputs.len()).map(get).collect(), 1),
-                Layer::AvgPool { kernel, stride } => avg_pool2d(get(0), AvgPoolOptions::new(*kernel).with_stride(*stride)),
+                Layer::AvgPool { kernel, stride } => {
+                    avg_pool2d(get(0), AvgPoolOptions::new(*kernel).with_stride(*stride))
+                }
                 Layer::GlobalAvgPool => get(0).mean_dim(3).mean_dim(2),
                 Layer::Flatten => {
                     let [_, c, h, w] = get(0).dims();
@@ -414,7 +552,15 @@ impl Net {
                     conv.weight = w;
                     conv.bias = b;
                 }
-                (Op::Linear(l), Layer::Linear { weight, bias, in_features, out_features }) => {
+                (
+                    Op::Linear(l),
+                    Layer::Linear {
+                        weight,
+                        bias,
+                        in_features,
+                        out_features,
+                    },
+                ) => {
                     let w_io = &p[*weight];
                     let (i, o) = (*in_features, *out_features);
                     let mut w = vec![0.0; i * o];

@@ -34,7 +34,10 @@ pub struct Cost {
 
 impl Default for Cost {
     fn default() -> Self {
-        Cost { us_per_relu: 16.0, ns_per_mac: 20.0 }
+        Cost {
+            us_per_relu: 16.0,
+            ns_per_mac: 20.0,
+        }
     }
 }
 
@@ -57,18 +60,31 @@ pub fn plot(points: &[PlotPoint], path: &Path, title: &str) -> Result<()> {
     if points.is_empty() {
         return Err(Error::Plot("no points to plot".into()));
     }
-    if path.extension().and_then(|e| e.to_str()).map(|e| e.eq_ignore_ascii_case("svg")) != Some(true) {
-        return Err(Error::Plot(format!("{}: only .svg output is supported", path.display())));
+    if path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.eq_ignore_ascii_case("svg"))
+        != Some(true)
+    {
+        return Err(Error::Plot(format!(
+            "{}: only .svg output is supported",
+            path.display()
+        )));
     }
     let e = |err: String| Error::Plot(format!("{}: {err}", path.display()));
     let root = SVGBackend::new(path, (1100, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
-    let root = root.titled(title, ("sans-serif", 22)).map_err(|x| e(x.to_string()))?;
+    let root = root
+        .titled(title, ("sans-serif", 22))
+        .map_err(|x| e(x.to_string()))?;
     let panels = root.split_evenly((1, 2));
     let (alo, ahi) = range(points.iter().map(|p| p.accuracy), 0.15);
     let mut sorted = points.to_vec();
     type Axis = (&'static str, fn(&PlotPoint) -> f64);
-    let axes: [Axis; 2] = [("ReLUs (thousands)", |p| p.relus as f64 / 1000.0), ("estimated PI latency (s)", |p| p.latency_s)];
+    let axes: [Axis; 2] = [
+        ("ReLUs (thousands)", |p| p.relus as f64 / 1000.0),
+        ("estimated PI latency (s)", |p| p.latency_s),
+    ];
     for (k, (panel, (xlabel, xf))) in panels.iter().zip(axes).enumerate() {
         let (xlo, xhi) = range(points.iter().map(xf), 0.15);
         let mut chart = ChartBuilder::on(panel)
@@ -87,20 +103,32 @@ pub fn plot(points: &[PlotPoint], path: &Path, title: &str) -> Result<()> {
         // the ReLU panel joins the family in ReLU order; latency is not monotone in it
         if k == 0 {
             chart
-                .draw_series(LineSeries::new(sorted.iter().map(|p| (xf(p), p.accuracy)), BLUE.mix(0.5)))
+                .draw_series(LineSeries::new(
+                    sorted.iter().map(|p| (xf(p), p.accuracy)),
+                    BLUE.mix(0.5),
+                ))
                 .map_err(|x| e(x.to_string()))?;
         }
         chart
-            .draw_series(sorted.iter().map(|p| Circle::new((xf(p), p.accuracy), 5, BLUE.filled())))
+            .draw_series(
+                sorted
+                    .iter()
+                    .map(|p| Circle::new((xf(p), p.accuracy), 5, BLUE.filled())),
+            )
             .map_err(|x| e(x.to_string()))?;
         // labels right of the point, or left of it in the right third of the panel
         let split = xlo + (xhi - xlo) * 0.66;
         chart
             .draw_series(sorted.iter().map(|p| {
                 let x = xf(p);
-                let (pos, dx) = if x > split { (Pos::new(HPos::Right, VPos::Top), -6) } else { (Pos::new(HPos::Left, VPos::Top), 6) };
+                let (pos, dx) = if x > split {
+                    (Pos::new(HPos::Right, VPos::Top), -6)
+                } else {
+                    (Pos::new(HPos::Left, VPos::Top), 6)
+                };
                 let style = ("sans-serif", 13).into_font().color(&BLACK).pos(pos);
-                EmptyElement::at((x, p.accuracy)) + Text::new(format!("{} ({:.1}%)", p.label, p.accuracy), (dx, 2), style)
+                EmptyElement::at((x, p.accuracy))
+                    + Text::new(format!("{} ({:.1}%)", p.label, p.accuracy), (dx, 2), style)
             }))
             .map_err(|x| e(x.to_string()))?;
     }
@@ -117,12 +145,26 @@ mod tests {
         let p = std::env::temp_dir().join(format!("pi-train-plot-{}.svg", std::process::id()));
         let c = Cost::default();
         let pts = vec![
-            PlotPoint { label: "Net".into(), relus: 200_000, macs: 45_000_000, accuracy: 97.0, latency_s: c.seconds(200_000, 45_000_000) },
-            PlotPoint { label: "Net_C".into(), relus: 60_000, macs: 45_000_000, accuracy: 95.5, latency_s: c.seconds(60_000, 45_000_000) },
+            PlotPoint {
+                label: "Net".into(),
+                relus: 200_000,
+                macs: 45_000_000,
+                accuracy: 97.0,
+                latency_s: c.seconds(200_000, 45_000_000),
+            },
+            PlotPoint {
+                label: "Net_C".into(),
+                relus: 60_000,
+                macs: 45_000_000,
+                accuracy: 95.5,
+                latency_s: c.seconds(60_000, 45_000_000),
+            },
         ];
         plot(&pts, &p, "test").unwrap();
         let s = std::fs::read_to_string(&p).unwrap();
-        assert!(s.starts_with("<svg") && s.contains("Net_C (95.5%)") && s.contains("ReLUs (thousands)"));
+        assert!(
+            s.starts_with("<svg") && s.contains("Net_C (95.5%)") && s.contains("ReLUs (thousands)")
+        );
         assert!(plot(&pts, &p.with_extension("png"), "x").is_err());
         let _ = std::fs::remove_file(p);
     }

@@ -19,7 +19,11 @@ pub struct Sgd {
 impl Sgd {
     /// Fresh state for `n_params` parameters.
     pub fn new(n_params: usize, momentum: f64, weight_decay: f64) -> Sgd {
-        Sgd { momentum, weight_decay, velocity: vec![None; n_params] }
+        Sgd {
+            momentum,
+            weight_decay,
+            velocity: vec![None; n_params],
+        }
     }
 
     /// One update: `g ← ∇ + λw; v ← μv + g (v ← g at the first step); w ← w − lr·v`.
@@ -28,7 +32,11 @@ impl Sgd {
         for (p, v) in params.iter_mut().zip(self.velocity.iter_mut()) {
             let Some(g) = p.grad(grads) else { continue };
             let w = p.clone().inner();
-            let g = if self.weight_decay != 0.0 { g + w.clone().mul_scalar(self.weight_decay) } else { g };
+            let g = if self.weight_decay != 0.0 {
+                g + w.clone().mul_scalar(self.weight_decay)
+            } else {
+                g
+            };
             let vel = match v.take() {
                 Some(old) if self.momentum != 0.0 => old.mul_scalar(self.momentum) + g,
                 _ => g,
@@ -41,13 +49,24 @@ impl Sgd {
 
     /// Velocity buffers as values (`None` before a parameter's first step), for checkpoints.
     pub fn velocity_values(&self) -> Result<Vec<Option<Vec<f32>>>> {
-        self.velocity.iter().map(|v| v.clone().map(values).transpose()).collect()
+        self.velocity
+            .iter()
+            .map(|v| v.clone().map(values).transpose())
+            .collect()
     }
 
     /// Restore velocity buffers saved by [`Sgd::velocity_values`].
-    pub fn set_velocity_values(&mut self, vals: Vec<Option<Vec<f32>>>, device: &burn::tensor::Device) -> Result<()> {
+    pub fn set_velocity_values(
+        &mut self,
+        vals: Vec<Option<Vec<f32>>>,
+        device: &burn::tensor::Device,
+    ) -> Result<()> {
         if vals.len() != self.velocity.len() {
-            return Err(Error::Model(format!("{} velocity buffers for {} parameters", vals.len(), self.velocity.len())));
+            return Err(Error::Model(format!(
+                "{} velocity buffers for {} parameters",
+                vals.len(),
+                self.velocity.len()
+            )));
         }
         self.velocity = vals
             .into_iter()
@@ -90,7 +109,8 @@ mod tests {
         // g1 = 1 + .5 = 1.5, v1 = 1.5, w1 = 1 − .15 = .85
         // g2 = .85·1.5 = 1.275, v2 = .9·1.5 + 1.275 = 2.625, w2 = .85 − .2625 = .5875
         let dev = Device::flex().autodiff();
-        let mut p = vec![Tensor::<1>::from_data(TensorData::new(vec![1.0f32], [1]), &dev).require_grad()];
+        let mut p =
+            vec![Tensor::<1>::from_data(TensorData::new(vec![1.0f32], [1]), &dev).require_grad()];
         let mut sgd = Sgd::new(1, 0.9, 0.5);
         let mut seen = Vec::new();
         for _ in 0..2 {

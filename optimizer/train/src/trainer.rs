@@ -100,7 +100,10 @@ pub struct Checkpointing {
 
 /// Per-epoch seeds derived from the run seed, so a resumed run draws what the uninterrupted one would.
 fn epoch_rng(seed: u64, epoch: usize, stream: u64) -> Rng {
-    let mut r = Rng::new(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let mut r = Rng::new(
+        seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03),
+    );
     r.next_u64();
     r
 }
@@ -108,7 +111,15 @@ fn epoch_rng(seed: u64, epoch: usize, stream: u64) -> Rng {
 /// Index of the largest value in each row of a row-major `[n, c]` matrix.
 pub fn argmax_rows(v: &[f32], c: usize) -> Vec<usize> {
     v.chunks_exact(c)
-        .map(|row| row.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0)
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |b, (i, &x)| if x > b.1 { (i, x) } else { b },
+                )
+                .0
+        })
         .collect()
 }
 
@@ -128,7 +139,11 @@ pub fn predict(net: &Net, ds: &Dataset, norm: &Normalizer, batch: usize) -> Resu
 /// Accuracy of `net` on `ds`, in percent.
 pub fn accuracy(net: &Net, ds: &Dataset, norm: &Normalizer, batch: usize) -> Result<f64> {
     let pred = predict(net, ds, norm, batch)?;
-    let correct = pred.iter().zip(&ds.labels).filter(|(p, l)| **p == **l as usize).count();
+    let correct = pred
+        .iter()
+        .zip(&ds.labels)
+        .filter(|(p, l)| **p == **l as usize)
+        .count();
     Ok(100.0 * correct as f64 / ds.len().max(1) as f64)
 }
 
@@ -142,10 +157,14 @@ pub fn train(
     show_progress: bool,
 ) -> Result<TrainReport> {
     if !net.is_trainable() {
-        return Err(Error::Config("the network to train was built frozen".into()));
+        return Err(Error::Config(
+            "the network to train was built frozen".into(),
+        ));
     }
     if cfg.batch_size < 2 {
-        return Err(Error::Config("batch size must be at least 2 (BatchNorm)".into()));
+        return Err(Error::Config(
+            "batch size must be at least 2 (BatchNorm)".into(),
+        ));
     }
     if cfg.distill.needs_teacher() && teacher.is_none() {
         return Err(Error::Config("distillation needs a teacher model".into()));
@@ -170,12 +189,18 @@ pub fn train(
     let mut history = Vec::new();
     let mut start = 0;
     if let Some(c) = ckpt.filter(|c| c.resume && !c.path.exists()) {
-        eprintln!("no checkpoint at {} yet: starting from scratch", c.path.display());
+        eprintln!(
+            "no checkpoint at {} yet: starting from scratch",
+            c.path.display()
+        );
     }
     if let Some(c) = ckpt.filter(|c| c.resume && c.path.exists()) {
         let meta = checkpoint::load(&c.path, net, &mut sgd)?;
         if meta.config != *cfg {
-            eprintln!("note: {} was written with a different configuration; continuing with the new one", c.path.display());
+            eprintln!(
+                "note: {} was written with a different configuration; continuing with the new one",
+                c.path.display()
+            );
         }
         start = meta.epochs_done;
         history = meta.history;
@@ -183,12 +208,18 @@ pub fn train(
     }
     let mut speeds = Vec::new();
     let mut buf = Vec::new();
-    let end = ckpt.and_then(|c| c.stop_after).map_or(cfg.epochs, |s| s.min(cfg.epochs));
+    let end = ckpt
+        .and_then(|c| c.stop_after)
+        .map_or(cfg.epochs, |s| s.min(cfg.epochs));
     for epoch in start..end {
         let mut order: Vec<usize> = (0..n).collect();
         epoch_rng(cfg.seed, epoch, 1).shuffle(&mut order);
         let mut aug_rng = epoch_rng(cfg.seed, epoch, 2);
-        let bar = if show_progress { ProgressBar::new(steps_per_epoch as u64) } else { ProgressBar::hidden() };
+        let bar = if show_progress {
+            ProgressBar::new(steps_per_epoch as u64)
+        } else {
+            ProgressBar::hidden()
+        };
         bar.set_style(
             ProgressStyle::with_template("{prefix} [{bar:25}] {pos}/{len} {msg} ({elapsed}<{eta})")
                 .map_err(|e| Error::Config(e.to_string()))?
@@ -201,17 +232,40 @@ pub fn train(
         for step in 0..steps_per_epoch {
             let idx = &order[step * cfg.batch_size..((step + 1) * cfg.batch_size).min(n)];
             let b = idx.len();
-            let labels = make_batch(&data.train, idx, &data.norm, Some((&cfg.augment, &mut aug_rng)), &mut buf);
+            let labels = make_batch(
+                &data.train,
+                idx,
+                &data.norm,
+                Some((&cfg.augment, &mut aug_rng)),
+                &mut buf,
+            );
             let x = net.input_tensor(std::mem::take(&mut buf), b, false);
-            let targets = Tensor::<2>::from_data(TensorData::new(one_hot(&labels, classes), [b, classes]), net.device());
+            let targets = Tensor::<2>::from_data(
+                TensorData::new(one_hot(&labels, classes), [b, classes]),
+                net.device(),
+            );
             let teacher_logits = teacher.map(|t| t.forward_eval(x.clone()));
             let logits = net.forward_train(x.autodiff());
             let global = epoch * steps_per_epoch + step;
             let loss = match (cfg.distill, teacher_logits) {
-                (Distill::Hinton { temperature, alpha }, Some(t)) => kd_loss(logits.clone(), t, targets, temperature, alpha),
-                (Distill::Dkd { temperature, alpha, beta, warmup_epochs }, Some(t)) => {
+                (Distill::Hinton { temperature, alpha }, Some(t)) => {
+                    kd_loss(logits.clone(), t, targets, temperature, alpha)
+                }
+                (
+                    Distill::Dkd {
+                        temperature,
+                        alpha,
+                        beta,
+                        warmup_epochs,
+                    },
+                    Some(t),
+                ) => {
                     let progress = global as f32 / steps_per_epoch.max(1) as f32;
-                    let warm = if warmup_epochs > 0.0 { (progress / warmup_epochs).min(1.0) } else { 1.0 };
+                    let warm = if warmup_epochs > 0.0 {
+                        (progress / warmup_epochs).min(1.0)
+                    } else {
+                        1.0
+                    };
                     dkd_loss(logits.clone(), t, targets, temperature, alpha, beta, warm)
                 }
                 _ => cross_entropy(logits.clone(), targets),
@@ -222,10 +276,17 @@ pub fn train(
             let loss_value = values(loss.inner())?[0] as f64;
             if !loss_value.is_finite() {
                 bar.abandon();
-                return Err(Error::Config(format!("loss became {loss_value} at epoch {} step {step}; lower the learning rate", epoch + 1)));
+                return Err(Error::Config(format!(
+                    "loss became {loss_value} at epoch {} step {step}; lower the learning rate",
+                    epoch + 1
+                )));
             }
             let pred = argmax_rows(&values(logits.inner())?, classes);
-            correct += pred.iter().zip(&labels).filter(|(p, l)| **p == **l as usize).count();
+            correct += pred
+                .iter()
+                .zip(&labels)
+                .filter(|(p, l)| **p == **l as usize)
+                .count();
             loss_sum += loss_value * b as f64;
             seen += b;
             let ips = seen as f64 / t0.elapsed().as_secs_f64().max(1e-9);
@@ -252,7 +313,13 @@ pub fn train(
         };
         eprintln!(
             "epoch {}/{}: loss {:.4} train {:.2}% test {:.2}% {:.0} img/s ({:.1}s)",
-            stats.epoch, cfg.epochs, stats.train_loss, stats.train_acc, stats.test_acc, stats.images_per_sec, seconds
+            stats.epoch,
+            cfg.epochs,
+            stats.train_loss,
+            stats.train_acc,
+            stats.test_acc,
+            stats.images_per_sec,
+            seconds
         );
         speeds.push(stats.images_per_sec);
         history.push(stats);
@@ -264,6 +331,14 @@ pub fn train(
         Some(s) if start < end => s.test_acc,
         _ => accuracy(net, &data.test, &data.norm, cfg.eval_batch)?,
     };
-    let images_per_sec = if speeds.is_empty() { 0.0 } else { speeds.iter().sum::<f64>() / speeds.len() as f64 };
-    Ok(TrainReport { epochs: history, test_acc, images_per_sec })
+    let images_per_sec = if speeds.is_empty() {
+        0.0
+    } else {
+        speeds.iter().sum::<f64>() / speeds.len() as f64
+    };
+    Ok(TrainReport {
+        epochs: history,
+        test_acc,
+        images_per_sec,
+    })
 }

@@ -25,7 +25,12 @@ fn conv(c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize) -> Conv2
 }
 
 fn fc(i: usize, o: usize) -> Linear {
-    Linear { in_features: i, out_features: o, weight: vec![0.0; i * o], bias: vec![0.0; o] }
+    Linear {
+        in_features: i,
+        out_features: o,
+        weight: vec![0.0; i * o],
+        bias: vec![0.0; o],
+    }
 }
 
 /// stem conv → ReLU → [conv → masked ReLU → conv] + shortcut → ReLU → GAP → linear
@@ -58,7 +63,14 @@ fn op_zoo(input: [usize; 3], classes: usize) -> Model {
     let hi = b.conv(hi, conv(4, 4, 1, 1, 0), Stage::Stage(1));
     let hi = b.identity(hi, Stage::Stage(1));
     let cat = b.concat(vec![hi, lo], Stage::Stage(1));
-    let p = b.avg_pool(cat, Pool { kernel: [2, 2], stride: [2, 2] }, Stage::Stage(2));
+    let p = b.avg_pool(
+        cat,
+        Pool {
+            kernel: [2, 2],
+            stride: [2, 2],
+        },
+        Stage::Stage(2),
+    );
     let r = b.relu(p, Stage::Stage(2));
     let f = b.flatten(r, Stage::Head);
     let n = 6 * (input[1] / 2) * (input[2] / 2);
@@ -85,18 +97,35 @@ fn quadrants(n: usize, seed: u64) -> Dataset {
         }
         labels.push(label as u16);
     }
-    Dataset { shape: [3, 8, 8], max_value: 255.0, classes: 4, pixels, labels }
+    Dataset {
+        shape: [3, 8, 8],
+        max_value: 255.0,
+        classes: 4,
+        pixels,
+        labels,
+    }
 }
 
 fn synthetic() -> Prepared {
     let train = quadrants(256, 1);
     let test = quadrants(64, 2);
     let norm = Normalizer::fit(&train);
-    Prepared { kind: DataKind::Cifar10, train, test, norm }
+    Prepared {
+        kind: DataKind::Cifar10,
+        train,
+        test,
+        norm,
+    }
 }
 
 fn quick(epochs: usize) -> TrainConfig {
-    TrainConfig { epochs, batch_size: 32, lr: 0.1, augment: Augment::none(), ..TrainConfig::default() }
+    TrainConfig {
+        epochs,
+        batch_size: 32,
+        lr: 0.1,
+        augment: Augment::none(),
+        ..TrainConfig::default()
+    }
 }
 
 #[test]
@@ -109,7 +138,11 @@ fn learns_separable_synthetic_data() {
     let first = report.epochs.first().unwrap().train_loss;
     let last = report.epochs.last().unwrap().train_loss;
     assert!(last < first * 0.7, "loss {first} → {last}");
-    assert!(report.test_acc > 90.0, "test accuracy {} (before {before})", report.test_acc);
+    assert!(
+        report.test_acc > 90.0,
+        "test accuracy {} (before {before})",
+        report.test_acc
+    );
 }
 
 #[test]
@@ -120,17 +153,34 @@ fn distillation_from_a_teacher_trains() {
     train(&mut teacher, None, &data, &quick(8), None, false).unwrap();
     let teacher = Net::frozen(&teacher.to_model().unwrap()).unwrap();
     for distill in [
-        Distill::Hinton { temperature: 4.0, alpha: 0.9 },
-        Distill::Dkd { temperature: 4.0, alpha: 1.0, beta: 2.0, warmup_epochs: 1.0 },
+        Distill::Hinton {
+            temperature: 4.0,
+            alpha: 0.9,
+        },
+        Distill::Dkd {
+            temperature: 4.0,
+            alpha: 1.0,
+            beta: 2.0,
+            warmup_epochs: 1.0,
+        },
     ] {
         let mut student = Net::trainable(&model, Init::Random(2)).unwrap();
-        let cfg = TrainConfig { distill, ..quick(8) };
+        let cfg = TrainConfig {
+            distill,
+            ..quick(8)
+        };
         let r = train(&mut student, Some(&teacher), &data, &cfg, None, false).unwrap();
         assert!(r.test_acc > 80.0, "{distill:?}: {}", r.test_acc);
     }
     // a distillation config without a teacher is refused
     let mut s = Net::trainable(&model, Init::Random(2)).unwrap();
-    let cfg = TrainConfig { distill: Distill::Hinton { temperature: 4.0, alpha: 0.9 }, ..quick(1) };
+    let cfg = TrainConfig {
+        distill: Distill::Hinton {
+            temperature: 4.0,
+            alpha: 0.9,
+        },
+        ..quick(1)
+    };
     assert!(train(&mut s, None, &data, &cfg, None, false).is_err());
 }
 
@@ -150,13 +200,29 @@ fn export_import_gives_identical_outputs() {
         pi_train::data::make_batch(&data.test, &idx, &data.norm, None, &mut buf);
         let a = values(net.forward_eval(net.input_tensor(buf.clone(), 16, false))).unwrap();
         let b = values(frozen.forward_eval(frozen.input_tensor(buf.clone(), 16, false))).unwrap();
-        let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
-        assert!(diff < 1e-4, "{}: trainer vs imported export differ by {diff}", model.name);
+        let diff = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            diff < 1e-4,
+            "{}: trainer vs imported export differ by {diff}",
+            model.name
+        );
         // and the engine's float reference agrees on the first image
         let img = &buf[..3 * 64];
         let r = models::float::infer(&imported, img).unwrap();
-        let diff = r.iter().zip(&a[..4]).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
-        assert!(diff < 1e-4, "{}: models::float differs by {diff}", model.name);
+        let diff = r
+            .iter()
+            .zip(&a[..4])
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            diff < 1e-4,
+            "{}: models::float differs by {diff}",
+            model.name
+        );
     }
 }
 
@@ -172,24 +238,38 @@ fn resume_continues_exactly() {
     train(&mut straight, None, &data, &cfg, None, false).unwrap();
 
     // run 1 epoch, "crash", then resume into a fresh net for the second
-    let stop = Checkpointing { path: dir.join("run.ckpt"), resume: true, stop_after: Some(1) };
+    let stop = Checkpointing {
+        path: dir.join("run.ckpt"),
+        resume: true,
+        stop_after: Some(1),
+    };
     let mut first = Net::trainable(&model, Init::Random(5)).unwrap();
     let r = train(&mut first, None, &data, &cfg, Some(&stop), false).unwrap();
     assert_eq!(r.epochs.len(), 1);
-    let ck = Checkpointing { stop_after: None, ..stop };
+    let ck = Checkpointing {
+        stop_after: None,
+        ..stop
+    };
     let mut resumed = Net::trainable(&model, Init::Random(99)).unwrap();
     let r = train(&mut resumed, None, &data, &cfg, Some(&ck), false).unwrap();
     assert_eq!(r.epochs.len(), 2);
 
     let a = straight.param_values().unwrap();
     let b = resumed.param_values().unwrap();
-    let diff = a.iter().flatten().zip(b.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    let diff = a
+        .iter()
+        .flatten()
+        .zip(b.iter().flatten())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
     assert!(diff < 1e-5, "resumed run differs by {diff}");
 
     // a checkpoint of another architecture is refused, naming the file
     let other = tiny_resnet([3, 8, 8], 8, 4);
     let mut o = Net::trainable(&other, Init::Random(0)).unwrap();
-    let e = train(&mut o, None, &data, &cfg, Some(&ck), false).unwrap_err().to_string();
+    let e = train(&mut o, None, &data, &cfg, Some(&ck), false)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("run.ckpt"), "{e}");
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -203,19 +283,45 @@ fn learns_real_digits_when_fetched() {
     let path = data_dir().join("digits.csv.gz");
     if !path.exists() {
         // CI runs scripts/test.sh, which fetches the data: there a missing file is a failure.
-        assert!(std::env::var_os("CI").is_none(), "{} missing in CI", path.display());
-        eprintln!("skipped: {} not found (run scripts/fetch-data.sh)", path.display());
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} missing in CI",
+            path.display()
+        );
+        eprintln!(
+            "skipped: {} not found (run scripts/fetch-data.sh)",
+            path.display()
+        );
         return;
     }
-    let spec = DataSpec { path, kind: None, test_fraction: 0.2, split_seed: 0 };
+    let spec = DataSpec {
+        path,
+        kind: None,
+        test_fraction: 0.2,
+        split_seed: 0,
+    };
     let model = tiny_resnet([1, 8, 8], 16, 10);
     let data = Prepared::load(&spec, [1, 8, 8], 10, None, None).unwrap();
     assert_eq!((data.train.len(), data.test.len()), (1438, 359));
     let mut net = Net::trainable(&model, Init::Random(0)).unwrap();
-    let cfg = TrainConfig { epochs: 4, batch_size: 32, lr: 0.1, augment: Augment::standard(DataKind::Digits, [1, 8, 8]), ..TrainConfig::default() };
+    let cfg = TrainConfig {
+        epochs: 4,
+        batch_size: 32,
+        lr: 0.1,
+        augment: Augment::standard(DataKind::Digits, [1, 8, 8]),
+        ..TrainConfig::default()
+    };
     let r = train(&mut net, None, &data, &cfg, None, false).unwrap();
-    assert!(r.epochs[3].train_loss < r.epochs[0].train_loss * 0.5, "{:?}", r.epochs);
-    assert!(r.test_acc > 85.0, "digits test accuracy {} (chance 10%)", r.test_acc);
+    assert!(
+        r.epochs[3].train_loss < r.epochs[0].train_loss * 0.5,
+        "{:?}",
+        r.epochs
+    );
+    assert!(
+        r.test_acc > 85.0,
+        "digits test accuracy {} (chance 10%)",
+        r.test_acc
+    );
 }
 
 #[test]
@@ -223,17 +329,35 @@ fn loads_real_mnist5k_when_fetched() {
     let path = data_dir().join("mnist_5k.csv.gz");
     if !path.exists() {
         // CI runs scripts/test.sh, which fetches the data: there a missing file is a failure.
-        assert!(std::env::var_os("CI").is_none(), "{} missing in CI", path.display());
-        eprintln!("skipped: {} not found (run scripts/fetch-data.sh)", path.display());
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} missing in CI",
+            path.display()
+        );
+        eprintln!(
+            "skipped: {} not found (run scripts/fetch-data.sh)",
+            path.display()
+        );
         return;
     }
-    let spec = DataSpec { path, kind: None, test_fraction: 0.2, split_seed: 0 };
+    let spec = DataSpec {
+        path,
+        kind: None,
+        test_fraction: 0.2,
+        split_seed: 0,
+    };
     let data = Prepared::load(&spec, [3, 32, 32], 10, None, None).unwrap();
     assert_eq!((data.train.len(), data.test.len()), (4000, 1000));
     assert_eq!(data.train.shape, [3, 32, 32]);
     let mut per_class = [0usize; 10];
-    data.test.labels.iter().for_each(|&l| per_class[l as usize] += 1);
-    assert!(per_class.iter().all(|&c| (60..=140).contains(&c)), "{per_class:?}");
+    data.test
+        .labels
+        .iter()
+        .for_each(|&l| per_class[l as usize] += 1);
+    assert!(
+        per_class.iter().all(|&c| (60..=140).contains(&c)),
+        "{per_class:?}"
+    );
 }
 
 #[test]
@@ -251,13 +375,35 @@ fn eval_reports_float_fixed_and_private_accuracy() {
         calls += 1;
         models::float::infer(&reference, x).map_err(|e| e.into())
     };
-    let opts = pi_train::eval::EvalOptions { fixed_limit: None, private_limit: 10, reference_check: 4, batch: 64 };
-    let rep = pi_train::eval::evaluate(&trained, &data.test, &data.norm, &opts, Some(fixed.as_mut()), Some(&mut private)).unwrap();
-    assert!((rep.float_accuracy - r.test_acc).abs() < 1e-9, "{} vs {}", rep.float_accuracy, r.test_acc);
+    let opts = pi_train::eval::EvalOptions {
+        fixed_limit: None,
+        private_limit: 10,
+        reference_check: 4,
+        batch: 64,
+    };
+    let rep = pi_train::eval::evaluate(
+        &trained,
+        &data.test,
+        &data.norm,
+        &opts,
+        Some(fixed.as_mut()),
+        Some(&mut private),
+    )
+    .unwrap();
+    assert!(
+        (rep.float_accuracy - r.test_acc).abs() < 1e-9,
+        "{} vs {}",
+        rep.float_accuracy,
+        r.test_acc
+    );
     assert!(rep.float_reference_max_diff < 1e-4);
     let fx = rep.fixed.unwrap();
     assert_eq!(fx.images, data.test.len());
-    assert!(fx.agreement_with_float >= 95.0, "fixed point agrees on {}%", fx.agreement_with_float);
+    assert!(
+        fx.agreement_with_float >= 95.0,
+        "fixed point agrees on {}%",
+        fx.agreement_with_float
+    );
     let pv = rep.private.unwrap();
     assert_eq!((pv.images, pv.agreement_with_float), (10, 100.0));
     // the stand-in is the float model, so it agrees with fixed point wherever float does

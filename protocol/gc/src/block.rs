@@ -70,7 +70,9 @@ impl Default for Tccr {
 impl Tccr {
     /// Builds the hash with the public fixed key.
     pub fn new() -> Self {
-        Tccr { pi: Aes128Enc::new(&FIXED_KEY.into()) }
+        Tccr {
+            pi: Aes128Enc::new(&FIXED_KEY.into()),
+        }
     }
 
     /// Replaces every pre-tweaked input z = σ(x) ⊕ i by π(z) ⊕ z, in place.
@@ -105,7 +107,9 @@ pub(crate) struct Prf {
 impl Prf {
     /// Keys the PRF (the key schedule is wiped on drop by the `aes` crate's `zeroize` feature).
     pub(crate) fn new(key: Block) -> Self {
-        Prf { cipher: Aes128Enc::new(&key.to_le_bytes().into()) }
+        Prf {
+            cipher: Aes128Enc::new(&key.to_le_bytes().into()),
+        }
     }
 
     /// Replaces every input by its PRF value, in place.
@@ -140,8 +144,14 @@ mod tests {
     #[test]
     fn hash_batches_agree_with_single_calls_and_depend_on_tweak() {
         let h = Tccr::new();
-        let xs: Vec<Block> = (0..70u128).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)).collect();
-        let mut zs: Vec<Block> = xs.iter().enumerate().map(|(i, &x)| sigma(x) ^ i as u128).collect();
+        let xs: Vec<Block> = (0..70u128)
+            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
+            .collect();
+        let mut zs: Vec<Block> = xs
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| sigma(x) ^ i as u128)
+            .collect();
         h.hash_pretweaked(&mut zs);
         for (i, &x) in xs.iter().enumerate() {
             assert_eq!(zs[i], h.hash(x, i as u128));

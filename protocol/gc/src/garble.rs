@@ -31,7 +31,13 @@ pub struct LaneGarbler<'a, const L: usize> {
 
 impl<'a, const L: usize> LaneGarbler<'a, L> {
     /// Starts garbling circuits `circuits[l]` into `tables` (lane l at offset l·stride).
-    pub fn new(hash: &'a Tccr, delta: Block, circuits: [u64; L], tables: &'a mut [u8], stride: usize) -> Self {
+    pub fn new(
+        hash: &'a Tccr,
+        delta: Block,
+        circuits: [u64; L],
+        tables: &'a mut [u8],
+        stride: usize,
+    ) -> Self {
         assert!(L <= MAX_LANES);
         LaneGarbler {
             hash,
@@ -118,7 +124,12 @@ impl<'a, const L: usize> LaneEvaluator<'a, L> {
     /// Starts evaluating circuits `circuits[l]` from their tables (lengths checked by the caller).
     pub fn new(hash: &'a Tccr, circuits: [u64; L], tables: [&'a [u8]; L]) -> Self {
         assert!(L <= MAX_LANES);
-        LaneEvaluator { hash, tweak_hi: circuits.map(|c| (c as u128) << 64), gate: 0, tables }
+        LaneEvaluator {
+            hash,
+            tweak_hi: circuits.map(|c| (c as u128) << 64),
+            gate: 0,
+            tables,
+        }
     }
 }
 
@@ -167,7 +178,8 @@ impl<const L: usize> Builder for LaneEvaluator<'_, L> {
         for l in 0..L {
             let tg = read_block(self.tables[l], off);
             let te = read_block(self.tables[l], off + 16);
-            out[l] = z[2 * l] ^ (lsb_mask(a[l]) & tg) ^ z[2 * l + 1] ^ (lsb_mask(b[l]) & (te ^ a[l]));
+            out[l] =
+                z[2 * l] ^ (lsb_mask(a[l]) & tg) ^ z[2 * l + 1] ^ (lsb_mask(b[l]) & (te ^ a[l]));
         }
         self.gate += 1;
         out
@@ -194,8 +206,12 @@ mod tests {
         gadgets::add(&mut c, &vec![(); n], &vec![(); n]);
         let stride = c.ands * TABLE_BYTES_PER_AND;
         let circuits: [u64; L] = std::array::from_fn(|l| 1000 + l as u64);
-        let x0: Vec<[Block; L]> = (0..n).map(|_| std::array::from_fn(|_| rand_block(&mut rng))).collect();
-        let y0: Vec<[Block; L]> = (0..n).map(|_| std::array::from_fn(|_| rand_block(&mut rng))).collect();
+        let x0: Vec<[Block; L]> = (0..n)
+            .map(|_| std::array::from_fn(|_| rand_block(&mut rng)))
+            .collect();
+        let y0: Vec<[Block; L]> = (0..n)
+            .map(|_| std::array::from_fn(|_| rand_block(&mut rng)))
+            .collect();
         let mut tables = vec![0u8; L * stride];
         let out0 = {
             let mut g = LaneGarbler::<L>::new(&hash, delta, circuits, &mut tables, stride);
@@ -208,7 +224,9 @@ mod tests {
         let act = |zero: &[[Block; L]], v: &[u64; L]| -> Vec<[Block; L]> {
             zero.iter()
                 .enumerate()
-                .map(|(j, w)| std::array::from_fn(|l| w[l] ^ if (v[l] >> j) & 1 == 1 { delta } else { 0 }))
+                .map(|(j, w)| {
+                    std::array::from_fn(|l| w[l] ^ if (v[l] >> j) & 1 == 1 { delta } else { 0 })
+                })
                 .collect()
         };
         let (xa, ya) = (act(&x0, &xs), act(&y0, &ys));

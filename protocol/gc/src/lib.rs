@@ -27,5 +27,6 @@ pub mod ot;
 pub mod session;
 
 pub use session::{
-    evaluate_offline, garble_offline, garble_offline_with, ClientRelus, GcStats, OfflineConfig, ServerRelus,
+    evaluate_offline, garble_offline, garble_offline_with, ClientRelus, GcStats, OfflineConfig,
+    ServerRelus,
 };

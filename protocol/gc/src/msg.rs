@@ -48,7 +48,11 @@ fn tag_name(tag: u8) -> &'static str {
 }
 
 /// Sends a small tagged message.
-pub(crate) fn send_small<R: Read, W: Write>(ch: &mut Channel<R, W>, tag: u8, payload: &[u8]) -> Result<(), GcError> {
+pub(crate) fn send_small<R: Read, W: Write>(
+    ch: &mut Channel<R, W>,
+    tag: u8,
+    payload: &[u8],
+) -> Result<(), GcError> {
     let mut v = Vec::with_capacity(payload.len() + 1);
     v.push(tag);
     v.extend_from_slice(payload);
@@ -57,11 +61,19 @@ pub(crate) fn send_small<R: Read, W: Write>(ch: &mut Channel<R, W>, tag: u8, pay
 }
 
 /// Receives a small tagged message of exactly `len` payload bytes.
-pub(crate) fn recv_small<R: Read, W: Write>(ch: &mut Channel<R, W>, tag: u8, len: usize) -> Result<Vec<u8>, GcError> {
+pub(crate) fn recv_small<R: Read, W: Write>(
+    ch: &mut Channel<R, W>,
+    tag: u8,
+    len: usize,
+) -> Result<Vec<u8>, GcError> {
     let mut v = ch.recv_frame()?;
     check_tag(&v, tag)?;
     if v.len() != len + 1 {
-        return Err(GcError::Length { what: tag_name(tag), expected: len, got: v.len().saturating_sub(1) });
+        return Err(GcError::Length {
+            what: tag_name(tag),
+            expected: len,
+            got: v.len().saturating_sub(1),
+        });
     }
     v.remove(0);
     Ok(v)
@@ -70,8 +82,15 @@ pub(crate) fn recv_small<R: Read, W: Write>(ch: &mut Channel<R, W>, tag: u8, len
 fn check_tag(frame: &[u8], tag: u8) -> Result<(), GcError> {
     match frame.first() {
         Some(&t) if t == tag => Ok(()),
-        Some(&t) => Err(GcError::UnexpectedMessage { expected: tag_name(tag), got: t }),
-        None => Err(GcError::Length { what: tag_name(tag), expected: 1, got: 0 }),
+        Some(&t) => Err(GcError::UnexpectedMessage {
+            expected: tag_name(tag),
+            got: t,
+        }),
+        None => Err(GcError::Length {
+            what: tag_name(tag),
+            expected: 1,
+            got: 0,
+        }),
     }
 }
 
@@ -119,7 +138,10 @@ impl BulkOut {
     }
 
     /// Appends the digest and queues the frame.
-    pub(crate) fn send<R: Read, W: Write>(mut self, ch: &mut Channel<R, W>) -> Result<usize, GcError> {
+    pub(crate) fn send<R: Read, W: Write>(
+        mut self,
+        ch: &mut Channel<R, W>,
+    ) -> Result<usize, GcError> {
         let d = digest(&self.buf);
         self.buf.extend_from_slice(&d);
         ch.send_frame(&self.buf)?;
@@ -127,7 +149,10 @@ impl BulkOut {
     }
 
     /// Like [`BulkOut::send`], and hands the buffer back for [`BulkOut::reuse`].
-    pub(crate) fn send_keep<R: Read, W: Write>(mut self, ch: &mut Channel<R, W>) -> Result<(usize, Vec<u8>), GcError> {
+    pub(crate) fn send_keep<R: Read, W: Write>(
+        mut self,
+        ch: &mut Channel<R, W>,
+    ) -> Result<(usize, Vec<u8>), GcError> {
         let d = digest(&self.buf);
         self.buf.extend_from_slice(&d);
         ch.send_frame(&self.buf)?;
@@ -142,11 +167,21 @@ pub(crate) struct BulkIn {
 
 impl BulkIn {
     /// Verifies tag, index, count, payload length and digest, in that order.
-    pub(crate) fn check(frame: Vec<u8>, tag: u8, index: u64, count: u64, len: usize) -> Result<Self, GcError> {
+    pub(crate) fn check(
+        frame: Vec<u8>,
+        tag: u8,
+        index: u64,
+        count: u64,
+        len: usize,
+    ) -> Result<Self, GcError> {
         check_tag(&frame, tag)?;
         let what = tag_name(tag);
         if frame.len() < HEADER + DIGEST {
-            return Err(GcError::Length { what, expected: HEADER + len + DIGEST, got: frame.len() });
+            return Err(GcError::Length {
+                what,
+                expected: HEADER + len + DIGEST,
+                got: frame.len(),
+            });
         }
         let rd = |at: usize| {
             let mut a = [0u8; 8];
@@ -161,7 +196,11 @@ impl BulkIn {
         }
         let body = frame.len() - DIGEST;
         if body - HEADER != len {
-            return Err(GcError::Length { what, expected: len, got: body - HEADER });
+            return Err(GcError::Length {
+                what,
+                expected: len,
+                got: body - HEADER,
+            });
         }
         let d = digest(&frame[..body]);
         if !bool::from(d.ct_eq(&frame[body..])) {
@@ -189,7 +228,6 @@ impl BulkIn {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,18 +235,41 @@ mod tests {
     #[test]
     fn bulk_frames_reject_every_kind_of_damage() {
         let mut out = BulkOut::new(TABLES, 3, 10, 64);
-        out.payload().iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+        out.payload()
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b = i as u8);
         let mut frame = out.buf.clone();
         frame.extend_from_slice(&digest(&out.buf));
         assert!(BulkIn::check(frame.clone(), TABLES, 3, 10, 64).is_ok());
-        assert_eq!(BulkIn::check(frame.clone(), TABLES, 3, 10, 64).unwrap().payload()[5], 5);
-        assert!(matches!(BulkIn::check(frame.clone(), LABELS, 3, 10, 64), Err(GcError::UnexpectedMessage { .. })));
-        assert!(matches!(BulkIn::check(frame.clone(), TABLES, 4, 10, 64), Err(GcError::Desync(_))));
-        assert!(matches!(BulkIn::check(frame.clone(), TABLES, 3, 11, 64), Err(GcError::Desync(_))));
-        assert!(matches!(BulkIn::check(frame.clone(), TABLES, 3, 10, 65), Err(GcError::Length { .. })));
+        assert_eq!(
+            BulkIn::check(frame.clone(), TABLES, 3, 10, 64)
+                .unwrap()
+                .payload()[5],
+            5
+        );
+        assert!(matches!(
+            BulkIn::check(frame.clone(), LABELS, 3, 10, 64),
+            Err(GcError::UnexpectedMessage { .. })
+        ));
+        assert!(matches!(
+            BulkIn::check(frame.clone(), TABLES, 4, 10, 64),
+            Err(GcError::Desync(_))
+        ));
+        assert!(matches!(
+            BulkIn::check(frame.clone(), TABLES, 3, 11, 64),
+            Err(GcError::Desync(_))
+        ));
+        assert!(matches!(
+            BulkIn::check(frame.clone(), TABLES, 3, 10, 65),
+            Err(GcError::Length { .. })
+        ));
         let mut tampered = frame.clone();
         tampered[HEADER + 17] ^= 0x40;
-        assert!(matches!(BulkIn::check(tampered, TABLES, 3, 10, 64), Err(GcError::Integrity { index: 3, .. })));
+        assert!(matches!(
+            BulkIn::check(tampered, TABLES, 3, 10, 64),
+            Err(GcError::Integrity { index: 3, .. })
+        ));
         let truncated = frame[..frame.len() - 1].to_vec();
         assert!(BulkIn::check(truncated, TABLES, 3, 10, 64).is_err());
         assert!(BulkIn::check(frame[..5].to_vec(), TABLES, 3, 10, 64).is_err());

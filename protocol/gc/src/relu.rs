@@ -44,18 +44,29 @@ fn sext(x: u64, n: u32) -> i64 {
 
 impl ReluParams {
     /// The defaults of docs/protocol.md: w = 27, F = 8, k = 52.
-    pub const DEFAULT: ReluParams = ReluParams { in_bits: 27, shift: 8, out_bits: 52 };
+    pub const DEFAULT: ReluParams = ReluParams {
+        in_bits: 27,
+        shift: 8,
+        out_bits: 52,
+    };
 
     /// Builds and validates parameters.
     pub fn new(in_bits: u32, shift: u32, out_bits: u32) -> Result<Self, GcError> {
-        let p = ReluParams { in_bits, shift, out_bits };
+        let p = ReluParams {
+            in_bits,
+            shift,
+            out_bits,
+        };
         p.validate()?;
         Ok(p)
     }
 
     /// Checks 1 ≤ w ≤ 64, 1 ≤ k ≤ 64 and F < w.
     pub fn validate(&self) -> Result<(), GcError> {
-        if !(1..=64).contains(&self.in_bits) || !(1..=64).contains(&self.out_bits) || self.shift >= self.in_bits {
+        if !(1..=64).contains(&self.in_bits)
+            || !(1..=64).contains(&self.out_bits)
+            || self.shift >= self.in_bits
+        {
             return Err(GcError::InvalidParams(format!(
                 "ReLU needs 1 <= w <= 64, 1 <= k <= 64, F < w; got w={}, F={}, k={}",
                 self.in_bits, self.shift, self.out_bits
@@ -124,7 +135,11 @@ pub fn relu_circuit<B: Builder + ?Sized>(
 ) -> Result<Vec<B::Wire>, GcError> {
     let (w, f, k) = (p.in_bits as usize, p.shift as usize, p.out_bits as usize);
     if a.len() != w || b.len() != w || n.len() != k {
-        return Err(GcError::Length { what: "ReLU circuit inputs", expected: 2 * w + k, got: a.len() + b.len() + n.len() });
+        return Err(GcError::Length {
+            what: "ReLU circuit inputs",
+            expected: 2 * w + k,
+            got: a.len() + b.len() + n.len(),
+        });
     }
     // Bits of the shifted, rectified value that can be nonzero and land inside Z_2^k.
     let len = w.saturating_sub(f + 1).min(k);
@@ -174,7 +189,11 @@ pub(crate) fn eval_relu_group<const L: usize>(
 
 /// Packs the point-and-permute bit of every output wire, per lane.
 fn colours<const L: usize>(out: &[[Block; L]]) -> [u64; L] {
-    std::array::from_fn(|l| out.iter().enumerate().fold(0u64, |acc, (j, w)| acc | ((lsb(w[l]) as u64) << j)))
+    std::array::from_fn(|l| {
+        out.iter()
+            .enumerate()
+            .fold(0u64, |acc, (j, w)| acc | ((lsb(w[l]) as u64) << j))
+    })
 }
 
 #[cfg(test)]
@@ -187,16 +206,56 @@ mod tests {
     fn params_grid() -> Vec<ReluParams> {
         vec![
             ReluParams::DEFAULT,
-            ReluParams { in_bits: 1, shift: 0, out_bits: 1 },
-            ReluParams { in_bits: 2, shift: 0, out_bits: 3 },
-            ReluParams { in_bits: 8, shift: 3, out_bits: 8 },
-            ReluParams { in_bits: 27, shift: 26, out_bits: 52 },
-            ReluParams { in_bits: 27, shift: 25, out_bits: 52 },
-            ReluParams { in_bits: 40, shift: 0, out_bits: 20 },
-            ReluParams { in_bits: 52, shift: 16, out_bits: 52 },
-            ReluParams { in_bits: 64, shift: 12, out_bits: 64 },
-            ReluParams { in_bits: 64, shift: 0, out_bits: 64 },
-            ReluParams { in_bits: 20, shift: 4, out_bits: 64 },
+            ReluParams {
+                in_bits: 1,
+                shift: 0,
+                out_bits: 1,
+            },
+            ReluParams {
+                in_bits: 2,
+                shift: 0,
+                out_bits: 3,
+            },
+            ReluParams {
+                in_bits: 8,
+                shift: 3,
+                out_bits: 8,
+            },
+            ReluParams {
+                in_bits: 27,
+                shift: 26,
+                out_bits: 52,
+            },
+            ReluParams {
+                in_bits: 27,
+                shift: 25,
+                out_bits: 52,
+            },
+            ReluParams {
+                in_bits: 40,
+                shift: 0,
+                out_bits: 20,
+            },
+            ReluParams {
+                in_bits: 52,
+                shift: 16,
+                out_bits: 52,
+            },
+            ReluParams {
+                in_bits: 64,
+                shift: 12,
+                out_bits: 64,
+            },
+            ReluParams {
+                in_bits: 64,
+                shift: 0,
+                out_bits: 64,
+            },
+            ReluParams {
+                in_bits: 20,
+                shift: 4,
+                out_bits: 64,
+            },
         ]
     }
 
@@ -219,7 +278,10 @@ mod tests {
         assert!(ReluParams::new(65, 8, 52).is_err());
         assert!(ReluParams::new(27, 8, 52).is_ok());
         let p = ReluParams::DEFAULT;
-        assert!(matches!(relu_circuit(&mut Plain, &p, &[0; 26], &[0; 27], &[0; 52]), Err(GcError::Length { .. })));
+        assert!(matches!(
+            relu_circuit(&mut Plain, &p, &[0; 26], &[0; 27], &[0; 52]),
+            Err(GcError::Length { .. })
+        ));
     }
 
     #[test]
@@ -235,7 +297,10 @@ mod tests {
         // n = −r: the output is ReLU − r.
         assert_eq!(relu_reference(&p, 256 * 10, 0, 3u64.wrapping_neg() & m), 7);
         // Largest positive w-bit value and the most negative one.
-        assert_eq!(relu_reference(&p, (1 << 26) - 1, 0, 0), ((1u64 << 26) - 1) >> 8);
+        assert_eq!(
+            relu_reference(&p, (1 << 26) - 1, 0, 0),
+            ((1u64 << 26) - 1) >> 8
+        );
         assert_eq!(relu_reference(&p, 1 << 26, 0, 0), 0);
         // Truncation boundary: 255 → 0, 256 → 1, −1 → 0.
         assert_eq!(relu_reference(&p, 255, 0, 0), 0);
@@ -259,7 +324,11 @@ mod tests {
             .unwrap();
             let got = Plain::unslice(&out, batch.len());
             for (i, &(a, b, n)) in batch.iter().enumerate() {
-                assert_eq!(got[i], relu_reference(p, a, b, n), "{p:?} a={a:#x} b={b:#x} n={n:#x}");
+                assert_eq!(
+                    got[i],
+                    relu_reference(p, a, b, n),
+                    "{p:?} a={a:#x} b={b:#x} n={n:#x}"
+                );
             }
         }
     }
@@ -269,8 +338,25 @@ mod tests {
         let mk = mask(p.out_bits);
         let half = 1u64 << (p.in_bits - 1);
         let sh = 1u64.checked_shl(p.shift).unwrap_or(0);
-        let ys = [0, 1, mw, half - 1, half, half + 1, sh & mw, sh.wrapping_sub(1) & mw, sh.wrapping_neg() & mw, (sh + 1) & mw];
-        let ns = [0, 1, mk, mk - 1 + (mk == 0) as u64, 1u64 << (p.out_bits - 1)];
+        let ys = [
+            0,
+            1,
+            mw,
+            half - 1,
+            half,
+            half + 1,
+            sh & mw,
+            sh.wrapping_sub(1) & mw,
+            sh.wrapping_neg() & mw,
+            (sh + 1) & mw,
+        ];
+        let ns = [
+            0,
+            1,
+            mk,
+            mk - 1 + (mk == 0) as u64,
+            1u64 << (p.out_bits - 1),
+        ];
         let mut v = Vec::new();
         for &y in &ys {
             for &nn in &ns {
@@ -289,7 +375,11 @@ mod tests {
         for p in params_grid() {
             let mut cases = edge_cases(&p, &mut rng);
             for _ in 0..2000 {
-                cases.push((rng.next_u64() & mask(p.in_bits), rng.next_u64() & mask(p.in_bits), rng.next_u64() & mask(p.out_bits)));
+                cases.push((
+                    rng.next_u64() & mask(p.in_bits),
+                    rng.next_u64() & mask(p.in_bits),
+                    rng.next_u64() & mask(p.out_bits),
+                ));
             }
             plain_matches(&p, &cases);
         }
@@ -300,7 +390,13 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(100);
         let p = ReluParams::DEFAULT;
         let cases: Vec<(u64, u64, u64)> = (0..100_000)
-            .map(|_| (rng.next_u64() & mask(27), rng.next_u64() & mask(27), rng.next_u64() & mask(52)))
+            .map(|_| {
+                (
+                    rng.next_u64() & mask(27),
+                    rng.next_u64() & mask(27),
+                    rng.next_u64() & mask(52),
+                )
+            })
             .collect();
         plain_matches(&p, &cases);
     }
@@ -319,20 +415,46 @@ mod timing {
         let stride = p.and_gates() * TABLE_BYTES_PER_AND;
         let groups = 20_000;
         let mut tables = vec![0u8; 8 * stride];
-        let a0: Vec<[Block; 8]> = (0..27).map(|j| std::array::from_fn(|l| (j * 31 + l) as u128 * 0x9e3779b97f4a7c15)).collect();
-        let c0: Vec<[Block; 8]> = (0..79).map(|j| std::array::from_fn(|l| (j * 17 + l) as u128 * 0x7f4a7c159e3779b9)).collect();
+        let a0: Vec<[Block; 8]> = (0..27)
+            .map(|j| std::array::from_fn(|l| (j * 31 + l) as u128 * 0x9e3779b97f4a7c15))
+            .collect();
+        let c0: Vec<[Block; 8]> = (0..79)
+            .map(|j| std::array::from_fn(|l| (j * 17 + l) as u128 * 0x7f4a7c159e3779b9))
+            .collect();
         let t = std::time::Instant::now();
         let mut acc = 0u64;
         for g in 0..groups {
-            let d = garble_relu_group::<8>(&hash, 0x1235, &p, std::array::from_fn(|l| (g * 8 + l) as u64), &a0, &c0, &mut tables, stride).unwrap();
+            let d = garble_relu_group::<8>(
+                &hash,
+                0x1235,
+                &p,
+                std::array::from_fn(|l| (g * 8 + l) as u64),
+                &a0,
+                &c0,
+                &mut tables,
+                stride,
+            )
+            .unwrap();
             acc ^= d[0];
         }
         let el = t.elapsed().as_nanos() as f64 / (groups * 8) as f64;
-        eprintln!("garble: {:.0} ns/ReLU = {:.1} M AND/s ({acc})", el, 95e3 / el);
+        eprintln!(
+            "garble: {:.0} ns/ReLU = {:.1} M AND/s ({acc})",
+            el,
+            95e3 / el
+        );
         let t = std::time::Instant::now();
         for g in 0..groups {
             let sl: [&[u8]; 8] = std::array::from_fn(|l| &tables[l * stride..(l + 1) * stride]);
-            let d = eval_relu_group::<8>(&hash, &p, std::array::from_fn(|l| (g * 8 + l) as u64), &a0, &c0, sl).unwrap();
+            let d = eval_relu_group::<8>(
+                &hash,
+                &p,
+                std::array::from_fn(|l| (g * 8 + l) as u64),
+                &a0,
+                &c0,
+                sl,
+            )
+            .unwrap();
             acc ^= d[0];
         }
         let el = t.elapsed().as_nanos() as f64 / (groups * 8) as f64;

@@ -53,7 +53,10 @@ pub struct OfflineConfig {
 
 impl Default for OfflineConfig {
     fn default() -> Self {
-        OfflineConfig { ot_k: 4, chunk_circuits: 2048 }
+        OfflineConfig {
+            ot_k: 4,
+            chunk_circuits: 2048,
+        }
     }
 }
 
@@ -91,7 +94,11 @@ fn groups(params: &[ReluParams]) -> Vec<Group> {
     for (i, p) in params.iter().enumerate() {
         match out.last_mut() {
             Some(g) if g.p == *p && g.len < MAX_LANES => g.len += 1,
-            _ => out.push(Group { start: i, len: 1, p: *p }),
+            _ => out.push(Group {
+                start: i,
+                len: 1,
+                p: *p,
+            }),
         }
     }
     out
@@ -124,7 +131,10 @@ impl Layout {
             table_off.push(table_off.last().copied().unwrap_or(0) + t);
             client_off.push(client_off.last().copied().unwrap_or(0) + p.client_input_bits());
         }
-        Layout { table_off, client_off }
+        Layout {
+            table_off,
+            client_off,
+        }
     }
     fn tables(&self) -> usize {
         self.table_off.last().copied().unwrap_or(0)
@@ -157,14 +167,20 @@ fn validate_all(params: &[ReluParams]) -> Result<(), GcError> {
 
 /// Gathers wire `j` of every lane: `[src(l, j)]_l`.
 fn lanes<const L: usize>(bits: usize, src: impl Fn(usize, usize) -> Block) -> Vec<[Block; L]> {
-    (0..bits).map(|j| std::array::from_fn(|l| src(l, j))).collect()
+    (0..bits)
+        .map(|j| std::array::from_fn(|l| src(l, j)))
+        .collect()
 }
 
 /// Zero labels of the server's input wires: PRF(c ‖ j), re-derivable online, never stored.
 fn server_zero_labels<const L: usize>(prf: &Prf, circuits: [u64; L], w: usize) -> Vec<[Block; L]> {
-    let mut xs: Vec<Block> = (0..w * L).map(|t| ((circuits[t % L] as u128) << 64) | (t / L) as u128).collect();
+    let mut xs: Vec<Block> = (0..w * L)
+        .map(|t| ((circuits[t % L] as u128) << 64) | (t / L) as u128)
+        .collect();
     prf.eval_in_place(&mut xs);
-    (0..w).map(|j| std::array::from_fn(|l| xs[j * L + l])).collect()
+    (0..w)
+        .map(|j| std::array::from_fn(|l| xs[j * L + l]))
+        .collect()
 }
 
 /// Server-side result of the offline phase: everything needed to run the circuits online.
@@ -213,7 +229,9 @@ pub fn garble_offline_with<R: Read, W: Write>(
 ) -> Result<ServerRelus, GcError> {
     validate_all(params)?;
     if !(1..=MAX_CHUNK).contains(&cfg.chunk_circuits) {
-        return Err(GcError::InvalidParams(format!("chunk_circuits must be in 1..={MAX_CHUNK}")));
+        return Err(GcError::InvalidParams(format!(
+            "chunk_circuits must be in 1..={MAX_CHUNK}"
+        )));
     }
     let mut stats = GcStats::default();
     let c0 = ch.counters();
@@ -224,7 +242,10 @@ pub fn garble_offline_with<R: Read, W: Write>(
     hello.extend_from_slice(&(params.len() as u64).to_le_bytes());
     hello.extend_from_slice(&params_digest(params));
     if cfg.ot_k > 255 {
-        return Err(GcError::InvalidParams(format!("SoftSpoken k = {}", cfg.ot_k)));
+        return Err(GcError::InvalidParams(format!(
+            "SoftSpoken k = {}",
+            cfg.ot_k
+        )));
     }
     msg::send_small(ch, msg::HELLO, &hello)?;
     ch.flush()?;
@@ -234,7 +255,14 @@ pub fn garble_offline_with<R: Read, W: Write>(
     rng.fill_bytes(prf_key.as_mut());
     let prf = Prf::new(u128::from_le_bytes(*prf_key));
     if params.is_empty() {
-        return Ok(ServerRelus { params: Vec::new(), decode: Vec::new(), delta: Zeroizing::new(1), prf, next: 0, stats });
+        return Ok(ServerRelus {
+            params: Vec::new(),
+            decode: Vec::new(),
+            delta: Zeroizing::new(1),
+            prf,
+            next: 0,
+            stats,
+        });
     }
 
     let c1 = ch.counters();
@@ -256,7 +284,13 @@ pub fn garble_offline_with<R: Read, W: Write>(
         let c2 = ch.counters();
         let frame = ch.recv_frame()?;
         let t = Instant::now();
-        let corr_in = BulkIn::check(frame, msg::OT_CORR, ci as u64, chunk.len() as u64, ot.correction_bytes(words))?;
+        let corr_in = BulkIn::check(
+            frame,
+            msg::OT_CORR,
+            ci as u64,
+            chunk.len() as u64,
+            ot.correction_bytes(words),
+        )?;
         let mut corr = Vec::with_capacity(corr_in.payload().len() / 16);
         blocks_from_bytes(corr_in.payload(), &mut corr);
         let q = ot.extend(&corr, words)?;
@@ -264,12 +298,19 @@ pub fn garble_offline_with<R: Read, W: Write>(
         stats.ot_bytes += ch.counters().since(c2).total();
 
         let t = Instant::now();
-        let mut out = BulkOut::reuse(std::mem::take(&mut spare), msg::TABLES, ci as u64, chunk.len() as u64, layout.tables());
+        let mut out = BulkOut::reuse(
+            std::mem::take(&mut spare),
+            msg::TABLES,
+            ci as u64,
+            chunk.len() as u64,
+            layout.tables(),
+        );
         let gs = groups(chunk);
         let mut slices = Vec::with_capacity(gs.len());
         let mut rest = out.payload();
         for g in &gs {
-            let (head, tail) = rest.split_at_mut(layout.table_off[g.start + g.len] - layout.table_off[g.start]);
+            let (head, tail) =
+                rest.split_at_mut(layout.table_off[g.start + g.len] - layout.table_off[g.start]);
             slices.push(head);
             rest = tail;
         }
@@ -278,18 +319,51 @@ pub fn garble_offline_with<R: Read, W: Write>(
             let stride = g.p.table_bytes();
             let base = (first + g.start) as u64;
             if g.len == MAX_LANES {
-                garble_lanes::<MAX_LANES>(hash, delta, prf, q, layout, g, base, tables, stride).map(|d| d.to_vec())
+                garble_lanes::<MAX_LANES>(hash, delta, prf, q, layout, g, base, tables, stride)
+                    .map(|d| d.to_vec())
             } else {
                 let mut v = Vec::with_capacity(g.len);
                 for (l, t) in tables.chunks_mut(stride.max(1)).take(g.len).enumerate() {
-                    let one = Group { start: g.start + l, len: 1, p: g.p };
-                    v.push(garble_lanes::<1>(hash, delta, prf, q, layout, &one, base + l as u64, t, stride)?[0]);
+                    let one = Group {
+                        start: g.start + l,
+                        len: 1,
+                        p: g.p,
+                    };
+                    v.push(
+                        garble_lanes::<1>(
+                            hash,
+                            delta,
+                            prf,
+                            q,
+                            layout,
+                            &one,
+                            base + l as u64,
+                            t,
+                            stride,
+                        )?[0],
+                    );
                 }
                 if stride == 0 {
                     // Zero-AND circuits have no tables; still produce their decoding bits.
                     for l in v.len()..g.len {
-                        let one = Group { start: g.start + l, len: 1, p: g.p };
-                        v.push(garble_lanes::<1>(hash, delta, prf, q, layout, &one, base + l as u64, &mut [], 0)?[0]);
+                        let one = Group {
+                            start: g.start + l,
+                            len: 1,
+                            p: g.p,
+                        };
+                        v.push(
+                            garble_lanes::<1>(
+                                hash,
+                                delta,
+                                prf,
+                                q,
+                                layout,
+                                &one,
+                                base + l as u64,
+                                &mut [],
+                                0,
+                            )?[0],
+                        );
                     }
                 }
                 Ok(v)
@@ -298,7 +372,10 @@ pub fn garble_offline_with<R: Read, W: Write>(
         let results: Vec<Result<Vec<u64>, GcError>> = if crate::run_inline() {
             gs.iter().zip(slices).map(garble_group).collect()
         } else {
-            gs.par_iter().zip(slices.into_par_iter()).map(garble_group).collect()
+            gs.par_iter()
+                .zip(slices.into_par_iter())
+                .map(garble_group)
+                .collect()
         };
         for r in results {
             decode.extend(r?);
@@ -309,7 +386,14 @@ pub fn garble_offline_with<R: Read, W: Write>(
         spare = buf;
         ch.flush()?;
     }
-    Ok(ServerRelus { params: params.to_vec(), decode, delta, prf, next: 0, stats })
+    Ok(ServerRelus {
+        params: params.to_vec(),
+        decode,
+        delta,
+        prf,
+        next: 0,
+        stats,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -326,7 +410,9 @@ fn garble_lanes<const L: usize>(
 ) -> Result<[u64; L], GcError> {
     let circuits: [u64; L] = std::array::from_fn(|l| base + l as u64);
     let a0 = server_zero_labels::<L>(prf, circuits, g.p.server_input_bits());
-    let c0 = lanes::<L>(g.p.client_input_bits(), |l, j| q[layout.client_off[g.start + l] + j]);
+    let c0 = lanes::<L>(g.p.client_input_bits(), |l, j| {
+        q[layout.client_off[g.start + l] + j]
+    });
     garble_relu_group::<L>(hash, delta, &g.p, circuits, &a0, &c0, tables, stride)
 }
 
@@ -338,20 +424,27 @@ pub fn evaluate_offline<R: Read, W: Write>(
     rng: &mut (impl CryptoRng + RngCore),
 ) -> Result<ClientRelus, GcError> {
     if inputs.len() != params.len() {
-        return Err(GcError::Length { what: "client inputs", expected: params.len(), got: inputs.len() });
+        return Err(GcError::Length {
+            what: "client inputs",
+            expected: params.len(),
+            got: inputs.len(),
+        });
     }
     validate_all(params)?;
     let mut stats = GcStats::default();
     let c0 = ch.counters();
     let hello = msg::recv_small(ch, msg::HELLO, HELLO_LEN)?;
     stats.setup_bytes = ch.counters().since(c0).total();
-    let rd4 = |at: usize| u32::from_le_bytes([hello[at], hello[at + 1], hello[at + 2], hello[at + 3]]);
+    let rd4 =
+        |at: usize| u32::from_le_bytes([hello[at], hello[at + 1], hello[at + 2], hello[at + 3]]);
     let (version, ot_k, chunk_circuits) = (hello[0], hello[1] as u32, rd4(2) as usize);
     let mut c8 = [0u8; 8];
     c8.copy_from_slice(&hello[6..14]);
     let count = u64::from_le_bytes(c8);
     if version != VERSION {
-        return Err(GcError::Desync(format!("protocol version {version}, expected {VERSION}")));
+        return Err(GcError::Desync(format!(
+            "protocol version {version}, expected {VERSION}"
+        )));
     }
     if count != params.len() as u64 || hello[14..46] != params_digest(params) {
         return Err(GcError::Desync(format!(
@@ -360,9 +453,17 @@ pub fn evaluate_offline<R: Read, W: Write>(
         )));
     }
     if !(1..=MAX_CHUNK).contains(&chunk_circuits) {
-        return Err(GcError::InvalidParams(format!("server chunk size {chunk_circuits}")));
+        return Err(GcError::InvalidParams(format!(
+            "server chunk size {chunk_circuits}"
+        )));
     }
-    let mut out = ClientRelus { params: params.to_vec(), chunks: VecDeque::new(), next: 0, hash: Tccr::new(), stats };
+    let mut out = ClientRelus {
+        params: params.to_vec(),
+        chunks: VecDeque::new(),
+        next: 0,
+        hash: Tccr::new(),
+        stats,
+    };
     if params.is_empty() {
         return Ok(out);
     }
@@ -378,8 +479,13 @@ pub fn evaluate_offline<R: Read, W: Write>(
     // This side writes only after reading everything the server sent (and the server writes
     // only after reading a correction), so at most one direction has unread data in flight and
     // no socket buffer size is assumed.
-    let parts: Vec<_> = params.chunks(chunk_circuits).zip(inputs.chunks(chunk_circuits)).collect();
-    let mut prepare = |ci: usize, stats: &mut GcStats| -> (Layout, Zeroizing<Vec<Block>>, BulkOut) {
+    let parts: Vec<_> = params
+        .chunks(chunk_circuits)
+        .zip(inputs.chunks(chunk_circuits))
+        .collect();
+    let mut prepare = |ci: usize,
+                       stats: &mut GcStats|
+     -> (Layout, Zeroizing<Vec<Block>>, BulkOut) {
         let (chunk, inp) = parts[ci];
         let layout = Layout::new(chunk);
         let words = layout.ot_words();
@@ -416,15 +522,37 @@ pub fn evaluate_offline<R: Read, W: Write>(
             ch.flush()?;
             Ok((l, lab))
         });
-        let tables = BulkIn::check(raw, msg::TABLES, ci as u64, chunk.len() as u64, layout.tables())?;
+        let tables = BulkIn::check(
+            raw,
+            msg::TABLES,
+            ci as u64,
+            chunk.len() as u64,
+            layout.tables(),
+        )?;
         let next = next.transpose()?;
         if ci + 2 < parts.len() {
             ahead = Some(prepare(ci + 2, &mut out.stats));
         }
         // Chunk i's layout and labels are stored with its tables; chunk i + 1's take their place.
-        let (l, lab) = next.unwrap_or_else(|| (Layout { table_off: vec![0], client_off: vec![0] }, Zeroizing::new(Vec::new())));
-        let (layout_i, labels_i) = (std::mem::replace(&mut layout, l), std::mem::replace(&mut labels, lab));
-        out.chunks.push_back(ClientChunk { first, tables, layout: layout_i, labels: labels_i });
+        let (l, lab) = next.unwrap_or_else(|| {
+            (
+                Layout {
+                    table_off: vec![0],
+                    client_off: vec![0],
+                },
+                Zeroizing::new(Vec::new()),
+            )
+        });
+        let (layout_i, labels_i) = (
+            std::mem::replace(&mut layout, l),
+            std::mem::replace(&mut labels, lab),
+        );
+        out.chunks.push_back(ClientChunk {
+            first,
+            tables,
+            layout: layout_i,
+            labels: labels_i,
+        });
     }
     Ok(out)
 }
@@ -458,9 +586,16 @@ impl ServerRelus {
     /// Online: consumes the next `a.len()` circuits in order; returns decoded outputs (= ReLU − r mod 2^k).
     ///
     /// Only the low w bits of each `a` are read (as in [`crate::relu_reference`]).
-    pub fn online<R: Read, W: Write>(&mut self, ch: &mut Channel<R, W>, a: &[u64]) -> Result<Vec<u64>, GcError> {
+    pub fn online<R: Read, W: Write>(
+        &mut self,
+        ch: &mut Channel<R, W>,
+        a: &[u64],
+    ) -> Result<Vec<u64>, GcError> {
         if a.len() > self.remaining() {
-            return Err(GcError::Exhausted { requested: a.len(), remaining: self.remaining() });
+            return Err(GcError::Exhausted {
+                requested: a.len(),
+                remaining: self.remaining(),
+            });
         }
         let c0 = ch.counters();
         let start = self.next;
@@ -481,16 +616,27 @@ impl ServerRelus {
             }
             let prf = &self.prf;
             let fill = |(i, ((dst, &av), p)): (usize, ((&mut [u8], &u64), &ReluParams))| {
-                let zero = server_zero_labels::<1>(prf, [(first + i) as u64], p.server_input_bits());
+                let zero =
+                    server_zero_labels::<1>(prf, [(first + i) as u64], p.server_input_bits());
                 for (j, (d, z)) in dst.chunks_exact_mut(16).zip(zero).enumerate() {
                     let lab = z[0] ^ (bit_mask((av >> j) & 1 == 1) & delta);
                     d.copy_from_slice(&lab.to_le_bytes());
                 }
             };
             if crate::run_inline() {
-                slices.into_iter().zip(part).zip(ps).enumerate().for_each(fill);
+                slices
+                    .into_iter()
+                    .zip(part)
+                    .zip(ps)
+                    .enumerate()
+                    .for_each(fill);
             } else {
-                slices.into_par_iter().zip(part.par_iter()).zip(ps.par_iter()).enumerate().for_each(fill);
+                slices
+                    .into_par_iter()
+                    .zip(part.par_iter())
+                    .zip(ps.par_iter())
+                    .enumerate()
+                    .for_each(fill);
             }
             out.send(ch)?;
             ch.flush()?;
@@ -500,7 +646,13 @@ impl ServerRelus {
             let first = start + fi * ONLINE_FRAME;
             let ps = &self.params[first..first + part.len()];
             let nbits: usize = ps.iter().map(|p| p.output_bits()).sum();
-            let (bits, _) = BulkIn::recv(ch, msg::BITS, first as u64, part.len() as u64, nbits.div_ceil(8))?;
+            let (bits, _) = BulkIn::recv(
+                ch,
+                msg::BITS,
+                first as u64,
+                part.len() as u64,
+                nbits.div_ceil(8),
+            )?;
             let mut pos = 0;
             for (i, p) in ps.iter().enumerate() {
                 let colours = unpack_bits(bits.payload(), &mut pos, p.out_bits);
@@ -524,9 +676,16 @@ impl ServerRelus {
 
 impl ClientRelus {
     /// Online: evaluates the next `count` circuits with the server's labels and returns the output bits.
-    pub fn online<R: Read, W: Write>(&mut self, ch: &mut Channel<R, W>, count: usize) -> Result<(), GcError> {
+    pub fn online<R: Read, W: Write>(
+        &mut self,
+        ch: &mut Channel<R, W>,
+        count: usize,
+    ) -> Result<(), GcError> {
         if count > self.remaining() {
-            return Err(GcError::Exhausted { requested: count, remaining: self.remaining() });
+            return Err(GcError::Exhausted {
+                requested: count,
+                remaining: self.remaining(),
+            });
         }
         let c0 = ch.counters();
         let start = self.next;
@@ -541,7 +700,11 @@ impl ClientRelus {
             let t = Instant::now();
             let colours = self.evaluate(first, n, lab.payload())?;
             self.stats.gc_seconds += t.elapsed().as_secs_f64();
-            let vals: Vec<(u64, u32)> = colours.iter().zip(ps).map(|(&c, p)| (c, p.out_bits)).collect();
+            let vals: Vec<(u64, u32)> = colours
+                .iter()
+                .zip(ps)
+                .map(|(&c, p)| (c, p.out_bits))
+                .collect();
             frames.push((first, n, pack_bits(&vals)));
             first += n;
         }
@@ -580,7 +743,8 @@ impl ClientRelus {
             let size = front.layout.table_off.len() - 1;
             let idx = (c - front.first) / size.max(1);
             let ch = self.chunks.get(idx)?;
-            (c >= ch.first && c < ch.first + ch.layout.table_off.len() - 1).then_some((ch, c - ch.first))
+            (c >= ch.first && c < ch.first + ch.layout.table_off.len() - 1)
+                .then_some((ch, c - ch.first))
         };
         let gs = groups(ps);
         let hash = &self.hash;
@@ -588,23 +752,45 @@ impl ClientRelus {
             let located: Vec<(&ClientChunk, usize)> = (0..g.len)
                 .map(|l| locate(first + g.start + l))
                 .collect::<Option<_>>()
-                .ok_or_else(|| GcError::Desync(format!("circuit {} has no stored tables", first + g.start)))?;
+                .ok_or_else(|| {
+                    GcError::Desync(format!("circuit {} has no stored tables", first + g.start))
+                })?;
             let run = |range: std::ops::Range<usize>| -> Result<Vec<u64>, GcError> {
                 if range.len() == MAX_LANES {
-                    eval_lanes::<MAX_LANES>(hash, &g.p, first + g.start, &located, &srv, &lab_off, g.start).map(|v| v.to_vec())
+                    eval_lanes::<MAX_LANES>(
+                        hash,
+                        &g.p,
+                        first + g.start,
+                        &located,
+                        &srv,
+                        &lab_off,
+                        g.start,
+                    )
+                    .map(|v| v.to_vec())
                 } else {
                     range
                         .map(|l| {
-                            eval_lanes::<1>(hash, &g.p, first + g.start + l, &located[l..l + 1], &srv, &lab_off, g.start + l)
-                                .map(|v| v[0])
+                            eval_lanes::<1>(
+                                hash,
+                                &g.p,
+                                first + g.start + l,
+                                &located[l..l + 1],
+                                &srv,
+                                &lab_off,
+                                g.start + l,
+                            )
+                            .map(|v| v[0])
                         })
                         .collect()
                 }
             };
             run(0..g.len)
         };
-        let results: Vec<Result<Vec<u64>, GcError>> =
-            if crate::run_inline() { gs.iter().map(eval_group).collect() } else { gs.par_iter().map(eval_group).collect() };
+        let results: Vec<Result<Vec<u64>, GcError>> = if crate::run_inline() {
+            gs.iter().map(eval_group).collect()
+        } else {
+            gs.par_iter().map(eval_group).collect()
+        };
         let mut out = Vec::with_capacity(n);
         for r in results {
             out.extend(r?);
@@ -624,7 +810,10 @@ impl ClientRelus {
 
     /// Bytes held for the circuits not yet evaluated (tables, labels, frame overhead).
     pub fn stored_bytes(&self) -> usize {
-        self.chunks.iter().map(|c| c.tables.payload().len() + c.labels.len() * 16).sum()
+        self.chunks
+            .iter()
+            .map(|c| c.tables.payload().len() + c.labels.len() * 16)
+            .sum()
     }
 }
 
@@ -656,7 +845,13 @@ mod tests {
 
     #[test]
     fn bit_packing_round_trips() {
-        let vals = [(0x5u64, 3u32), (0xfff_ffff_ffff_ffff, 60), (0, 1), (1, 1), (u64::MAX, 64)];
+        let vals = [
+            (0x5u64, 3u32),
+            (0xfff_ffff_ffff_ffff, 60),
+            (0, 1),
+            (1, 1),
+            (u64::MAX, 64),
+        ];
         let b = pack_bits(&vals);
         assert_eq!(b.len(), (3 + 60 + 1 + 1 + 64usize).div_ceil(8));
         let mut pos = 0;
@@ -668,8 +863,14 @@ mod tests {
     #[test]
     fn groups_split_on_parameter_change_and_lane_width() {
         let a = ReluParams::DEFAULT;
-        let b = ReluParams { in_bits: 20, shift: 4, out_bits: 52 };
-        let ps: Vec<ReluParams> = (0..20).map(|i| if (5..7).contains(&i) { b } else { a }).collect();
+        let b = ReluParams {
+            in_bits: 20,
+            shift: 4,
+            out_bits: 52,
+        };
+        let ps: Vec<ReluParams> = (0..20)
+            .map(|i| if (5..7).contains(&i) { b } else { a })
+            .collect();
         let gs: Vec<(usize, usize)> = groups(&ps).iter().map(|g| (g.start, g.len)).collect();
         assert_eq!(gs, vec![(0, 5), (5, 2), (7, 8), (15, 5)]);
     }

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use pi_gc::{
-    evaluate_offline, garble_offline, garble_offline_with, relu_reference, ClientRelus, GcError, OfflineConfig,
-    ReluParams, ServerRelus,
+    evaluate_offline, garble_offline, garble_offline_with, relu_reference, ClientRelus, GcError,
+    OfflineConfig, ReluParams, ServerRelus,
 };
 use pi_net::{Channel, NetError};
 use rand_chacha::ChaCha20Rng;
@@ -50,7 +50,10 @@ struct Taps {
     cut_at: Option<u64>,
 }
 
-const CLEAN: Taps = Taps { flip_at: None, cut_at: None };
+const CLEAN: Taps = Taps {
+    flip_at: None,
+    cut_at: None,
+};
 
 /// A loopback TCP pair whose readers are tapped; also returns the hash of what the client read.
 fn pair(server: Taps, client: Taps) -> (TapChannel, TapChannel, Arc<Mutex<blake3::Hasher>>) {
@@ -70,7 +73,10 @@ impl Kill {
     }
 }
 
-fn pair_with_sockets(server: Taps, client: Taps) -> (TapChannel, TapChannel, Arc<Mutex<blake3::Hasher>>, Kill) {
+fn pair_with_sockets(
+    server: Taps,
+    client: Taps,
+) -> (TapChannel, TapChannel, Arc<Mutex<blake3::Hasher>>, Kill) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     let t = thread::spawn(move || TcpStream::connect(addr).unwrap());
@@ -79,13 +85,21 @@ fn pair_with_sockets(server: Taps, client: Taps) -> (TapChannel, TapChannel, Arc
     for sock in [&s, &c] {
         sock.set_nodelay(true).unwrap();
         // A party whose peer stopped reading fails instead of hanging the test.
-        sock.set_write_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
-        sock.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+        sock.set_write_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
     }
     let kill = Kill([s.try_clone().unwrap(), c.try_clone().unwrap()]);
     let seen = Arc::new(Mutex::new(blake3::Hasher::new()));
     let mk = |st: TcpStream, taps: Taps, seen: Arc<Mutex<blake3::Hasher>>| {
-        let r = Tap { inner: st.try_clone().unwrap(), pos: 0, flip_at: taps.flip_at, cut_at: taps.cut_at, seen };
+        let r = Tap {
+            inner: st.try_clone().unwrap(),
+            pos: 0,
+            flip_at: taps.flip_at,
+            cut_at: taps.cut_at,
+            seen,
+        };
         Channel::new(r, st)
     };
     let sc = mk(s, server, Arc::new(Mutex::new(blake3::Hasher::new())));
@@ -94,7 +108,11 @@ fn pair_with_sockets(server: Taps, client: Taps) -> (TapChannel, TapChannel, Arc
 }
 
 fn mask(n: u32) -> u64 {
-    if n >= 64 { u64::MAX } else { (1 << n) - 1 }
+    if n >= 64 {
+        u64::MAX
+    } else {
+        (1 << n) - 1
+    }
 }
 
 struct Case {
@@ -105,10 +123,18 @@ struct Case {
 
 fn case(params: Vec<ReluParams>, seed: u64) -> Case {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let a = params.iter().map(|p| rng.next_u64() & mask(p.in_bits)).collect();
+    let a = params
+        .iter()
+        .map(|p| rng.next_u64() & mask(p.in_bits))
+        .collect();
     let inputs = params
         .iter()
-        .map(|p| (rng.next_u64() & mask(p.in_bits), rng.next_u64() & mask(p.out_bits)))
+        .map(|p| {
+            (
+                rng.next_u64() & mask(p.in_bits),
+                rng.next_u64() & mask(p.out_bits),
+            )
+        })
         .collect();
     Case { params, a, inputs }
 }
@@ -120,7 +146,13 @@ fn offline(cfg: OfflineConfig, c: &Case, s: &mut TapChannel, cl: &mut TapChannel
 }
 
 /// Runs both offline sides; a side that fails closes its socket (as its process would on exit).
-fn offline_killable(cfg: OfflineConfig, c: &Case, s: &mut TapChannel, cl: &mut TapChannel, kill: Option<&Kill>) -> Offline {
+fn offline_killable(
+    cfg: OfflineConfig,
+    c: &Case,
+    s: &mut TapChannel,
+    cl: &mut TapChannel,
+    kill: Option<&Kill>,
+) -> Offline {
     thread::scope(|sc| {
         let ps = c.params.clone();
         let srv = sc.spawn(move || {
@@ -139,7 +171,14 @@ fn offline_killable(cfg: OfflineConfig, c: &Case, s: &mut TapChannel, cl: &mut T
 }
 
 /// Runs the online phase in the given call sizes and checks every output against the reference.
-fn online_and_check(c: &Case, sizes: &[usize], srv: &mut ServerRelus, cli: &mut ClientRelus, s: &mut TapChannel, cl: &mut TapChannel) {
+fn online_and_check(
+    c: &Case,
+    sizes: &[usize],
+    srv: &mut ServerRelus,
+    cli: &mut ClientRelus,
+    s: &mut TapChannel,
+    cl: &mut TapChannel,
+) {
     let mut at = 0;
     for &n in sizes {
         let a = &c.a[at..at + n];
@@ -155,7 +194,13 @@ fn online_and_check(c: &Case, sizes: &[usize], srv: &mut ServerRelus, cli: &mut 
         for i in 0..n {
             let (b, nn) = c.inputs[at + i];
             let want = relu_reference(&c.params[at + i], c.a[at + i], b, nn);
-            assert_eq!(out[i], want, "circuit {} params {:?}", at + i, c.params[at + i]);
+            assert_eq!(
+                out[i],
+                want,
+                "circuit {} params {:?}",
+                at + i,
+                c.params[at + i]
+            );
         }
         at += n;
     }
@@ -167,17 +212,44 @@ fn online_and_check(c: &Case, sizes: &[usize], srv: &mut ServerRelus, cli: &mut 
 fn garbled_relus_over_tcp_match_the_reference_in_several_online_calls() {
     let c = case(vec![ReluParams::DEFAULT; 5000], 7);
     let (mut s, mut cl, _) = pair(CLEAN, CLEAN);
-    let (srv, cli) = offline(OfflineConfig { ot_k: 4, chunk_circuits: 1024 }, &c, &mut s, &mut cl);
+    let (srv, cli) = offline(
+        OfflineConfig {
+            ot_k: 4,
+            chunk_circuits: 1024,
+        },
+        &c,
+        &mut s,
+        &mut cl,
+    );
     let (mut srv, mut cli) = (srv.unwrap(), cli.unwrap());
     // Sizes cross chunk and lane boundaries; an empty call is a no-op.
-    online_and_check(&c, &[1, 0, 13, 2000, 986, 2000], &mut srv, &mut cli, &mut s, &mut cl);
+    online_and_check(
+        &c,
+        &[1, 0, 13, 2000, 986, 2000],
+        &mut srv,
+        &mut cli,
+        &mut s,
+        &mut cl,
+    );
     assert_eq!(srv.remaining(), 0);
     // Running out is an error on both sides, never reuse.
-    assert!(matches!(srv.online(&mut s, &[1]), Err(GcError::Exhausted { requested: 1, remaining: 0 })));
-    assert!(matches!(cli.online(&mut cl, 1), Err(GcError::Exhausted { .. })));
+    assert!(matches!(
+        srv.online(&mut s, &[1]),
+        Err(GcError::Exhausted {
+            requested: 1,
+            remaining: 0
+        })
+    ));
+    assert!(matches!(
+        cli.online(&mut cl, 1),
+        Err(GcError::Exhausted { .. })
+    ));
     // Wire sizes: tables are exactly 32 B per AND plus per-chunk framing.
     let st = srv.stats();
-    assert!(st.table_bytes as usize >= 5000 * 95 * 32 && (st.table_bytes as usize) < 5000 * 95 * 32 + 5 * 100);
+    assert!(
+        st.table_bytes as usize >= 5000 * 95 * 32
+            && (st.table_bytes as usize) < 5000 * 95 * 32 + 5 * 100
+    );
     assert!(cli.stats().ot_bytes > 0 && cli.stats().ot_bytes == st.ot_bytes);
 }
 
@@ -185,11 +257,31 @@ fn garbled_relus_over_tcp_match_the_reference_in_several_online_calls() {
 fn mixed_parameters_and_every_ot_variant_are_correct() {
     let grid = [
         ReluParams::DEFAULT,
-        ReluParams { in_bits: 1, shift: 0, out_bits: 1 },
-        ReluParams { in_bits: 8, shift: 7, out_bits: 8 },
-        ReluParams { in_bits: 40, shift: 12, out_bits: 64 },
-        ReluParams { in_bits: 64, shift: 0, out_bits: 64 },
-        ReluParams { in_bits: 27, shift: 8, out_bits: 20 },
+        ReluParams {
+            in_bits: 1,
+            shift: 0,
+            out_bits: 1,
+        },
+        ReluParams {
+            in_bits: 8,
+            shift: 7,
+            out_bits: 8,
+        },
+        ReluParams {
+            in_bits: 40,
+            shift: 12,
+            out_bits: 64,
+        },
+        ReluParams {
+            in_bits: 64,
+            shift: 0,
+            out_bits: 64,
+        },
+        ReluParams {
+            in_bits: 27,
+            shift: 8,
+            out_bits: 20,
+        },
     ];
     for (ot_k, seed) in [(1u32, 1u64), (2, 2), (4, 3), (8, 4)] {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
@@ -202,9 +294,24 @@ fn mixed_parameters_and_every_ot_variant_are_correct() {
         }
         let c = case(params, seed + 100);
         let (mut s, mut cl, _) = pair(CLEAN, CLEAN);
-        let (srv, cli) = offline(OfflineConfig { ot_k, chunk_circuits: 300 }, &c, &mut s, &mut cl);
+        let (srv, cli) = offline(
+            OfflineConfig {
+                ot_k,
+                chunk_circuits: 300,
+            },
+            &c,
+            &mut s,
+            &mut cl,
+        );
         let n = c.params.len();
-        online_and_check(&c, &[n / 3, n - n / 3], &mut srv.unwrap(), &mut cli.unwrap(), &mut s, &mut cl);
+        online_and_check(
+            &c,
+            &[n / 3, n - n / 3],
+            &mut srv.unwrap(),
+            &mut cli.unwrap(),
+            &mut s,
+            &mut cl,
+        );
     }
 }
 
@@ -213,7 +320,14 @@ fn release_1e5_garbled_relus_match_the_reference() {
     let c = case(vec![ReluParams::DEFAULT; 100_000], 11);
     let (mut s, mut cl, _) = pair(CLEAN, CLEAN);
     let (srv, cli) = offline(OfflineConfig::default(), &c, &mut s, &mut cl);
-    online_and_check(&c, &[60_000, 40_000], &mut srv.unwrap(), &mut cli.unwrap(), &mut s, &mut cl);
+    online_and_check(
+        &c,
+        &[60_000, 40_000],
+        &mut srv.unwrap(),
+        &mut cli.unwrap(),
+        &mut s,
+        &mut cl,
+    );
 }
 
 #[test]
@@ -221,11 +335,21 @@ fn results_are_identical_for_one_and_two_threads() {
     let c = case(vec![ReluParams::DEFAULT; 3000], 5);
     let mut transcripts = Vec::new();
     for threads in [1, 2] {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         let (mut s, mut cl, seen) = pair(CLEAN, CLEAN);
         pool.install(|| {
             let (srv, cli) = offline(OfflineConfig::default(), &c, &mut s, &mut cl);
-            online_and_check(&c, &[3000], &mut srv.unwrap(), &mut cli.unwrap(), &mut s, &mut cl);
+            online_and_check(
+                &c,
+                &[3000],
+                &mut srv.unwrap(),
+                &mut cli.unwrap(),
+                &mut s,
+                &mut cl,
+            );
         });
         transcripts.push(*seen.lock().unwrap().finalize().as_bytes());
     }
@@ -237,26 +361,68 @@ fn results_are_identical_for_one_and_two_threads() {
 fn tampered_table_is_detected_by_the_client() {
     let c = case(vec![ReluParams::DEFAULT; 1500], 3);
     // The client's stream: hello, base-OT points, then a ~4.5 MB table frame.
-    let (mut s, mut cl, _, kill) = pair_with_sockets(CLEAN, Taps { flip_at: Some(200_000), cut_at: None });
+    let (mut s, mut cl, _, kill) = pair_with_sockets(
+        CLEAN,
+        Taps {
+            flip_at: Some(200_000),
+            cut_at: None,
+        },
+    );
     let (_srv, cli) = offline_killable(OfflineConfig::default(), &c, &mut s, &mut cl, Some(&kill));
-    assert!(matches!(cli, Err(GcError::Integrity { what: "garbled table chunk", index: 0 })), "{:?}", cli.err());
+    assert!(
+        matches!(
+            cli,
+            Err(GcError::Integrity {
+                what: "garbled table chunk",
+                index: 0
+            })
+        ),
+        "{:?}",
+        cli.err()
+    );
 }
 
 #[test]
 fn tampered_ot_correction_is_detected_by_the_server() {
     let c = case(vec![ReluParams::DEFAULT; 1500], 3);
     // The server's stream: base-OT point A, GGM sums (~4 KB), then the correction chunk.
-    let (mut s, mut cl, _, kill) = pair_with_sockets(Taps { flip_at: Some(10_000), cut_at: None }, CLEAN);
+    let (mut s, mut cl, _, kill) = pair_with_sockets(
+        Taps {
+            flip_at: Some(10_000),
+            cut_at: None,
+        },
+        CLEAN,
+    );
     let (srv, _cli) = offline_killable(OfflineConfig::default(), &c, &mut s, &mut cl, Some(&kill));
-    assert!(matches!(srv, Err(GcError::Integrity { what: "OT correction chunk", index: 0 })), "{:?}", srv.err());
+    assert!(
+        matches!(
+            srv,
+            Err(GcError::Integrity {
+                what: "OT correction chunk",
+                index: 0
+            })
+        ),
+        "{:?}",
+        srv.err()
+    );
 }
 
 #[test]
 fn truncated_stream_is_a_closed_error_not_a_panic() {
     let c = case(vec![ReluParams::DEFAULT; 1500], 3);
-    let (mut s, mut cl, _, kill) = pair_with_sockets(CLEAN, Taps { flip_at: None, cut_at: Some(300_000) });
+    let (mut s, mut cl, _, kill) = pair_with_sockets(
+        CLEAN,
+        Taps {
+            flip_at: None,
+            cut_at: Some(300_000),
+        },
+    );
     let (_srv, cli) = offline_killable(OfflineConfig::default(), &c, &mut s, &mut cl, Some(&kill));
-    assert!(matches!(cli, Err(GcError::Net(NetError::Closed))), "{:?}", cli.err());
+    assert!(
+        matches!(cli, Err(GcError::Net(NetError::Closed))),
+        "{:?}",
+        cli.err()
+    );
 }
 
 #[test]
@@ -265,18 +431,34 @@ fn oversized_table_frame_is_refused() {
     let (mut s, cl, _, kill) = pair_with_sockets(CLEAN, CLEAN);
     let mut cl = cl.with_max_frame(1 << 20);
     let (_srv, cli) = offline_killable(OfflineConfig::default(), &c, &mut s, &mut cl, Some(&kill));
-    assert!(matches!(cli, Err(GcError::Net(NetError::FrameTooLarge { .. }))), "{:?}", cli.err());
+    assert!(
+        matches!(cli, Err(GcError::Net(NetError::FrameTooLarge { .. }))),
+        "{:?}",
+        cli.err()
+    );
 }
 
 #[test]
 fn mismatched_parameter_lists_and_counts_are_refused() {
     let c = case(vec![ReluParams::DEFAULT; 100], 3);
     let (mut s, mut cl, _, kill) = pair_with_sockets(CLEAN, CLEAN);
-    let other = vec![ReluParams { in_bits: 26, shift: 8, out_bits: 52 }; 100];
+    let other = vec![
+        ReluParams {
+            in_bits: 26,
+            shift: 8,
+            out_bits: 52
+        };
+        100
+    ];
     let (srv, cli) = thread::scope(|sc| {
         let ps = c.params.clone();
         let h = sc.spawn(move || garble_offline(&mut s, &ps, &mut ChaCha20Rng::seed_from_u64(1)));
-        let r = evaluate_offline(&mut cl, &other, &c.inputs, &mut ChaCha20Rng::seed_from_u64(2));
+        let r = evaluate_offline(
+            &mut cl,
+            &other,
+            &c.inputs,
+            &mut ChaCha20Rng::seed_from_u64(2),
+        );
         kill.client();
         (h.join().unwrap(), r)
     });
@@ -284,11 +466,30 @@ fn mismatched_parameter_lists_and_counts_are_refused() {
     // The server sees the client leave: a network error, not a hang or a panic.
     assert!(matches!(srv, Err(GcError::Net(_))));
     let (_s, mut cl, _) = pair(CLEAN, CLEAN);
-    let r = evaluate_offline(&mut cl, &c.params, &c.inputs[..99], &mut ChaCha20Rng::seed_from_u64(2));
-    assert!(matches!(r, Err(GcError::Length { what: "client inputs", expected: 100, got: 99 })));
-    let bad = vec![ReluParams { in_bits: 27, shift: 30, out_bits: 52 }];
+    let r = evaluate_offline(
+        &mut cl,
+        &c.params,
+        &c.inputs[..99],
+        &mut ChaCha20Rng::seed_from_u64(2),
+    );
+    assert!(matches!(
+        r,
+        Err(GcError::Length {
+            what: "client inputs",
+            expected: 100,
+            got: 99
+        })
+    ));
+    let bad = vec![ReluParams {
+        in_bits: 27,
+        shift: 30,
+        out_bits: 52,
+    }];
     let (mut s, _cl, _) = pair(CLEAN, CLEAN);
-    assert!(matches!(garble_offline(&mut s, &bad, &mut ChaCha20Rng::seed_from_u64(1)), Err(GcError::InvalidParams(_))));
+    assert!(matches!(
+        garble_offline(&mut s, &bad, &mut ChaCha20Rng::seed_from_u64(1)),
+        Err(GcError::InvalidParams(_))
+    ));
 }
 
 #[test]
@@ -306,7 +507,10 @@ fn tampered_online_labels_are_detected_and_circuits_are_not_reused() {
     forged.extend(std::iter::repeat_n(7u8, 5 * 27 * 16 + 32));
     s.send_frame(&forged).unwrap();
     s.flush().unwrap();
-    assert!(matches!(cli.online(&mut cl, 5), Err(GcError::Integrity { index: 10, .. })));
+    assert!(matches!(
+        cli.online(&mut cl, 5),
+        Err(GcError::Integrity { index: 10, .. })
+    ));
     // The failed call consumed its circuits: they are never evaluated again.
     assert_eq!(cli.remaining(), 64 - 15);
 }

@@ -19,6 +19,8 @@ pub(crate) struct Prime {
     pub q: u64,
     /// floor(2^128 / q).
     barrett: u128,
+    /// floor(2^64 / q).
+    barrett64: u64,
 }
 
 impl Prime {
@@ -28,7 +30,23 @@ impl Prime {
         Prime {
             q,
             barrett: u128::MAX / q as u128,
+            barrett64: ((u128::MAX / q as u128) >> 64) as u64,
         }
+    }
+
+    /// x mod q for any 64-bit x.
+    #[inline]
+    pub fn reduce_u64(&self, x: u64) -> u64 {
+        let est = ((x as u128 * self.barrett64 as u128) >> 64) as u64;
+        // est ∈ [floor(x/q) − 2, floor(x/q)].
+        let mut r = x - est * self.q;
+        if r >= self.q {
+            r -= self.q;
+        }
+        if r >= self.q {
+            r -= self.q;
+        }
+        r
     }
 
     /// x mod q for any 128-bit x.
@@ -324,6 +342,39 @@ impl NttTable {
     }
 }
 
+impl NttTable {
+    /// dst = the centred lift of src (residues mod `from` < 2^52) as residues of this prime.
+    pub fn lift_centred(&self, src: &[u64], from: u64, dst: &mut [u64]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.ifma && src.len().is_multiple_of(8) && from < (1 << 52) {
+            // SAFETY: `ifma` is set only on CPUs with avx512f + avx512ifma; lengths are multiples of 8.
+            unsafe { ifma::lift_centred(self, src, from, dst) };
+            return;
+        }
+        for (d, &x) in dst.iter_mut().zip(src) {
+            *d = if x > from / 2 {
+                self.p.neg(self.p.reduce_u64(from - x))
+            } else {
+                self.p.reduce_u64(x)
+            };
+        }
+    }
+
+    /// a = (a − b)·w mod q for w < q with Shoup constant floor(w·2^64/q) (scalar) — all < q.
+    pub fn sub_mul_const(&self, a: &mut [u64], b: &[u64], w: u64) {
+        #[cfg(target_arch = "x86_64")]
+        if self.ifma && a.len().is_multiple_of(8) {
+            // SAFETY: as above.
+            unsafe { ifma::sub_mul_const(self, a, b, w) };
+            return;
+        }
+        let ws = self.p.shoup(w);
+        for (x, &y) in a.iter_mut().zip(b) {
+            *x = self.p.mul_shoup(self.p.sub(*x, y), w, ws);
+        }
+    }
+}
+
 /// Lazy multiply-accumulate of NTT-domain products: Σ x·k kept as hi·2^52 + lo (two u64 lanes),
 /// so the IFMA instructions can do the products 8 at a time.
 pub(crate) struct Acc52 {
@@ -342,6 +393,13 @@ impl Acc52 {
             hi: vec![0; len],
             pending: 0,
         }
+    }
+
+    /// Resets every sum to zero (keeps the allocation).
+    pub fn clear(&mut self) {
+        self.lo.iter_mut().for_each(|x| *x = 0);
+        self.hi.iter_mut().for_each(|x| *x = 0);
+        self.pending = 0;
     }
 
     /// acc += x ⊙ k (all values < 2^50); `tables` only tell whether IFMA runs and how to fold.
@@ -376,6 +434,15 @@ impl Acc52 {
     pub fn reduce(&self, tables: &[NttTable]) -> Vec<u64> {
         let n = self.lo.len() / tables.len();
         let mut out = vec![0u64; self.lo.len()];
+        #[cfg(target_arch = "x86_64")]
+        if tables.iter().all(|t| t.ifma) && n.is_multiple_of(8) {
+            for (i, t) in tables.iter().enumerate() {
+                let r = i * n..(i + 1) * n;
+                // SAFETY: `ifma` is set only on CPUs with avx512f + avx512ifma; n is a multiple of 8.
+                unsafe { ifma::reduce(t, &self.lo[r.clone()], &self.hi[r.clone()], &mut out[r]) };
+            }
+            return out;
+        }
         for (j, o) in out.iter_mut().enumerate() {
             *o = tables[j / n]
                 .p
@@ -500,6 +567,108 @@ mod ifma {
             );
             j += 16;
             blk += blocks_per_step;
+        }
+    }
+
+    /// dst = centred lift of src (mod `from`) into this prime, 8 lanes at a time.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(super) unsafe fn lift_centred(t: &NttTable, src: &[u64], from: u64, dst: &mut [u64]) {
+        let q = t.p.q;
+        let s1 = ((1u128 << 52) / q as u128) as u64;
+        let (vq, one, vs1) = (
+            _mm512_set1_epi64(q as i64),
+            _mm512_set1_epi64(1),
+            _mm512_set1_epi64(s1 as i64),
+        );
+        let (vfrom, vhalf) = (
+            _mm512_set1_epi64(from as i64),
+            _mm512_set1_epi64((from / 2) as i64),
+        );
+        let zero = _mm512_setzero_si512();
+        let (ps, pd) = (src.as_ptr(), dst.as_mut_ptr());
+        let mut j = 0;
+        while j < dst.len() {
+            let x = _mm512_loadu_si512(ps.add(j) as *const _);
+            let neg = _mm512_cmpgt_epu64_mask(x, vhalf);
+            let m = _mm512_mask_sub_epi64(x, neg, vfrom, x);
+            let r = mul_shoup52(m, one, vs1, vq);
+            let r = _mm512_min_epu64(r, _mm512_sub_epi64(r, vq));
+            // q − r for the negative lanes (0 stays 0).
+            let nr = _mm512_sub_epi64(vq, r);
+            let nr = _mm512_mask_mov_epi64(nr, _mm512_cmpeq_epu64_mask(r, zero), zero);
+            let out = _mm512_mask_mov_epi64(r, neg, nr);
+            _mm512_storeu_si512(pd.add(j) as *mut _, out);
+            j += 8;
+        }
+    }
+
+    /// a = (a − b)·w mod q, 8 lanes at a time (inputs < q).
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(super) unsafe fn sub_mul_const(t: &NttTable, a: &mut [u64], b: &[u64], w: u64) {
+        let q = t.p.q;
+        let ws = (((w as u128) << 52) / q as u128) as u64;
+        let (vq, vw, vws) = (
+            _mm512_set1_epi64(q as i64),
+            _mm512_set1_epi64(w as i64),
+            _mm512_set1_epi64(ws as i64),
+        );
+        let (pa, pb) = (a.as_mut_ptr(), b.as_ptr());
+        let mut j = 0;
+        while j < a.len() {
+            let x = _mm512_loadu_si512(pa.add(j) as *const _);
+            let y = _mm512_loadu_si512(pb.add(j) as *const _);
+            let d = _mm512_sub_epi64(_mm512_add_epi64(x, vq), y);
+            let r = mul_shoup52(d, vw, vws, vq);
+            _mm512_storeu_si512(
+                pa.add(j) as *mut _,
+                _mm512_min_epu64(r, _mm512_sub_epi64(r, vq)),
+            );
+            j += 8;
+        }
+    }
+
+    /// out = (hi·2^52 + lo) mod q for any 64-bit hi and lo, 8 lanes at a time.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(super) unsafe fn reduce(t: &NttTable, lo: &[u64], hi: &[u64], out: &mut [u64]) {
+        let q = t.p.q;
+        let c = ((1u128 << 52) % q as u128) as u64;
+        let cs = (((c as u128) << 52) / q as u128) as u64;
+        let s1 = ((1u128 << 52) / q as u128) as u64;
+        let (vq, v2q, v4q) = (
+            _mm512_set1_epi64(q as i64),
+            _mm512_set1_epi64((2 * q) as i64),
+            _mm512_set1_epi64((4 * q) as i64),
+        );
+        let (vc, vcs, one, vs1) = (
+            _mm512_set1_epi64(c as i64),
+            _mm512_set1_epi64(cs as i64),
+            _mm512_set1_epi64(1),
+            _mm512_set1_epi64(s1 as i64),
+        );
+        let mask = _mm512_set1_epi64(((1u64 << 52) - 1) as i64);
+        let (pl, ph, po) = (lo.as_ptr(), hi.as_ptr(), out.as_mut_ptr());
+        let mut j = 0;
+        while j < out.len() {
+            let l = _mm512_loadu_si512(pl.add(j) as *const _);
+            let h = _mm512_loadu_si512(ph.add(j) as *const _);
+            // h mod q (< 4q): h = h_hi·2^52 + h_lo.
+            let h1 = _mm512_add_epi64(
+                mul_shoup52(_mm512_srli_epi64(h, 52), vc, vcs, vq),
+                mul_shoup52(_mm512_and_si512(h, mask), one, vs1, vq),
+            );
+            // (h1·2^52 + l_hi·2^52 + l_lo) mod q, each term < 2q.
+            let x = _mm512_add_epi64(
+                _mm512_add_epi64(
+                    mul_shoup52(h1, vc, vcs, vq),
+                    mul_shoup52(_mm512_srli_epi64(l, 52), vc, vcs, vq),
+                ),
+                mul_shoup52(_mm512_and_si512(l, mask), one, vs1, vq),
+            );
+            let x = _mm512_min_epu64(x, _mm512_sub_epi64(x, v4q));
+            let x = _mm512_min_epu64(x, _mm512_sub_epi64(x, v2q));
+            let x = _mm512_min_epu64(x, _mm512_sub_epi64(x, vq));
+            _mm512_storeu_si512(po.add(j) as *mut _, x);
+            j += 8;
         }
     }
 
@@ -645,6 +814,57 @@ mod tests {
             }
         }
         c
+    }
+
+    #[test]
+    fn vector_lift_and_sub_mul_match_scalar() {
+        let q = (1..)
+            .map(|i| (1u64 << 43) - i * (1 << 14) + 1)
+            .find(|&q| is_prime(q))
+            .unwrap();
+        let from = (1..)
+            .map(|i| (1u64 << 45) - i * (1 << 14) + 1)
+            .find(|&q| is_prime(q))
+            .unwrap();
+        let fast = NttTable::new(q, 64).unwrap();
+        let slow = fast.clone().scalar_only();
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let mut src: Vec<u64> = (0..64).map(|_| rng.next_u64() % from).collect();
+        src[..4].copy_from_slice(&[0, from - 1, from / 2, from / 2 + 1]);
+        let (mut a, mut b) = (vec![0u64; 64], vec![0u64; 64]);
+        fast.lift_centred(&src, from, &mut a);
+        slow.lift_centred(&src, from, &mut b);
+        assert_eq!(a, b);
+        for (&x, &y) in src.iter().zip(&a) {
+            let want = if x > from / 2 {
+                (q - (from - x) % q) % q
+            } else {
+                x % q
+            };
+            assert_eq!(y, want);
+        }
+        let y: Vec<u64> = (0..64).map(|_| rng.next_u64() % q).collect();
+        let w = rng.next_u64() % q;
+        let (mut x1, mut x2) = (b.clone(), b.clone());
+        fast.sub_mul_const(&mut x1, &y, w);
+        slow.sub_mul_const(&mut x2, &y, w);
+        assert_eq!(x1, x2);
+        let p = Prime::new(q);
+        for j in 0..64 {
+            assert_eq!(x1[j], p.mul(p.sub(b[j], y[j]), w));
+        }
+    }
+
+    #[test]
+    fn barrett64_matches_u64_remainder() {
+        let p = Prime::new(Q);
+        let mut rng = ChaCha20Rng::seed_from_u64(8);
+        for x in (0..10_000)
+            .map(|_| rng.next_u64())
+            .chain([0, Q - 1, Q, 2 * Q, u64::MAX])
+        {
+            assert_eq!(p.reduce_u64(x), x % Q);
+        }
     }
 
     #[test]

@@ -63,11 +63,11 @@ pub(crate) fn keygen(params: &HeParams, rng: &mut impl RngCore) -> (SecretKey, P
     (SecretKey { s, s_ntt }, PublicKey { seed, p0, p1 })
 }
 
-/// round(q·m/t) mod q_i for m < t = 2^k (the exact BFV scaling, as SEAL's encryptor does).
+/// round(q·m/t') mod q_i for m < t' = 2^(k+L) (the exact BFV scaling, as SEAL's encryptor does).
 #[inline]
 pub(crate) fn encode_scaled(params: &HeParams, prime: usize, m: u64) -> u64 {
     let p = &params.ntt[prime].p;
-    let k = params.ring_bits;
+    let k = params.plain_bits;
     let r = ((params.q_mod_t * m as u128) + (1u128 << (k - 1))) >> k;
     p.add(p.mul(params.delta_mod[prime], m), p.reduce_u128(r))
 }
@@ -162,8 +162,9 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(5);
         let (sk, _pk) = keygen(&params, &mut rng);
         let n = params.n;
+        let pb = params.plain_bits;
         let m: Vec<u64> = (0..n as u64)
-            .map(|i| (i * 0x9e3779b97f4a7c15) & params.t_mask())
+            .map(|i| (i * 0x9e3779b97f4a7c15) & ((1 << pb) - 1))
             .collect();
         let seed = [7u8; 32];
         let c0_ntt = encrypt_sym(&params, &sk, &m, &seed, &mut rng);
@@ -176,9 +177,7 @@ mod tests {
         let b = params.c0_bits;
         for (j, &mj) in m.iter().enumerate() {
             let v = switch_to_pow2(&params, &ph, j, b, &params.switch_c0);
-            let got = ((v + (1u128 << (b - params.ring_bits - 1))) >> (b - params.ring_bits))
-                as u64
-                & params.t_mask();
+            let got = ((v + (1u128 << (b - pb - 1))) >> (b - pb)) as u64 & ((1 << pb) - 1);
             assert_eq!(got, mj, "coefficient {j}");
         }
     }

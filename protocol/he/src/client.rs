@@ -8,36 +8,45 @@ use rand_core::{CryptoRng, RngCore, SeedableRng};
 use rayon::prelude::*;
 
 use crate::bfv::{self, PublicKey, SecretKey};
+use crate::keyswitch::{self, GaloisKey};
 use crate::params::HeParams;
 use crate::shape::{Canon, LinearShape, Plan};
 use crate::wire::{
     packed_len, BitReader, BitWriter, LayerReply, LayerRequest, REPLY_MAGIC, REQUEST_MAGIC,
 };
-use crate::{plan_for, revealed, HeError, SETUP_MAGIC};
+use crate::{plan_for, revealed, HeError, Revealed, SETUP_MAGIC};
 
 /// The client's keys and encryption randomness (a ChaCha20 stream seeded from the caller's CSPRNG).
 pub struct ClientHe {
     params: HeParams,
     sk: SecretKey,
     pk: PublicKey,
+    galois: Vec<GaloisKey>,
     rng: Mutex<ChaCha20Rng>,
 }
 
 impl ClientHe {
-    /// Generates a fresh secret key and public key.
+    /// Generates a fresh secret key, public key and the packing tree's Galois keys.
     pub fn new<G: RngCore + CryptoRng>(params: &HeParams, rng: &mut G) -> Result<Self, HeError> {
         let (sk, pk) = bfv::keygen(params, rng);
+        let galois = params
+            .galois_elements()
+            .into_iter()
+            .map(|g| keyswitch::galois_keygen(params, &sk, g, rng))
+            .collect();
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
         Ok(ClientHe {
             params: params.clone(),
             sk,
             pk,
+            galois,
             rng: Mutex::new(ChaCha20Rng::from_seed(seed)),
         })
     }
 
-    /// The message the server needs: parameter fingerprint, public-key seed and p0 (bit-packed).
+    /// The message the server needs: parameter fingerprint, public key and Galois keys (seeded,
+    /// bit-packed).
     pub fn public_setup(&self) -> Vec<u8> {
         let p = &self.params;
         let mut out = Vec::new();
@@ -45,6 +54,19 @@ impl ClientHe {
         out.extend_from_slice(&p.fingerprint().to_le_bytes());
         out.extend_from_slice(&self.pk.seed);
         out.extend_from_slice(&pack_residues(p, &self.pk.p0));
+        for key in &self.galois {
+            out.extend_from_slice(&key.seed);
+            for digit in 0..p.num_primes() {
+                for (pi, &bits) in p.ks_bits.iter().enumerate() {
+                    let off = (digit * p.ks_bits.len() + pi) * p.n;
+                    let mut w = BitWriter::with_capacity(packed_len(p.n, bits));
+                    for &v in &key.b[off..off + p.n] {
+                        w.put(v as u128, bits);
+                    }
+                    out.extend_from_slice(&w.finish());
+                }
+            }
+        }
         out
     }
 
@@ -93,21 +115,22 @@ fn input_block(
     t: usize,
     cb: usize,
 ) -> Vec<u64> {
+    let tile = &plan.tiles[t];
+    let cfg = &plan.cfgs[tile.cfg];
     let mut m = vec![0u64; plan.n];
-    for cl in 0..plan.cw {
-        let c = cb * plan.cw + cl;
+    for cl in 0..cfg.cw {
+        let c = cb * cfg.cw + cl;
         if c >= canon.cin {
             break;
         }
-        for il in 0..plan.hi {
-            let i = t * plan.ht + il;
+        for il in 0..cfg.hi {
+            let i = tile.y0 + il;
             if i >= canon.hin {
                 break;
             }
-            let base = cl * plan.hwi + il * plan.wi;
             for j in 0..plan.wi {
                 if let Some(idx) = canon.input_index(c, i, j) {
-                    m[base + j] = input[idx] & mask;
+                    m[cfg.input_pos(cl, il * plan.wi + j)] = input[idx] & mask;
                 }
             }
         }
@@ -134,11 +157,13 @@ pub fn client_linear<R: Read, W: Write>(
     let plan = plan_for(params, &canon)?;
     let mask = params.t_mask();
     let seeds = he.fresh_seeds(plan.num_inputs());
+    let blocks: Vec<(usize, usize)> = (0..plan.tiles.len())
+        .flat_map(|t| (0..plan.cfgs[plan.tiles[t].cfg].n_cb).map(move |cb| (t, cb)))
+        .collect();
     let frames: Vec<Vec<u8>> = seeds
         .par_iter()
-        .enumerate()
-        .map(|(idx, (seed_a, seed_e))| {
-            let (t, cb) = (idx / plan.n_cb, idx % plan.n_cb);
+        .zip(&blocks)
+        .map(|((seed_a, seed_e), &(t, cb))| {
             let m = input_block(&canon, &plan, input, mask, t, cb);
             let c0 = bfv::encrypt_sym(
                 params,
@@ -173,9 +198,11 @@ pub fn client_linear<R: Read, W: Write>(
         )));
     }
     let mut cts = Vec::with_capacity(plan.num_outputs());
-    for idx in 0..plan.num_outputs() {
-        let (t, mg) = (idx / plan.n_mg, idx % plan.n_mg);
-        let rev = revealed(&canon, &plan, t, mg);
+    let replies = (0..plan.tiles.len())
+        .flat_map(|t| (0..plan.cfgs[plan.tiles[t].cfg].n_pack).map(move |pg| (t, pg)));
+    for (t, pg) in replies {
+        let rev = revealed(&canon, &plan, t, pg);
+        let d = plan.cfgs[plan.tiles[t].cfg].d;
         let f = ch.recv_frame()?;
         let want = packed_len(params.n, params.c1_bits) + packed_len(rev.len(), params.c0_bits);
         if f.len() != want {
@@ -184,11 +211,11 @@ pub fn client_linear<R: Read, W: Write>(
                 f.len()
             )));
         }
-        cts.push((f, rev));
+        cts.push((f, rev, d));
     }
     let parts: Vec<Vec<(usize, u64)>> = cts
         .par_iter()
-        .map(|(f, rev)| decrypt_reply(params, &he.sk, f, rev))
+        .map(|(f, rev, d)| decrypt_reply(params, &he.sk, f, rev, *d))
         .collect();
     let mut out = vec![0u64; shape.output_len()];
     for part in parts {
@@ -203,21 +230,24 @@ pub fn client_linear<R: Read, W: Write>(
 #[cfg(test)]
 pub(crate) static MAX_NOISE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Decrypts the revealed coefficients of one reply: m = round((c0 + c1·s)/2^(b−k)) mod 2^k.
+/// Decrypts the revealed coefficients of one reply packed from d products:
+/// v = round((c0 + c1·s)/2^(b0−k−L)) mod 2^(k+L) = d·(L(mask) − s), and returns (v/d) mod 2^k.
 fn decrypt_reply(
     params: &HeParams,
     sk: &SecretKey,
     frame: &[u8],
-    rev: &[(usize, usize)],
+    rev: &[Revealed],
+    d: usize,
 ) -> Vec<(usize, u64)> {
     let n = params.n;
-    let (b0, b1, k) = (params.c0_bits, params.c1_bits, params.ring_bits);
+    let (b0, b1, k) = (params.c0_bits, params.c1_bits, params.plain_bits);
+    let log_d = d.trailing_zeros();
     let c1_len = packed_len(n, b1);
     let mut rd = BitReader::new(&frame[..c1_len]);
     let c1: Vec<u128> = (0..n).map(|_| rd.get(b1)).collect();
     // c1·s over the integers (|·| < N·2^b1) via NTT modulo the leading primes and Garner's CRT.
-    let d = params.dec_primes;
-    let prods: Vec<Vec<u64>> = (0..d)
+    let dp = params.dec_primes;
+    let prods: Vec<Vec<u64>> = (0..dp)
         .map(|i| {
             let t = &params.ntt[i];
             let mut v: Vec<u64> = c1.iter().map(|&x| t.p.reduce_u128(x)).collect();
@@ -230,7 +260,7 @@ fn decrypt_reply(
         })
         .collect();
     // Garner constants: inv[i] = (q_0···q_{i−1})^{-1} mod q_i.
-    let inv: Vec<u64> = (0..d)
+    let inv: Vec<u64> = (0..dp)
         .map(|i| {
             let p = &params.ntt[i].p;
             let prod = (0..i).fold(1u64, |acc, j| p.mul(acc, params.ntt[j].p.q % p.q));
@@ -241,14 +271,15 @@ fn decrypt_reply(
             }
         })
         .collect();
-    let big_q: u128 = (0..d).map(|i| params.ntt[i].p.q as u128).product();
+    let big_q: u128 = (0..dp).map(|i| params.ntt[i].p.q as u128).product();
     let mut rd = BitReader::new(&frame[c1_len..]);
     rev.iter()
-        .map(|&(pos, out_idx)| {
+        .map(|r| {
+            let (pos, out_idx) = (d * r.y + r.j, r.out);
             // x = Σ h_i·(q_0···q_{i−1}), h_i the mixed-radix digits.
             let mut x: u128 = 0;
             let mut radix: u128 = 1;
-            for i in 0..d {
+            for i in 0..dp {
                 let p = &params.ntt[i].p;
                 let h = p.mul(p.sub(prods[i][pos], p.reduce_u128(x)), inv[i]);
                 x += radix * h as u128;
@@ -261,7 +292,7 @@ fn decrypt_reply(
             };
             let c0 = rd.get(b0);
             let phase = c0.wrapping_add((v as u128).wrapping_shl(b0 - b1)) & ((1u128 << b0) - 1);
-            let m = ((phase + (1u128 << (b0 - k - 1))) >> (b0 - k)) as u64 & params.t_mask();
+            let m = ((phase + (1u128 << (b0 - k - 1))) >> (b0 - k)) as u64 & ((1u64 << k) - 1);
             #[cfg(test)]
             {
                 // Test hook: the largest |phase − m·Δ| seen, to check the noise analysis.
@@ -269,7 +300,7 @@ fn decrypt_reply(
                 let err = err.min((1u128 << b0) - err) as u64;
                 MAX_NOISE.fetch_max(err, std::sync::atomic::Ordering::Relaxed);
             }
-            (out_idx, m)
+            (out_idx, (m >> log_d) & params.t_mask())
         })
         .collect()
 }

@@ -14,6 +14,7 @@ mod arith;
 mod bfv;
 mod client;
 mod error;
+mod keyswitch;
 mod params;
 mod reference;
 mod sample;
@@ -26,13 +27,14 @@ mod wire;
 pub use client::{client_linear, ClientHe};
 pub use error::HeError;
 pub use params::{
-    HeParams, CBD_ETA, DEFAULT_FLOOD_BITS, DEFAULT_WEIGHT_L1_BITS, MAX_PRIME_BITS, POLY_DEGREE,
+    HeParams, CBD_ETA, DEFAULT_FLOOD_BITS, DEFAULT_LINK_MBPS, DEFAULT_PACK_BITS,
+    DEFAULT_WEIGHT_L1_BITS, MAX_PRIME_BITS, POLY_DEGREE,
 };
+pub use reference::plain_layer;
 pub use server::{
     prepare_layer, prepare_layer_with_cache, server_linear, PreparedLayer, ServerHe,
     PREPARED_CACHE_BYTES,
 };
-pub use reference::plain_layer;
 pub use shape::LinearShape;
 
 use shape::{Canon, CostModel, Plan};
@@ -50,37 +52,54 @@ pub(crate) fn plan_for(params: &HeParams, canon: &Canon) -> Result<Plan, HeError
             + 256.0,
         c1_bits: params.c1_bits as f64,
         c0_bits: params.c0_bits as f64,
+        max_d: 1 << params.pack_bits,
+        bytes_per_ns: params.link_mbps as f64 / 8000.0,
     };
     Plan::choose(canon, params.n, &cost)
 }
 
-/// Revealed (coefficient, output index) pairs of output ciphertext (tile t, output group mg).
-pub(crate) fn revealed(canon: &Canon, plan: &Plan, t: usize, mg: usize) -> Vec<(usize, usize)> {
-    let rows = plan.tile_rows(t, canon.hout);
-    let mut v = Vec::with_capacity(plan.mw * rows * canon.wout);
-    for m in 0..plan.mw {
-        let o = mg * plan.mw + m;
-        if o >= canon.cout {
-            break;
-        }
-        for y in 0..rows {
-            for x in 0..canon.wout {
-                v.push((
-                    plan.out_pos(m, y, x),
-                    (o * canon.hout + t * plan.ht + y) * canon.wout + x,
-                ));
+/// One revealed output of a reply: product j of the pack group, its Y index, the output element.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Revealed {
+    pub j: usize,
+    pub y: usize,
+    pub out: usize,
+}
+
+/// Revealed outputs of reply ciphertext (tile t, pack group pg), in wire order; output (j, y)
+/// sits at coefficient d·y + j of the packed reply.
+pub(crate) fn revealed(canon: &Canon, plan: &Plan, t: usize, pg: usize) -> Vec<Revealed> {
+    let tile = &plan.tiles[t];
+    let cfg = &plan.cfgs[tile.cfg];
+    let mut v = Vec::with_capacity(cfg.d * cfg.mw * tile.rows * canon.wout);
+    for j in 0..cfg.d {
+        let mg = pg * cfg.d + j;
+        for m in 0..cfg.mw {
+            let o = mg * cfg.mw + m;
+            if o >= canon.cout {
+                break;
+            }
+            for y in 0..tile.rows {
+                for x in 0..canon.wout {
+                    v.push(Revealed {
+                        j,
+                        y: cfg.out_y(plan, m, y, x),
+                        out: (o * canon.hout + tile.y0 + y) * canon.wout + x,
+                    });
+                }
             }
         }
     }
     v
 }
 
-/// Block plan summary of a layer: (input ciphertexts, output ciphertexts, C_w, M_w, tile rows).
+/// Block plan summary of a layer: (input ciphertexts, reply ciphertexts, largest packing factor).
 pub fn plan_summary(
     params: &HeParams,
     shape: &LinearShape,
-) -> Result<(usize, usize, usize, usize, usize), HeError> {
+) -> Result<(usize, usize, usize), HeError> {
     let c = Canon::new(shape)?;
     let p = plan_for(params, &c)?;
-    Ok((p.num_inputs(), p.num_outputs(), p.cw, p.mw, p.ht))
+    let d = p.cfgs.iter().map(|c| c.d).max().unwrap_or(1);
+    Ok((p.num_inputs(), p.num_outputs(), d))
 }

@@ -32,12 +32,27 @@ pub(crate) fn cbd(rng: &mut impl RngCore, n: usize) -> Vec<i8> {
         .collect()
 }
 
+/// One centred binomial sample (η = 21).
+pub(crate) fn cbd1(rng: &mut impl RngCore) -> i8 {
+    let mask = (1u64 << CBD_ETA) - 1;
+    let r = rng.next_u64();
+    ((r & mask).count_ones() as i32 - ((r >> CBD_ETA) & mask).count_ones() as i32) as i8
+}
+
 /// The uniform polynomial (NTT domain, prime-major) expanded from a 32-byte seed.
 pub(crate) fn uniform_from_seed(params: &HeParams, seed: &[u8; 32]) -> Vec<u64> {
+    uniform_over(params.primes.iter().copied(), params.n, seed)
+}
+
+/// Uniform residues, N per listed prime (in order), expanded from a 32-byte seed.
+pub(crate) fn uniform_over(
+    primes: impl Iterator<Item = u64>,
+    n: usize,
+    seed: &[u8; 32],
+) -> Vec<u64> {
     let mut rng = ChaCha20Rng::from_seed(*seed);
-    let n = params.n;
-    let mut out = Vec::with_capacity(n * params.num_primes());
-    for &q in &params.primes {
+    let mut out = Vec::new();
+    for q in primes {
         let mask = u64::MAX >> q.leading_zeros();
         let mut filled = 0;
         while filled < n {

@@ -9,21 +9,23 @@ use rayon::prelude::*;
 
 use crate::arith::Acc52;
 use crate::bfv::{self, PublicKey};
+use crate::keyswitch::{self, GaloisKey, NttCt};
 use crate::params::{HeParams, CBD_ETA};
 use crate::sample;
 use crate::shape::{Canon, LinearShape, Plan};
 use crate::wire::{
     packed_len, BitReader, BitWriter, LayerReply, LayerRequest, REPLY_MAGIC, REQUEST_MAGIC,
 };
-use crate::{plan_for, revealed, HeError, SETUP_MAGIC};
+use crate::{plan_for, revealed, HeError, Revealed, SETUP_MAGIC};
 
 /// Largest NTT-form kernel cache kept per layer; bigger layers transform kernels on the fly.
 pub const PREPARED_CACHE_BYTES: usize = 256 << 20;
 
-/// The server's view of one client: its validated public key.
+/// The server's view of one client: its validated public key and Galois keys.
 pub struct ServerHe {
     params: HeParams,
     pk: PublicKey,
+    galois: Vec<GaloisKey>,
     /// Shoup constants of p0 and p1 (the public key is a fixed multiplicand for the session).
     pk_shoup: (Vec<u64>, Vec<u64>),
 }
@@ -32,8 +34,16 @@ impl ServerHe {
     /// Validates the client's setup message (parameter fingerprint, sizes, residues < q_i).
     pub fn new(params: &HeParams, client_setup: &[u8]) -> Result<Self, HeError> {
         let n = params.n;
-        let body: usize = params.prime_bits.iter().map(|&b| packed_len(n, b)).sum();
-        let want = 4 + 8 + 32 + body;
+        let pk_body: usize = params.prime_bits.iter().map(|&b| packed_len(n, b)).sum();
+        let digits = params.num_primes();
+        let key_body: usize = digits
+            * params
+                .ks_bits
+                .iter()
+                .map(|&b| packed_len(n, b))
+                .sum::<usize>();
+        let elements = params.galois_elements();
+        let want = 4 + 8 + 32 + pk_body + elements.len() * (32 + key_body);
         if client_setup.len() != want {
             return Err(HeError::Malformed(format!(
                 "setup has {} bytes, expected {want}",
@@ -54,8 +64,30 @@ impl ServerHe {
         }
         let mut seed = [0u8; 32];
         seed.copy_from_slice(&client_setup[12..44]);
-        let p0 = read_residues(params, &client_setup[44..])?;
+        let mut off = 44 + pk_body;
+        let p0 = read_residues(params, &client_setup[44..off])?;
         let p1 = sample::uniform_from_seed(params, &seed);
+        let mut galois = Vec::with_capacity(elements.len());
+        for g in elements {
+            let mut kseed = [0u8; 32];
+            kseed.copy_from_slice(&client_setup[off..off + 32]);
+            off += 32;
+            let qs = params
+                .ks_ntt
+                .iter()
+                .map(|t| t.p.q)
+                .cycle()
+                .take(digits * params.ks_ntt.len());
+            let widths = params.ks_bits.iter().copied().cycle();
+            let b = read_residues_over(qs, widths, n, &client_setup[off..off + key_body])?;
+            off += key_body;
+            galois.push(GaloisKey {
+                g,
+                seed: kseed,
+                b,
+                a: keyswitch::key_uniform(params, &kseed),
+            });
+        }
         let shoup = |v: &[u64]| -> Vec<u64> {
             v.iter()
                 .enumerate()
@@ -66,6 +98,7 @@ impl ServerHe {
         Ok(ServerHe {
             params: params.clone(),
             pk: PublicKey { seed, p0, p1 },
+            galois,
             pk_shoup,
         })
     }
@@ -83,11 +116,27 @@ impl ServerHe {
 
 /// Reads L·N bit-packed residues (prime-major) and checks each is below its prime.
 pub(crate) fn read_residues(params: &HeParams, bytes: &[u8]) -> Result<Vec<u64>, HeError> {
-    let n = params.n;
-    let mut out = Vec::with_capacity(n * params.num_primes());
+    read_residues_over(
+        params.primes.iter().copied(),
+        params.prime_bits.iter().copied(),
+        params.n,
+        bytes,
+    )
+}
+
+/// Reads N bit-packed residues per listed prime (at the listed widths), each checked < its prime.
+fn read_residues_over(
+    primes: impl Iterator<Item = u64>,
+    mut widths: impl Iterator<Item = u32>,
+    n: usize,
+    bytes: &[u8],
+) -> Result<Vec<u64>, HeError> {
+    let mut out = Vec::new();
     let mut off = 0;
-    for (i, &q) in params.primes.iter().enumerate() {
-        let bits = params.prime_bits[i];
+    for q in primes {
+        let bits = widths
+            .next()
+            .ok_or_else(|| HeError::Malformed("residue widths".into()))?;
         let len = packed_len(n, bits);
         let chunk = bytes
             .get(off..off + len)
@@ -110,16 +159,20 @@ pub(crate) fn read_residues(params: &HeParams, bytes: &[u8]) -> Result<Vec<u64>,
     Ok(out)
 }
 
+/// Kernel polynomials of one band geometry, block (mg, cb) at mg·n_cb + cb; None = structurally zero.
+type Kernels<T> = Vec<Option<T>>;
+
 /// Weights of one layer transformed for the HE phase (Send + Sync; share across sessions).
 pub struct PreparedLayer {
     params: HeParams,
     shape: LinearShape,
     canon: Canon,
     plan: Plan,
-    /// Kernel polynomial of block (mg, cb) as (coefficient, centred weight); None = structurally zero.
-    sparse: Vec<Option<Vec<(u32, i64)>>>,
+    /// Per tile geometry, kernel polynomial of block (mg, cb) as (coefficient, centred weight);
+    /// None = structurally zero.
+    sparse: Vec<Kernels<Vec<(u32, i64)>>>,
     /// The same kernels in NTT form, when they fit `PREPARED_CACHE_BYTES`.
-    ntt: Option<Vec<Option<Arc<Vec<u64>>>>>,
+    ntt: Option<Vec<Kernels<Arc<Vec<u64>>>>>,
     l1_log2: f64,
 }
 
@@ -129,7 +182,7 @@ impl PreparedLayer {
         &self.shape
     }
 
-    /// Input and output ciphertext counts of the block plan.
+    /// Input and reply ciphertext counts of the block plan.
     pub fn ciphertexts(&self) -> (usize, usize) {
         (self.plan.num_inputs(), self.plan.num_outputs())
     }
@@ -199,43 +252,49 @@ pub fn prepare_layer_with_cache(
         .iter()
         .map(|&w| ((w as u64) << (64 - k)) as i64 >> (64 - k))
         .collect();
-    let mut sparse = Vec::with_capacity(plan.n_mg * plan.n_cb);
-    let mut l1 = vec![0f64; plan.n_mg];
-    for (mg, l1_mg) in l1.iter_mut().enumerate() {
-        for cb in 0..plan.n_cb {
-            let mut taps = Vec::new();
-            let mut connected = false;
-            for m in 0..plan.mw {
-                let o = mg * plan.mw + m;
-                if o >= canon.cout {
-                    break;
-                }
-                for cl in 0..plan.cw {
-                    let c = cb * plan.cw + cl;
-                    if c >= canon.cin {
+    let mut sparse = Vec::with_capacity(plan.cfgs.len());
+    let mut max_l1 = 0f64;
+    for cfg in &plan.cfgs {
+        let mut blocks = Vec::with_capacity(cfg.n_mg * cfg.n_cb);
+        for mg in 0..cfg.n_mg {
+            let mut l1_mg = 0f64;
+            for cb in 0..cfg.n_cb {
+                let mut taps = Vec::new();
+                let mut connected = false;
+                for m in 0..cfg.mw {
+                    let o = mg * cfg.mw + m;
+                    if o >= canon.cout {
                         break;
                     }
-                    if !canon.connected(o, c) {
-                        continue;
-                    }
-                    connected = true;
-                    for ky in 0..canon.kh {
-                        for kx in 0..canon.kw {
-                            if let Some(idx) = canon.weight_index(o, c, ky, kx) {
-                                let w = centred[idx];
-                                if w != 0 {
-                                    taps.push((plan.kernel_pos(m, cl, ky, kx) as u32, w));
-                                    *l1_mg += (w as f64).abs();
+                    for cl in 0..cfg.cw {
+                        let c = cb * cfg.cw + cl;
+                        if c >= canon.cin {
+                            break;
+                        }
+                        if !canon.connected(o, c) {
+                            continue;
+                        }
+                        connected = true;
+                        for ky in 0..canon.kh {
+                            for kx in 0..canon.kw {
+                                if let Some(idx) = canon.weight_index(o, c, ky, kx) {
+                                    let w = centred[idx];
+                                    if w != 0 {
+                                        let (pos, neg) = cfg.kernel_pos(&plan, m, cl, ky, kx);
+                                        taps.push((pos as u32, if neg { -w } else { w }));
+                                        l1_mg += (w as f64).abs();
+                                    }
                                 }
                             }
                         }
                     }
                 }
+                blocks.push(if connected { Some(taps) } else { None });
             }
-            sparse.push(if connected { Some(taps) } else { None });
+            max_l1 = max_l1.max(l1_mg);
         }
+        sparse.push(blocks);
     }
-    let max_l1 = l1.iter().cloned().fold(0f64, f64::max);
     let l1_log2 = if max_l1 > 0.0 { max_l1.log2() } else { 0.0 };
     if max_l1 > (2f64).powi(params.weight_l1_bits as i32) {
         return Err(HeError::WeightsTooLarge {
@@ -243,13 +302,21 @@ pub fn prepare_layer_with_cache(
             budget_bits: params.weight_l1_bits,
         });
     }
-    let active = sparse.iter().filter(|s| s.is_some()).count();
+    let active: usize = sparse
+        .iter()
+        .map(|b| b.iter().filter(|s| s.is_some()).count())
+        .sum();
     let cache_bytes = active * params.n * params.num_primes() * 8;
     let ntt = if cache_bytes <= max_cache_bytes {
         Some(
             sparse
-                .par_iter()
-                .map(|s| s.as_ref().map(|t| Arc::new(kernel_to_ntt(params, t))))
+                .iter()
+                .map(|blocks| {
+                    blocks
+                        .par_iter()
+                        .map(|s| s.as_ref().map(|t| Arc::new(kernel_to_ntt(params, t))))
+                        .collect()
+                })
                 .collect(),
         )
     } else {
@@ -290,6 +357,7 @@ pub fn server_linear<R: Read, W: Write, G: RngCore + CryptoRng>(
     }
     let plan = &layer.plan;
     let req: LayerRequest = ch.recv()?;
+
     if req.magic != REQUEST_MAGIC
         || req.params != params.fingerprint()
         || req.shape != layer.shape.fingerprint()
@@ -335,103 +403,147 @@ pub fn server_linear<R: Read, W: Write, G: RngCore + CryptoRng>(
             })
         })
         .collect::<Result<_, HeError>>()?;
+    drop(frames);
 
-    let seeds: Vec<[u8; 32]> = (0..plan.n_mg)
-        .map(|_| {
+    // Work units: (geometry, pack group), each covering every tile of that geometry.
+    let units: Vec<(usize, usize, [u8; 32])> = plan
+        .cfgs
+        .iter()
+        .enumerate()
+        .flat_map(|(ci, cfg)| (0..cfg.n_pack).map(move |pg| (ci, pg)))
+        .map(|(ci, pg)| {
             let mut s = [0u8; 32];
             rng.fill_bytes(&mut s);
-            s
+            (ci, pg, s)
         })
         .collect();
-    // Per output group: all tiles' reply frames and the masks s they carry.
-    let groups: Vec<Vec<ReplyCt>> = seeds
+    let done: Vec<Vec<(usize, ReplyCt)>> = units
         .par_iter()
-        .enumerate()
-        .map(|(mg, seed)| compute_group(he, layer, &inputs, mg, &mut ChaCha20Rng::from_seed(*seed)))
+        .map(|&(ci, pg, seed)| {
+            compute_unit(
+                he,
+                layer,
+                &inputs,
+                ci,
+                pg,
+                &mut ChaCha20Rng::from_seed(seed),
+            )
+        })
         .collect();
-
+    // Reply order: tile-major, then pack group.
+    let mut slots: Vec<Vec<Option<ReplyCt>>> = plan
+        .tiles
+        .iter()
+        .map(|t| vec![None; plan.cfgs[t.cfg].n_pack])
+        .collect();
+    for ((_, pg, _), per_tile) in units.iter().zip(done) {
+        for (t, reply) in per_tile {
+            slots[t][*pg] = Some(reply);
+        }
+    }
     let mut s_out = vec![0u64; layer.shape.output_len()];
     ch.send(&LayerReply {
         magic: REPLY_MAGIC,
         num_cts: plan.num_outputs() as u32,
     })?;
-    for t in 0..plan.n_tiles {
-        for g in &groups {
-            let (bytes, masks) = &g[t];
-            ch.send_frame(bytes)?;
-            for &(idx, s) in masks {
-                s_out[idx] = s;
-            }
+    for (bytes, masks) in slots.into_iter().flatten().flatten() {
+        ch.send_frame(&bytes)?;
+        for (idx, s) in masks {
+            s_out[idx] = s;
         }
     }
     ch.flush()?;
     Ok(s_out)
 }
 
-fn compute_group(
+/// Products of pack group pg for every tile of geometry ci, packed, finished and serialised.
+fn compute_unit(
     he: &ServerHe,
     layer: &PreparedLayer,
     inputs: &[InputCt],
-    mg: usize,
+    ci: usize,
+    pg: usize,
     rng: &mut ChaCha20Rng,
-) -> Vec<ReplyCt> {
+) -> Vec<(usize, ReplyCt)> {
     let params = &he.params;
     let plan = &layer.plan;
+    let cfg = &plan.cfgs[ci];
     let ln = params.n * params.num_primes();
     let tables = &params.ntt[..];
-    let mut acc0: Vec<Acc52> = (0..plan.n_tiles).map(|_| Acc52::new(ln)).collect();
-    let mut acc1: Vec<Acc52> = (0..plan.n_tiles).map(|_| Acc52::new(ln)).collect();
+    let tiles: Vec<usize> = (0..plan.tiles.len())
+        .filter(|&t| plan.tiles[t].cfg == ci)
+        .collect();
+    let mut products: Vec<Vec<Option<NttCt>>> = vec![vec![None; cfg.d]; tiles.len()];
     let mut buf = Vec::new();
-    for cb in 0..plan.n_cb {
-        let block = mg * plan.n_cb + cb;
-        let cached;
-        let k: &[u64] = match &layer.ntt {
-            Some(cache) => match &cache[block] {
-                Some(k) => {
-                    cached = k.clone();
-                    &cached
-                }
-                None => continue,
-            },
-            None => match &layer.sparse[block] {
-                Some(taps) => {
-                    kernel_to_ntt_into(params, taps, &mut buf);
-                    &buf
-                }
-                None => continue,
-            },
-        };
-        for t in 0..plan.n_tiles {
-            let ct = &inputs[t * plan.n_cb + cb];
-            acc0[t].mac(&ct.c0, k, tables);
-            acc1[t].mac(&ct.a, k, tables);
+    let mut acc0: Vec<Acc52> = tiles.iter().map(|_| Acc52::new(ln)).collect();
+    let mut acc1: Vec<Acc52> = tiles.iter().map(|_| Acc52::new(ln)).collect();
+    for j in 0..cfg.d {
+        let mg = pg * cfg.d + j;
+        if mg >= cfg.n_mg {
+            break;
+        }
+        acc0.iter_mut()
+            .chain(acc1.iter_mut())
+            .for_each(Acc52::clear);
+        for cb in 0..cfg.n_cb {
+            let block = mg * cfg.n_cb + cb;
+            let cached;
+            let k: &[u64] = match &layer.ntt {
+                Some(cache) => match &cache[ci][block] {
+                    Some(k) => {
+                        cached = k.clone();
+                        &cached
+                    }
+                    None => continue,
+                },
+                None => match &layer.sparse[ci][block] {
+                    Some(taps) => {
+                        kernel_to_ntt_into(params, taps, &mut buf);
+                        &buf
+                    }
+                    None => continue,
+                },
+            };
+            for (ti, &t) in tiles.iter().enumerate() {
+                let ct = &inputs[plan.input_offset(t) + cb];
+                acc0[ti].mac(&ct.c0, k, tables);
+                acc1[ti].mac(&ct.a, k, tables);
+            }
+        }
+        for ((p, a0), a1) in products.iter_mut().zip(&acc0).zip(&acc1) {
+            p[j] = Some(NttCt {
+                c0: a0.reduce(tables),
+                c1: a1.reduce(tables),
+            });
         }
     }
-    (0..plan.n_tiles)
-        .map(|t| {
-            let rev = revealed(&layer.canon, plan, t, mg);
-            finish_output(
-                params,
-                he,
-                acc0[t].reduce(tables),
-                acc1[t].reduce(tables),
-                &rev,
-                rng,
-            )
+    tiles
+        .iter()
+        .enumerate()
+        .map(|(ti, &t)| {
+            let cts = std::mem::take(&mut products[ti]);
+            let packed = keyswitch::pack(params, &he.galois, cts);
+            let rev = revealed(&layer.canon, plan, t, pg);
+            (t, finish_reply(params, he, packed, &rev, cfg.d, rng))
         })
         .collect()
 }
 
-/// Re-randomise, subtract the mask, flood, switch to 2^b and pack one output ciphertext.
-fn finish_output(
+/// Re-randomise a packed reply, subtract the masks, flood, switch to 2^b and serialise it.
+fn finish_reply(
     params: &HeParams,
     he: &ServerHe,
-    mut c0: Vec<u64>,
-    mut c1: Vec<u64>,
-    rev: &[(usize, usize)],
+    packed: Option<NttCt>,
+    rev: &[Revealed],
+    d: usize,
     rng: &mut ChaCha20Rng,
 ) -> ReplyCt {
     let n = params.n;
+    let ln = n * params.num_primes();
+    let NttCt { mut c0, mut c1 } = packed.unwrap_or_else(|| NttCt {
+        c0: vec![0; ln],
+        c1: vec![0; ln],
+    });
     // Fresh public-key encryption of zero: c1 becomes an RLWE sample the client cannot open.
     let u = sample::ternary(rng, n);
     let u_ntt = bfv::small_to_ntt(params, &u);
@@ -455,15 +567,21 @@ fn finish_output(
             );
         }
     }
-    // Flooding: uniform in [−B_f, B_f], B_f = 2^σ·(2^W·(η+½) + 1) ≥ 2^σ × the weight-dependent noise.
-    let (sigma, w) = (params.flood_bits, params.weight_l1_bits);
-    let b_f: u128 = ((2 * CBD_ETA as u128 + 1) << (sigma + w - 1)) + (1u128 << sigma);
-    let mask = params.t_mask();
+    // Flooding: uniform in [−B_f, B_f], B_f = 2^σ·4^L·(2^W·(η+½) + 1 + 2^20) ≥ 2^σ × the
+    // weight-dependent noise of a reply packed from up to 2^L products (docs/protocol.md).
+    let (sigma, w, l) = (params.flood_bits, params.weight_l1_bits, params.pack_bits);
+    let b_pub: u128 = ((2 * CBD_ETA as u128 + 1) << (w - 1)) + 1 + (1 << 20);
+    let b_f: u128 = (b_pub << (2 * l)) << sigma;
+    // The client sees d·(L(c) − s) mod 2^(k+L): s is uniform modulo 2^(k+L)/d.
+    let log_d = d.trailing_zeros();
+    let s_mask = (1u64 << (params.plain_bits - log_d)) - 1;
+    let t_mask = (1u64 << params.plain_bits) - 1;
     let mut masks = Vec::with_capacity(rev.len());
-    for &(pos, out_idx) in rev {
-        let s = rng.next_u64() & mask;
-        let m_neg = s.wrapping_neg() & mask;
-        let e1 = sample::cbd(rng, 1)[0] as i128;
+    for r in rev {
+        let pos = d * r.y + r.j;
+        let s = rng.next_u64() & s_mask;
+        let m_neg = (s << log_d).wrapping_neg() & t_mask;
+        let e1 = sample::cbd1(rng) as i128;
         let noise = e1 + sample::uniform_i128(rng, b_f);
         for (i, t) in params.ntt.iter().enumerate() {
             let j = i * n + pos;
@@ -472,7 +590,7 @@ fn finish_output(
                 t.p.reduce_i128(noise),
             );
         }
-        masks.push((out_idx, s));
+        masks.push((r.out, s & params.t_mask()));
     }
     let (b0, b1) = (params.c0_bits, params.c1_bits);
     let mut wtr = BitWriter::with_capacity(packed_len(n, b1) + packed_len(rev.len(), b0) + 16);
@@ -484,9 +602,9 @@ fn finish_output(
     }
     let mut bytes = wtr.finish();
     let mut wtr = BitWriter::with_capacity(packed_len(rev.len(), b0));
-    for &(pos, _) in rev {
+    for r in rev {
         wtr.put(
-            bfv::switch_to_pow2(params, &c0, pos, b0, &params.switch_c0),
+            bfv::switch_to_pow2(params, &c0, d * r.y + r.j, b0, &params.switch_c0),
             b0,
         );
     }

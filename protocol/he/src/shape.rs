@@ -5,11 +5,14 @@
 //! channel c·P + phase, reading padded pixel (s·i + α, s·j + β)), an FC layer is a 1×1 conv
 //! on a 1×1 image, and groups are a block-diagonal kernel whose all-zero blocks are skipped.
 //!
-//! Encoding of one block (C_w channels × a tile of HI×WI pixels, HWI = HI·WI):
-//!   input  T = Σ_c Σ_a t[c][a]·X^(c·HWI + a)
-//!   kernel K = Σ_m Σ_c Σ_(ky,kx) w[m][c][ky][kx]·X^(m·S + (C_w−1−c)·HWI + b_max − ky·WI − kx),
-//!   S = C_w·HWI, b_max = (kh−1)·WI + kw − 1, and M_w·C_w·HWI ≤ N.
-//! Output (m, y, x) of the product sits at m·S + (C_w−1)·HWI + b_max + y·WI + x; no other term
+//! Encoding of one block (C_s super-channels of d interleaved channels × a tile of HI×WI pixels,
+//! HWI = HI·WI; channel c = c_hi·d + c_lo):
+//!   input  T = Σ_c Σ_a t[c][a]·X^(d·(c_hi·HWI + a) + c_lo)
+//!   kernel K = Σ_m Σ_c Σ_(ky,kx) w[m][c][ky][kx]·X^(d·(m·S + (C_s−1−c_hi)·HWI + b_max − ky·WI − kx) − c_lo),
+//!   S = C_s·HWI, b_max = (kh−1)·WI + kw − 1, and M_w·C_s·HWI ≤ N/d (X^(−e) = −X^(N−e)).
+//! Output (m, y, x) of the product sits at d·Y with Y = m·S + (C_s−1)·HWI + b_max + y·WI + x:
+//! pairs with c_lo ≠ c_lo' land on other residues mod d, and on residue 0 the exponents
+//! divided by d are the d = 1 encoding in Z[Y]/(Y^(N/d) + 1), where no other term
 //! (other channel pairs, other output groups, the negacyclic wrap of the last group) lands there.
 
 use serde::{Deserialize, Serialize};
@@ -324,88 +327,160 @@ impl Canon {
     }
 }
 
+/// Block geometry of one tile height: input blocks of `cs` super-channels, each interleaving
+/// `d` channels (channel c_hi·d + c_lo of pixel a sits at d·(c_hi·HWI + a) + c_lo), and products
+/// of `mw` output channels; `d` products pack into one reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TileCfg {
+    /// Input rows (output rows + kh − 1) and input pixels per channel (HI·WI).
+    pub hi: usize,
+    pub hwi: usize,
+    /// Packing factor (power of two), super-channels per block, channels per block (cs·d).
+    pub d: usize,
+    pub cs: usize,
+    pub cw: usize,
+    /// Output channels per product.
+    pub mw: usize,
+    /// Channel blocks, output groups (products per tile) and reply ciphertexts per tile.
+    pub n_cb: usize,
+    pub n_mg: usize,
+    pub n_pack: usize,
+}
+
+/// A band of output rows and the geometry it uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Tile {
+    pub y0: usize,
+    pub rows: usize,
+    pub cfg: usize,
+}
+
 /// How a canonical layer is cut into ciphertext blocks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Plan {
     pub n: usize,
-    /// Output rows per tile, input rows per tile, input width.
-    pub ht: usize,
-    pub hi: usize,
+    /// Input width (canonical) and the largest kernel offset (kh−1)·WI + kw − 1.
     pub wi: usize,
-    pub hwi: usize,
-    /// Channels per input block, output channels per product.
-    pub cw: usize,
-    pub mw: usize,
-    pub n_tiles: usize,
-    pub n_cb: usize,
-    pub n_mg: usize,
     pub bmax: usize,
+    pub cfgs: Vec<TileCfg>,
+    pub tiles: Vec<Tile>,
 }
 
-/// Wire sizes the plan is optimised for.
+/// Wire sizes and compute costs the plan is optimised for.
 pub(crate) struct CostModel {
     pub in_ct_bits: f64,
     pub c1_bits: f64,
     pub c0_bits: f64,
+    /// Largest packing factor the keys allow.
+    pub max_d: usize,
+    /// Bytes the link carries per nanosecond of compute (the exchange rate of the two costs).
+    pub bytes_per_ns: f64,
+}
+
+/// Compute costs, measured on one core of the reference machine: a plaintext–ciphertext product,
+/// finishing one reply (re-randomise, flood, switch, serialise), one key switch of the packing
+/// tree, and one kernel transform. They are weighed against traffic at the parameters' link speed.
+const PRODUCT_NS: f64 = 20_000.0;
+const FINISH_NS: f64 = 800_000.0;
+const KEY_SWITCH_NS: f64 = 2_000_000.0;
+const KERNEL_NS: f64 = 130_000.0;
+
+impl TileCfg {
+    /// Product coefficient (Y index, before interleaving) of output (m, y, x).
+    #[inline]
+    pub fn out_y(&self, plan: &Plan, m: usize, y: usize, x: usize) -> usize {
+        m * self.cs * self.hwi + (self.cs - 1) * self.hwi + plan.bmax + y * plan.wi + x
+    }
+
+    /// Exponent of kernel tap (m, c_local, ky, kx) in a kernel polynomial, and whether the weight
+    /// is negated (a negative exponent −e is X^(N−e) with sign −1).
+    #[inline]
+    pub fn kernel_pos(
+        &self,
+        plan: &Plan,
+        m: usize,
+        c: usize,
+        ky: usize,
+        kx: usize,
+    ) -> (usize, bool) {
+        let (c_hi, c_lo) = (c / self.d, c % self.d);
+        let e = self.d
+            * (m * self.cs * self.hwi + (self.cs - 1 - c_hi) * self.hwi + plan.bmax
+                - (ky * plan.wi + kx));
+        if e >= c_lo {
+            (e - c_lo, false)
+        } else {
+            (plan.n + e - c_lo, true)
+        }
+    }
+
+    /// Coefficient of input (c_local, pixel a of the tile) in an input polynomial.
+    #[inline]
+    pub fn input_pos(&self, c: usize, a: usize) -> usize {
+        self.d * ((c / self.d) * self.hwi + a) + c % self.d
+    }
 }
 
 impl Plan {
-    /// The plan minimising traffic (plus a small compute term) for this canonical layer.
+    /// The plan minimising traffic plus weighted compute for this canonical layer.
     pub fn choose(c: &Canon, n: usize, cost: &CostModel) -> Result<Plan, HeError> {
         let wi = c.win;
+        let bmax = (c.kh - 1) * wi + c.kw - 1;
+        let mut memo: Vec<Option<Option<(f64, f64, TileCfg)>>> = vec![None; c.hout + 1];
+        let mut best_for = |h: usize, count: usize| -> Option<(f64, TileCfg)> {
+            // The kernel term is per geometry, so the best depends on the tile count only through it;
+            // memoise on h and recompute the (cheap) total for the count.
+            if memo[h].is_none() {
+                memo[h] = Some(best_cfg(c, n, cost, h));
+            }
+            memo[h]
+                .clone()
+                .flatten()
+                .map(|(per_tile, kernels, cfg)| (per_tile * count as f64 + kernels, cfg))
+        };
         let mut best: Option<(f64, Plan)> = None;
-        let max_ht = c.hout;
-        for ht in (1..=max_ht).rev() {
-            let hi = ht + c.kh - 1;
-            let hwi = hi * wi;
-            if hwi > n {
+        for ht in (1..=c.hout).rev() {
+            let (full, rem) = (c.hout / ht, c.hout % ht);
+            let Some((cost_main, cfg_main)) = best_for(ht, full) else {
                 continue;
-            }
-            let r = n / hwi;
-            let n_tiles = c.hout.div_ceil(ht);
-            let mut cws: Vec<usize> = (1..=r.min(c.cin)).collect();
-            if cws.len() > 256 {
-                // Large ratios (FC, tiny images): try divisors-ish spread, enough for a near optimum.
-                let mut v: Vec<usize> = (0..=64)
-                    .map(|i| ((r.min(c.cin) as f64).powf(i as f64 / 64.0)).round() as usize)
-                    .collect();
-                v.extend([c.cin.min(r)]);
-                v.sort_unstable();
-                v.dedup();
-                cws = v.into_iter().filter(|&x| x >= 1).collect();
-            }
-            for cw in cws {
-                let mw = (r / cw).min(c.cout).max(1);
-                if cw * mw * hwi > n {
+            };
+            let mut total = cost_main;
+            let mut cfgs = vec![cfg_main];
+            let mut tiles: Vec<Tile> = (0..full)
+                .map(|i| Tile {
+                    y0: i * ht,
+                    rows: ht,
+                    cfg: 0,
+                })
+                .collect();
+            if rem > 0 {
+                let Some((cost_rem, cfg_rem)) = best_for(rem, 1) else {
                     continue;
-                }
-                let n_cb = c.cin.div_ceil(cw);
-                let n_mg = c.cout.div_ceil(mw);
-                let n_in = (n_tiles * n_cb) as f64;
-                let n_out = (n_tiles * n_mg) as f64;
-                let products = n_in * n_mg as f64;
-                let revealed = (c.cout * c.hout * c.wout) as f64;
-                let bits = n_in * cost.in_ct_bits
-                    + n_out * cost.c1_bits * n as f64
-                    + revealed * cost.c0_bits;
-                // One product (2·L·N multiply-adds) weighs like ~2 KB of traffic; kernel NTTs likewise.
-                let total = bits / 8.0 + products * 2048.0 + (n_mg * n_cb) as f64 * 1024.0;
-                let plan = Plan {
-                    n,
-                    ht,
-                    hi,
-                    wi,
-                    hwi,
-                    cw,
-                    mw,
-                    n_tiles,
-                    n_cb,
-                    n_mg,
-                    bmax: (c.kh - 1) * wi + c.kw - 1,
                 };
-                if best.as_ref().is_none_or(|(b, _)| total < *b) {
-                    best = Some((total, plan));
-                }
+                total += cost_rem;
+                let idx = if cfg_rem == cfgs[0] {
+                    0
+                } else {
+                    cfgs.push(cfg_rem);
+                    1
+                };
+                tiles.push(Tile {
+                    y0: full * ht,
+                    rows: rem,
+                    cfg: idx,
+                });
+            }
+            if best.as_ref().is_none_or(|(b, _)| total < *b) {
+                best = Some((
+                    total,
+                    Plan {
+                        n,
+                        wi,
+                        bmax,
+                        cfgs,
+                        tiles,
+                    },
+                ));
             }
         }
         best.map(|(_, p)| p).ok_or_else(|| {
@@ -416,30 +491,83 @@ impl Plan {
         })
     }
 
-    /// Coefficient of output (m, y_local, x) in an output ciphertext.
-    #[inline]
-    pub fn out_pos(&self, m: usize, y: usize, x: usize) -> usize {
-        m * self.cw * self.hwi + (self.cw - 1) * self.hwi + self.bmax + y * self.wi + x
-    }
-
-    /// Coefficient of kernel tap (m, c_local, ky, kx) in a kernel polynomial.
-    #[inline]
-    pub fn kernel_pos(&self, m: usize, c: usize, ky: usize, kx: usize) -> usize {
-        m * self.cw * self.hwi + (self.cw - 1 - c) * self.hwi + self.bmax - (ky * self.wi + kx)
-    }
-
     /// Number of input ciphertexts the client sends.
     pub fn num_inputs(&self) -> usize {
-        self.n_tiles * self.n_cb
+        self.tiles.iter().map(|t| self.cfgs[t.cfg].n_cb).sum()
     }
 
     /// Number of output ciphertexts the server returns.
     pub fn num_outputs(&self) -> usize {
-        self.n_tiles * self.n_mg
+        self.tiles.iter().map(|t| self.cfgs[t.cfg].n_pack).sum()
     }
 
-    /// Output rows covered by tile t.
-    pub fn tile_rows(&self, t: usize, hout: usize) -> usize {
-        self.ht.min(hout - t * self.ht)
+    /// Index of tile t's first input ciphertext.
+    pub fn input_offset(&self, t: usize) -> usize {
+        self.tiles[..t].iter().map(|x| self.cfgs[x.cfg].n_cb).sum()
     }
+}
+
+/// Best geometry for tiles of h output rows: (bytes-equivalent per tile, kernel cost, geometry).
+fn best_cfg(c: &Canon, n: usize, cost: &CostModel, h: usize) -> Option<(f64, f64, TileCfg)> {
+    let hi = h + c.kh - 1;
+    let hwi = hi * c.win;
+    let mut best: Option<(f64, f64, TileCfg)> = None;
+    let mut d = 1;
+    while d <= cost.max_d {
+        if d * hwi > n {
+            break;
+        }
+        let r = (n / d) / hwi;
+        let max_cs = r.min(c.cin.div_ceil(d));
+        let mut css: Vec<usize> = (1..=max_cs).collect();
+        if css.len() > 256 {
+            // Large ratios (FC, tiny images): a geometric spread is enough for a near optimum.
+            let mut v: Vec<usize> = (0..=64)
+                .map(|i| ((max_cs as f64).powf(i as f64 / 64.0)).round() as usize)
+                .collect();
+            v.push(max_cs);
+            v.sort_unstable();
+            v.dedup();
+            css = v.into_iter().filter(|&x| x >= 1).collect();
+        }
+        for cs in css {
+            let mw = (r / cs).min(c.cout).max(1);
+            if cs * mw * hwi * d > n {
+                continue;
+            }
+            let cw = cs * d;
+            let n_cb = c.cin.div_ceil(cw);
+            let n_mg = c.cout.div_ceil(mw);
+            let n_pack = n_mg.div_ceil(d);
+            let revealed = (c.cout * h * c.wout) as f64;
+            let bits = n_cb as f64 * cost.in_ct_bits
+                + n_pack as f64 * cost.c1_bits * n as f64
+                + revealed * cost.c0_bits;
+            let ns = (n_cb * n_mg) as f64 * PRODUCT_NS
+                + n_pack as f64 * FINISH_NS
+                + (n_pack * (d - 1)) as f64 * KEY_SWITCH_NS;
+            let bpn = cost.bytes_per_ns;
+            let per_tile = bits / 8.0 + ns * bpn;
+            let kernels = (n_cb * n_mg) as f64 * KERNEL_NS * bpn;
+            let cfg = TileCfg {
+                hi,
+                hwi,
+                d,
+                cs,
+                cw,
+                mw,
+                n_cb,
+                n_mg,
+                n_pack,
+            };
+            if best
+                .as_ref()
+                .is_none_or(|(b, k, _)| per_tile + kernels < b + k)
+            {
+                best = Some((per_tile, kernels, cfg));
+            }
+        }
+        d *= 2;
+    }
+    best
 }

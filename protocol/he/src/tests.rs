@@ -297,7 +297,7 @@ fn decryption_noise_stays_within_the_analysed_bound() {
     });
     let noise = client::MAX_NOISE.load(std::sync::atomic::Ordering::Relaxed) as f64;
     let (b0, _) = params.reply_bits();
-    let half_delta = 2f64.powi((b0 - params.ring_bits() - 1) as i32);
+    let half_delta = 2f64.powi((b0 - params.plain_bits - 1) as i32);
     eprintln!(
         "max decryption noise {noise} (log2 {:.1}), Δ/2 = 2^{:.0}",
         noise.log2(),
@@ -308,4 +308,42 @@ fn decryption_noise_stays_within_the_analysed_bound() {
         noise > 0.0 && noise < 20481.0 && noise < half_delta,
         "noise {noise} vs Δ/2 = {half_delta}"
     );
+}
+
+#[test]
+fn the_reference_conv_packs_replies_and_parameters_fall_back_when_keys_would_be_insecure() {
+    let params = HeParams::for_ring(52).unwrap();
+    assert_eq!(params.pack_bits(), 3);
+    let conv = LinearShape::Conv {
+        c_in: 64,
+        h: 32,
+        w: 32,
+        c_out: 64,
+        kh: 3,
+        kw: 3,
+        stride: 1,
+        pad: 1,
+        groups: 1,
+    };
+    // 64·34·34 inputs fit 10 dense ciphertexts; 65,536 outputs fit 8 replies at best.
+    let (cin, cout, d) = plan_summary(&params, &conv).unwrap();
+    assert_eq!(d, 8);
+    assert!(cin <= 12 && cout <= 12, "{cin} inputs, {cout} replies");
+    // Without packing the same layer needs several times more reply ciphertexts.
+    let flat = HeParams::for_ring_packed(52, 64, 32, 0).unwrap();
+    let (_, cout_flat, d_flat) = plan_summary(&flat, &conv).unwrap();
+    assert!(d_flat == 1 && cout_flat > 2 * cout);
+    // A fast link makes key switches not worth it: fewer of them, different fingerprint.
+    let lan = params.clone().with_link_mbps(10_000).unwrap();
+    assert_ne!(lan.fingerprint(), params.fingerprint());
+    let (_, cout_lan, _) = plan_summary(&lan, &conv).unwrap();
+    assert!(cout_lan > cout);
+    assert!(params.clone().with_link_mbps(0).is_err());
+    // k = 59 with L = 3 would need q·P above SEAL's 218-bit bound: refused, and the default lowers L.
+    assert!(matches!(
+        HeParams::for_ring_packed(59, 64, 32, 3),
+        Err(HeError::Params(_)) | Err(HeError::Seal(_))
+    ));
+    let p59 = HeParams::for_ring(59).unwrap();
+    assert!(p59.pack_bits() < 3);
 }

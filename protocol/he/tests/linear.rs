@@ -3,13 +3,11 @@
 use std::thread;
 
 use pi_he::{
-    plain_layer,
-    client_linear, prepare_layer, prepare_layer_with_cache, server_linear, ClientHe, HeError,
-    HeParams, LinearShape, ServerHe,
+    client_linear, plain_layer, prepare_layer, prepare_layer_with_cache, server_linear, ClientHe,
+    HeError, HeParams, LinearShape, ServerHe,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
-
 
 /// Runs one layer between a client and a server thread over loopback TCP.
 fn run_layer(
@@ -108,6 +106,32 @@ fn fixed_shapes_of_every_kind() {
     ];
     for (i, s) in shapes.into_iter().enumerate() {
         check(&params, s, 12, 100 + i as u64);
+    }
+}
+
+#[test]
+fn packed_replies_at_every_depth() {
+    // A 1 Mbit/s link makes traffic dominate, so the planner packs as deep as the keys allow.
+    let shapes = [
+        conv(16, 16, 16, 16, 3, 1, 1, 1),
+        conv(12, 9, 7, 10, 3, 2, 1, 2), // stride 2, groups
+        conv(24, 5, 5, 9, 1, 1, 0, 3),  // 1×1, groups, partial channel blocks
+        conv(3, 40, 40, 5, 3, 1, 1, 1), // row tiles of two heights
+        LinearShape::Fc {
+            in_features: 600,
+            out_features: 70,
+        },
+    ];
+    for l in 1..=3u32 {
+        let params = HeParams::for_ring_packed(52, 64, 32, l)
+            .unwrap()
+            .with_link_mbps(1)
+            .unwrap();
+        let (_, _, d) = pi_he::plan_summary(&params, &shapes[0]).unwrap();
+        assert_eq!(d, 1 << l, "depth {l}");
+        for (i, s) in shapes.iter().enumerate() {
+            check(&params, s.clone(), 12, 500 + 10 * l as u64 + i as u64);
+        }
     }
 }
 

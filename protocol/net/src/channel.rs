@@ -20,7 +20,10 @@ pub struct Counters {
 impl Counters {
     /// Traffic since an earlier snapshot.
     pub fn since(&self, earlier: Counters) -> Counters {
-        Counters { sent: self.sent - earlier.sent, received: self.received - earlier.received }
+        Counters {
+            sent: self.sent - earlier.sent,
+            received: self.received - earlier.received,
+        }
     }
 
     /// Both directions together.
@@ -89,9 +92,13 @@ impl<R: Read, W: Write> Channel<R, W> {
     /// Queues one frame (buffered; call `flush` before waiting on the peer).
     pub fn send_frame(&mut self, payload: &[u8]) -> Result<(), NetError> {
         if payload.len() > u32::MAX as usize {
-            return Err(NetError::FrameTooLarge { len: payload.len(), max: u32::MAX as usize });
+            return Err(NetError::FrameTooLarge {
+                len: payload.len(),
+                max: u32::MAX as usize,
+            });
         }
-        self.writer.write_all(&(payload.len() as u32).to_le_bytes())?;
+        self.writer
+            .write_all(&(payload.len() as u32).to_le_bytes())?;
         self.writer.write_all(payload)?;
         self.counters.sent += 4 + payload.len() as u64;
         Ok(())
@@ -107,11 +114,18 @@ impl<R: Read, W: Write> Channel<R, W> {
         }
         let len = u32::from_le_bytes(len) as usize;
         if len > self.max_frame {
-            return Err(NetError::FrameTooLarge { len, max: self.max_frame });
+            return Err(NetError::FrameTooLarge {
+                len,
+                max: self.max_frame,
+            });
         }
         let mut buf = vec![0u8; len];
         self.reader.read_exact(&mut buf).map_err(|e| {
-            if e.kind() == io::ErrorKind::UnexpectedEof { NetError::Closed } else { e.into() }
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                NetError::Closed
+            } else {
+                e.into()
+            }
         })?;
         self.counters.received += 4 + len as u64;
         Ok(buf)
@@ -148,7 +162,9 @@ pub fn loopback_pair() -> io::Result<(TcpChannel, TcpChannel)> {
     let addr = listener.local_addr()?;
     let client = std::thread::spawn(move || TcpStream::connect(addr));
     let (server, _) = listener.accept()?;
-    let client = client.join().map_err(|_| io::Error::other("connect thread panicked"))??;
+    let client = client
+        .join()
+        .map_err(|_| io::Error::other("connect thread panicked"))??;
     Ok((TcpChannel::from_tcp(server)?, TcpChannel::from_tcp(client)?))
 }
 
@@ -173,7 +189,10 @@ mod tests {
         let mut b = b.with_max_frame(8);
         a.send_frame(&[0u8; 9]).unwrap();
         a.flush().unwrap();
-        assert!(matches!(b.recv_frame(), Err(NetError::FrameTooLarge { len: 9, max: 8 })));
+        assert!(matches!(
+            b.recv_frame(),
+            Err(NetError::FrameTooLarge { len: 9, max: 8 })
+        ));
     }
 
     #[test]

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
 use super::{csprng, secs};
-use crate::messages::{ClientHello, MaskedInput, OfflineDone, OutputShare, ServerHello, PROTOCOL_VERSION};
+use crate::messages::{
+    ClientHello, MaskedInput, OfflineDone, OutputShare, ServerHello, PROTOCOL_VERSION,
+};
 use crate::program::{Program, Step};
 use crate::report::{InferenceReport, OfflineReport, OnlineReport};
 use crate::shares::{mask, truncate_client_all};
@@ -28,7 +30,10 @@ pub struct ClientOptions {
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        ClientOptions { batch: 1, read_timeout: Duration::from_secs(300) }
+        ClientOptions {
+            batch: 1,
+            read_timeout: Duration::from_secs(300),
+        }
     }
 }
 
@@ -66,7 +71,8 @@ pub fn run_client(
     progress: &dyn Fn(&str, usize, usize),
 ) -> Result<SessionReport, ProtocolError> {
     let ch = TcpChannel::connect(addr).map_err(pi_net::NetError::from)?;
-    ch.set_read_timeout(Some(options.read_timeout)).map_err(pi_net::NetError::from)?;
+    ch.set_read_timeout(Some(options.read_timeout))
+        .map_err(pi_net::NetError::from)?;
     let mut ch = ch;
     run_client_on(&mut ch, shape, image, options, progress)
 }
@@ -83,12 +89,17 @@ pub fn run_client_on<R: Read, W: Write>(
     if options.batch == 0 {
         return Err(ProtocolError::BadInput("batch must be at least 1".into()));
     }
-    ch.send(&ClientHello { version: PROTOCOL_VERSION, batch: options.batch })?;
+    ch.send(&ClientHello {
+        version: PROTOCOL_VERSION,
+        batch: options.batch,
+    })?;
     ch.flush()?;
     let public = match ch.recv::<ServerHello>()? {
         ServerHello::Accept { version, model } if version == PROTOCOL_VERSION => model,
         ServerHello::Accept { version, .. } => {
-            return Err(ProtocolError::Violation(format!("server speaks version {version}")))
+            return Err(ProtocolError::Violation(format!(
+                "server speaks version {version}"
+            )))
         }
         ServerHello::Reject { reason } => return Err(ProtocolError::PeerAborted(reason)),
     };
@@ -109,7 +120,15 @@ pub fn run_client_on<R: Read, W: Write>(
 
     let mut material = Vec::with_capacity(options.batch as usize);
     for i in 0..options.batch as usize {
-        material.push(offline(ch, &program, &he, &mut rng, i, options.batch as usize, progress)?);
+        material.push(offline(
+            ch,
+            &program,
+            &he,
+            &mut rng,
+            i,
+            options.batch as usize,
+            progress,
+        )?);
     }
     let mut inferences = Vec::with_capacity(material.len());
     for (i, m) in material.into_iter().enumerate() {
@@ -141,7 +160,11 @@ fn offline<R: Read, W: Write>(
     let bits = program.ring_bits();
     let ring = mask(bits);
     let steps = program.steps();
-    let label = if batch > 1 { format!("offline {}/{} HE", index + 1, batch) } else { "offline: HE".into() };
+    let label = if batch > 1 {
+        format!("offline {}/{} HE", index + 1, batch)
+    } else {
+        "offline: HE".into()
+    };
     let linear_total = program.linear_count();
 
     let mut shares: Vec<Option<Vec<u64>>> = vec![None; steps.len()];
@@ -152,11 +175,17 @@ fn offline<R: Read, W: Write>(
     for (id, step) in steps.iter().enumerate() {
         let out = match step {
             Step::Input => {
-                let r: Vec<u64> = (0..program.input_len()).map(|_| rng.gen::<u64>() & ring).collect();
+                let r: Vec<u64> = (0..program.input_len())
+                    .map(|_| rng.gen::<u64>() & ring)
+                    .collect();
                 input_mask = r.clone();
                 r
             }
-            Step::Linear { shape, pre_shift, input } => {
+            Step::Linear {
+                shape,
+                pre_shift,
+                input,
+            } => {
                 progress(&label, linear_done, linear_total);
                 let mut x = take_input(&shares, *input)?;
                 truncate_client_all(&mut x, *pre_shift, bits);
@@ -166,8 +195,16 @@ fn offline<R: Read, W: Write>(
                 linear_done += 1;
                 y
             }
-            Step::Relu { input, params, selected, shift } => {
-                let x = shares.get(*input).and_then(|s| s.as_deref()).ok_or_else(|| missing(*input))?;
+            Step::Relu {
+                input,
+                params,
+                selected,
+                shift,
+            } => {
+                let x = shares
+                    .get(*input)
+                    .and_then(|s| s.as_deref())
+                    .ok_or_else(|| missing(*input))?;
                 let wmask = mask(params.in_bits);
                 let mut out = Vec::with_capacity(x.len());
                 for (i, &v) in x.iter().enumerate() {
@@ -189,7 +226,12 @@ fn offline<R: Read, W: Write>(
             Step::Local { inputs } => {
                 let xs: Vec<&[u64]> = inputs
                     .iter()
-                    .map(|&i| shares.get(i).and_then(|s| s.as_deref()).ok_or_else(|| missing(i)))
+                    .map(|&i| {
+                        shares
+                            .get(i)
+                            .and_then(|s| s.as_deref())
+                            .ok_or_else(|| missing(i))
+                    })
                     .collect::<Result<_, _>>()?;
                 program.eval_local(id, &xs)?
             }
@@ -199,9 +241,19 @@ fn offline<R: Read, W: Write>(
             shares[*dead] = None;
         }
     }
-    let output_share = shares[program.output()].take().ok_or(ProtocolError::Violation("no output".into()))?;
+    let output_share = shares[program.output()]
+        .take()
+        .ok_or(ProtocolError::Violation("no output".into()))?;
 
-    progress(if batch > 1 { "offline: garbled ReLUs" } else { "offline: OT + garbled ReLUs" }, 0, 1);
+    progress(
+        if batch > 1 {
+            "offline: garbled ReLUs"
+        } else {
+            "offline: OT + garbled ReLUs"
+        },
+        0,
+        1,
+    );
     let t = Instant::now();
     let relus = pi_gc::evaluate_offline(ch, program.relu_params(), &gc_inputs, rng)?;
     let gc_seconds = secs(t);
@@ -235,7 +287,11 @@ fn online<R: Read, W: Write>(
     let start = Instant::now();
     let counters = ch.counters();
     let ring = mask(program.ring_bits());
-    let masked: Vec<u64> = input.iter().zip(&m.input_mask).map(|(x, r)| x.wrapping_sub(*r) & ring).collect();
+    let masked: Vec<u64> = input
+        .iter()
+        .zip(&m.input_mask)
+        .map(|(x, r)| x.wrapping_sub(*r) & ring)
+        .collect();
     ch.send(&MaskedInput { values: masked })?;
     ch.flush()?;
     let mut gc_seconds = 0.0;
@@ -254,7 +310,12 @@ fn online<R: Read, W: Write>(
             m.output_share.len()
         )));
     }
-    let sum: Vec<u64> = out.values.iter().zip(&m.output_share).map(|(a, b)| a.wrapping_add(*b) & ring).collect();
+    let sum: Vec<u64> = out
+        .values
+        .iter()
+        .zip(&m.output_share)
+        .map(|(a, b)| a.wrapping_add(*b) & ring)
+        .collect();
     let logits = program.dequantize_output(&sum);
     let prediction = models::float::argmax(&logits).unwrap_or(0);
     let traffic = ch.counters().since(counters);
@@ -277,7 +338,10 @@ fn online<R: Read, W: Write>(
 
 /// A copy of an earlier node's share (the caller may truncate it in place).
 fn take_input(shares: &[Option<Vec<u64>>], id: usize) -> Result<Vec<u64>, ProtocolError> {
-    shares.get(id).and_then(|s| s.clone()).ok_or_else(|| missing(id))
+    shares
+        .get(id)
+        .and_then(|s| s.clone())
+        .ok_or_else(|| missing(id))
 }
 
 fn missing(id: usize) -> ProtocolError {

@@ -13,7 +13,9 @@ use pi_net::{Channel, TcpChannel};
 use zeroize::Zeroize;
 
 use super::{csprng, secs};
-use crate::messages::{ClientHello, MaskedInput, OfflineDone, OutputShare, ServerHello, PROTOCOL_VERSION};
+use crate::messages::{
+    ClientHello, MaskedInput, OfflineDone, OutputShare, ServerHello, PROTOCOL_VERSION,
+};
 use crate::program::{Program, Step};
 use crate::public_model::PublicModel;
 use crate::shares::{mask, truncate_server, truncate_server_all};
@@ -32,7 +34,11 @@ pub struct SessionLimits {
 
 impl Default for SessionLimits {
     fn default() -> Self {
-        SessionLimits { read_timeout: Duration::from_secs(120), max_frame: 64 << 20, max_batch: 16 }
+        SessionLimits {
+            read_timeout: Duration::from_secs(120),
+            max_frame: 64 << 20,
+            max_batch: 16,
+        }
     }
 }
 
@@ -58,7 +64,11 @@ impl ServedModel {
         let public = PublicModel::new(&model, config);
         let program = Program::new(model, config)?;
         let layers = program.prepare_he_layers()?;
-        Ok(ServedModel { program, public, layers: Arc::new(layers) })
+        Ok(ServedModel {
+            program,
+            public,
+            layers: Arc::new(layers),
+        })
     }
 
     /// The model's name.
@@ -96,8 +106,14 @@ impl Drop for ServerOffline {
 }
 
 /// Serves one client on a connected socket until the session ends.
-pub fn serve_session(stream: TcpStream, served: &ServedModel, limits: &SessionLimits) -> Result<SessionSummary, ProtocolError> {
-    stream.set_read_timeout(Some(limits.read_timeout)).map_err(pi_net::NetError::from)?;
+pub fn serve_session(
+    stream: TcpStream,
+    served: &ServedModel,
+    limits: &SessionLimits,
+) -> Result<SessionSummary, ProtocolError> {
+    stream
+        .set_read_timeout(Some(limits.read_timeout))
+        .map_err(pi_net::NetError::from)?;
     let ch = TcpChannel::from_tcp(stream).map_err(pi_net::NetError::from)?;
     let mut ch = ch.with_max_frame(limits.max_frame);
     serve_channel(&mut ch, served, limits)
@@ -113,15 +129,23 @@ pub fn serve_channel<R: Read, W: Write>(
     let hello: ClientHello = ch.recv()?;
     if hello.version != PROTOCOL_VERSION || hello.batch == 0 || hello.batch > limits.max_batch {
         let reason = if hello.version != PROTOCOL_VERSION {
-            format!("protocol version {} not supported (server: {PROTOCOL_VERSION})", hello.version)
+            format!(
+                "protocol version {} not supported (server: {PROTOCOL_VERSION})",
+                hello.version
+            )
         } else {
             format!("batch {} outside 1..={}", hello.batch, limits.max_batch)
         };
-        ch.send(&ServerHello::Reject { reason: reason.clone() })?;
+        ch.send(&ServerHello::Reject {
+            reason: reason.clone(),
+        })?;
         ch.flush()?;
         return Err(ProtocolError::Violation(reason));
     }
-    ch.send(&ServerHello::Accept { version: PROTOCOL_VERSION, model: served.public.clone() })?;
+    ch.send(&ServerHello::Accept {
+        version: PROTOCOL_VERSION,
+        model: served.public.clone(),
+    })?;
     ch.flush()?;
 
     let program = &served.program;
@@ -139,19 +163,34 @@ pub fn serve_channel<R: Read, W: Write>(
         let he_seconds = secs(t);
         let t = Instant::now();
         let relus = pi_gc::garble_offline(ch, program.relu_params(), &mut rng)?;
-        ch.send(&OfflineDone { he_seconds, garble_seconds: secs(t) })?;
+        ch.send(&OfflineDone {
+            he_seconds,
+            garble_seconds: secs(t),
+        })?;
         ch.flush()?;
-        material.push(ServerOffline { linear_shares, relus });
+        material.push(ServerOffline {
+            linear_shares,
+            relus,
+        });
     }
     for m in material {
         online(ch, program, m)?;
     }
     let c = ch.counters();
-    Ok(SessionSummary { inferences: hello.batch, seconds: secs(start), bytes_sent: c.sent, bytes_received: c.received })
+    Ok(SessionSummary {
+        inferences: hello.batch,
+        seconds: secs(start),
+        bytes_sent: c.sent,
+        bytes_received: c.received,
+    })
 }
 
 /// Online phase of one inference: linear layers on the server's shares in the clear, ReLUs by GC.
-fn online<R: Read, W: Write>(ch: &mut Channel<R, W>, program: &Program, mut m: ServerOffline) -> Result<(), ProtocolError> {
+fn online<R: Read, W: Write>(
+    ch: &mut Channel<R, W>,
+    program: &Program,
+    mut m: ServerOffline,
+) -> Result<(), ProtocolError> {
     let bits = program.ring_bits();
     let ring = mask(bits);
     let input: MaskedInput = ch.recv()?;
@@ -176,23 +215,39 @@ fn online<R: Read, W: Write>(ch: &mut Channel<R, W>, program: &Program, mut m: S
                 .into_iter()
                 .map(|v| v & ring)
                 .collect(),
-            Step::Linear { pre_shift, input, .. } => {
+            Step::Linear {
+                pre_shift, input, ..
+            } => {
                 let t = Instant::now();
                 let mut x = get(&shares, *input)?.to_vec();
                 truncate_server_all(&mut x, *pre_shift, bits);
                 let mut y = program.eval_linear(id, &x)?;
-                let s = s_iter.next().ok_or(ProtocolError::Exhausted("HE correlations"))?;
+                let s = s_iter
+                    .next()
+                    .ok_or(ProtocolError::Exhausted("HE correlations"))?;
                 if s.len() != y.len() {
                     return Err(ProtocolError::Violation("HE share length mismatch".into()));
                 }
-                y.iter_mut().zip(&s).for_each(|(v, s)| *v = v.wrapping_add(*s) & ring);
+                y.iter_mut()
+                    .zip(&s)
+                    .for_each(|(v, s)| *v = v.wrapping_add(*s) & ring);
                 linear_seconds += secs(t);
                 y
             }
-            Step::Relu { input, params, selected, shift } => {
+            Step::Relu {
+                input,
+                params,
+                selected,
+                shift,
+            } => {
                 let x = get(&shares, *input)?;
                 let wmask = mask(params.in_bits);
-                let a: Vec<u64> = x.iter().enumerate().filter(|(i, _)| selected.contains(*i)).map(|(_, v)| v & wmask).collect();
+                let a: Vec<u64> = x
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| selected.contains(*i))
+                    .map(|(_, v)| v & wmask)
+                    .collect();
                 let t = Instant::now();
                 let outs = m.relus.online(ch, &a)?;
                 gc_seconds += secs(t);
@@ -200,7 +255,8 @@ fn online<R: Read, W: Write>(ch: &mut Channel<R, W>, program: &Program, mut m: S
                 let mut y = Vec::with_capacity(x.len());
                 for (i, v) in x.iter().enumerate() {
                     y.push(if selected.contains(i) {
-                        outs.next().ok_or(ProtocolError::Violation("ReLU output count".into()))?
+                        outs.next()
+                            .ok_or(ProtocolError::Violation("ReLU output count".into()))?
                     } else {
                         truncate_server(*v, *shift, bits)
                     });
@@ -214,7 +270,10 @@ fn online<R: Read, W: Write>(ch: &mut Channel<R, W>, program: &Program, mut m: S
             }
             Step::Local { inputs } => {
                 let t = Instant::now();
-                let xs: Vec<&[u64]> = inputs.iter().map(|&i| get(&shares, i)).collect::<Result<_, _>>()?;
+                let xs: Vec<&[u64]> = inputs
+                    .iter()
+                    .map(|&i| get(&shares, i))
+                    .collect::<Result<_, _>>()?;
                 let y = program.eval_local(id, &xs)?;
                 linear_seconds += secs(t);
                 y
@@ -225,12 +284,21 @@ fn online<R: Read, W: Write>(ch: &mut Channel<R, W>, program: &Program, mut m: S
             shares[*dead] = None;
         }
     }
-    let values = shares[program.output()].take().ok_or(ProtocolError::Violation("no output".into()))?;
-    ch.send(&OutputShare { values, linear_seconds, gc_seconds })?;
+    let values = shares[program.output()]
+        .take()
+        .ok_or(ProtocolError::Violation("no output".into()))?;
+    ch.send(&OutputShare {
+        values,
+        linear_seconds,
+        gc_seconds,
+    })?;
     ch.flush()?;
     Ok(())
 }
 
 fn get(shares: &[Option<Vec<u64>>], id: usize) -> Result<&[u64], ProtocolError> {
-    shares.get(id).and_then(|s| s.as_deref()).ok_or_else(|| ProtocolError::Violation(format!("share of node {id} missing")))
+    shares
+        .get(id)
+        .and_then(|s| s.as_deref())
+        .ok_or_else(|| ProtocolError::Violation(format!("share of node {id} missing")))
 }

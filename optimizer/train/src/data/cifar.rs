@@ -18,24 +18,40 @@ fn bin_dir(path: &Path, child: &str, marker: &str) -> PathBuf {
 
 /// Parse one binary file of records `[label bytes..., 3072 pixel bytes]`, keeping the label at
 /// `label_at` (CIFAR-100 stores coarse then fine).
-fn parse(path: &Path, label_bytes: usize, label_at: usize, classes: usize, out: &mut Dataset) -> Result<()> {
+fn parse(
+    path: &Path,
+    label_bytes: usize,
+    label_at: usize,
+    classes: usize,
+    out: &mut Dataset,
+) -> Result<()> {
     let bytes = read_file(path)?;
     let rec = label_bytes + IMAGE;
     if bytes.is_empty() || bytes.len() % rec != 0 {
         return Err(Error::format(
             path,
-            format!("size {} is not a positive multiple of the {rec}-byte record of this format", bytes.len()),
+            format!(
+                "size {} is not a positive multiple of the {rec}-byte record of this format",
+                bytes.len()
+            ),
         ));
     }
     for (r, chunk) in bytes.chunks_exact(rec).enumerate() {
-        out.labels.push(check_label(path, chunk[label_at] as u32, classes, r)?);
+        out.labels
+            .push(check_label(path, chunk[label_at] as u32, classes, r)?);
         out.pixels.extend_from_slice(&chunk[label_bytes..]);
     }
     Ok(())
 }
 
 fn empty(classes: usize) -> Dataset {
-    Dataset { shape: [3, 32, 32], max_value: 255.0, classes, pixels: Vec::new(), labels: Vec::new() }
+    Dataset {
+        shape: [3, 32, 32],
+        max_value: 255.0,
+        classes,
+        pixels: Vec::new(),
+        labels: Vec::new(),
+    }
 }
 
 /// CIFAR-10 from `cifar-10-batches-bin/` (or its parent): `data_batch_1..5.bin` for training,
@@ -44,7 +60,13 @@ pub fn load_cifar10(path: &Path) -> Result<Split> {
     let dir = bin_dir(path, "cifar-10-batches-bin", "test_batch.bin");
     let mut train = empty(10);
     for i in 1..=5 {
-        parse(&dir.join(format!("data_batch_{i}.bin")), 1, 0, 10, &mut train)?;
+        parse(
+            &dir.join(format!("data_batch_{i}.bin")),
+            1,
+            0,
+            10,
+            &mut train,
+        )?;
     }
     let mut test = empty(10);
     parse(&dir.join("test_batch.bin"), 1, 0, 10, &mut test)?;
@@ -103,7 +125,11 @@ mod tests {
     #[test]
     fn cifar100_uses_fine_labels_and_rejects_bad_files() {
         let dir = tmpdir("c100");
-        std::fs::write(dir.join("train.bin"), [record(&[1, 77], 0), record(&[2, 5], 1)].concat()).unwrap();
+        std::fs::write(
+            dir.join("train.bin"),
+            [record(&[1, 77], 0), record(&[2, 5], 1)].concat(),
+        )
+        .unwrap();
         std::fs::write(dir.join("test.bin"), record(&[0, 99], 0)).unwrap();
         let s = load_cifar100(&dir).unwrap();
         assert_eq!(s.train.labels, vec![77, 5]);

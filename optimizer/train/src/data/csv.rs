@@ -15,33 +15,60 @@ fn parse(path: &Path, side: usize, max: f32) -> Result<Dataset> {
         .read_to_string(&mut text)
         .map_err(|e| Error::format(path, format!("not a gzip-compressed text file: {e}")))?;
     let n = side * side;
-    let mut ds = Dataset { shape: [1, side, side], max_value: max, classes: 10, pixels: Vec::new(), labels: Vec::new() };
-    for (line_no, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    let mut ds = Dataset {
+        shape: [1, side, side],
+        max_value: max,
+        classes: 10,
+        pixels: Vec::new(),
+        labels: Vec::new(),
+    };
+    for (line_no, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let fields: Vec<&str> = line.split(',').collect();
         if fields.len() != n + 1 {
             return Err(Error::format(
                 path,
-                format!("line {}: {} fields, expected {} pixels and a label", line_no + 1, fields.len(), n),
+                format!(
+                    "line {}: {} fields, expected {} pixels and a label",
+                    line_no + 1,
+                    fields.len(),
+                    n
+                ),
             ));
         }
         for f in &fields[..n] {
-            let v: f32 = f
-                .trim()
-                .parse()
-                .map_err(|_| Error::format(path, format!("line {}: '{f}' is not a number", line_no + 1)))?;
+            let v: f32 = f.trim().parse().map_err(|_| {
+                Error::format(path, format!("line {}: '{f}' is not a number", line_no + 1))
+            })?;
             if !(0.0..=max).contains(&v) {
-                return Err(Error::format(path, format!("line {}: pixel {v} outside 0..={max}", line_no + 1)));
+                return Err(Error::format(
+                    path,
+                    format!("line {}: pixel {v} outside 0..={max}", line_no + 1),
+                ));
             }
             ds.pixels.push(v.round() as u8);
         }
-        let label: f32 = fields[n]
-            .trim()
-            .parse()
-            .map_err(|_| Error::format(path, format!("line {}: label '{}' is not a number", line_no + 1, fields[n])))?;
+        let label: f32 = fields[n].trim().parse().map_err(|_| {
+            Error::format(
+                path,
+                format!(
+                    "line {}: label '{}' is not a number",
+                    line_no + 1,
+                    fields[n]
+                ),
+            )
+        })?;
         if label < 0.0 || label.fract() != 0.0 {
-            return Err(Error::format(path, format!("line {}: label {label} is not a class index", line_no + 1)));
+            return Err(Error::format(
+                path,
+                format!("line {}: label {label} is not a class index", line_no + 1),
+            ));
         }
-        ds.labels.push(check_label(path, label as u32, 10, line_no)?);
+        ds.labels
+            .push(check_label(path, label as u32, 10, line_no)?);
     }
     if ds.is_empty() {
         return Err(Error::format(path, "no images"));

@@ -37,13 +37,16 @@ pub fn fit_to_shape(ds: Dataset, target: [usize; 3]) -> Result<Dataset> {
         let (top, left) = ((h1 - hh) / 2, (w1 - ww) / 2);
         let mut out = vec![0u8; h1 * w1];
         for y in 0..hh {
-            out[(y + top) * w1 + left..(y + top) * w1 + left + ww].copy_from_slice(&small[y * ww..(y + 1) * ww]);
+            out[(y + top) * w1 + left..(y + top) * w1 + left + ww]
+                .copy_from_slice(&small[y * ww..(y + 1) * ww]);
         }
         out
     };
     for i in 0..n {
         let img = ds.image(i);
-        let planes: Vec<Vec<u8>> = (0..c0).map(|ch| plane(&img[ch * h0 * w0..(ch + 1) * h0 * w0])).collect();
+        let planes: Vec<Vec<u8>> = (0..c0)
+            .map(|ch| plane(&img[ch * h0 * w0..(ch + 1) * h0 * w0]))
+            .collect();
         if c0 == c1 {
             planes.iter().for_each(|p| pixels.extend_from_slice(p));
         } else if c0 == 1 {
@@ -56,7 +59,13 @@ pub fn fit_to_shape(ds: Dataset, target: [usize; 3]) -> Result<Dataset> {
             }
         }
     }
-    Ok(Dataset { shape: target, max_value: ds.max_value, classes: ds.classes, pixels, labels: ds.labels })
+    Ok(Dataset {
+        shape: target,
+        max_value: ds.max_value,
+        classes: ds.classes,
+        pixels,
+        labels: ds.labels,
+    })
 }
 
 /// Downsampling factor from `from` to (at most) `to`: 1 when padding, `from / to` when `to`
@@ -67,7 +76,9 @@ fn factor(from: usize, to: usize) -> Result<usize> {
     } else if to > 0 && from.is_multiple_of(to) {
         Ok(from / to)
     } else {
-        Err(Error::Data(format!("cannot shrink images of side {from} to {to} (not an integer factor)")))
+        Err(Error::Data(format!(
+            "cannot shrink images of side {from} to {to} (not an integer factor)"
+        )))
     }
 }
 
@@ -77,7 +88,13 @@ mod tests {
 
     #[test]
     fn grey_28_padded_and_replicated_to_32x32x3() {
-        let ds = Dataset { shape: [1, 28, 28], max_value: 255.0, classes: 10, pixels: (0..784).map(|k| (k % 251) as u8 + 1).collect(), labels: vec![4] };
+        let ds = Dataset {
+            shape: [1, 28, 28],
+            max_value: 255.0,
+            classes: 10,
+            pixels: (0..784).map(|k| (k % 251) as u8 + 1).collect(),
+            labels: vec![4],
+        };
         let f = fit_to_shape(ds.clone(), [3, 32, 32]).unwrap();
         assert_eq!(f.shape, [3, 32, 32]);
         let img = f.image(0);
@@ -93,7 +110,13 @@ mod tests {
 
     #[test]
     fn rgb_64_box_downsampled_to_32_and_odd_factor_refused() {
-        let ds = Dataset { shape: [3, 4, 4], max_value: 255.0, classes: 2, pixels: (0..48).map(|k| k as u8).collect(), labels: vec![1] };
+        let ds = Dataset {
+            shape: [3, 4, 4],
+            max_value: 255.0,
+            classes: 2,
+            pixels: (0..48).map(|k| k as u8).collect(),
+            labels: vec![1],
+        };
         let f = fit_to_shape(ds.clone(), [3, 2, 2]).unwrap();
         // top-left 2x2 block of plane 0: 0,1,4,5 → mean 2.5 → rounds to 3
         assert_eq!(f.image(0)[0], 3);

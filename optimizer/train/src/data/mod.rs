@@ -63,7 +63,13 @@ impl Dataset {
             pixels.extend_from_slice(self.image(i));
             labels.push(self.labels[i]);
         }
-        Dataset { shape: self.shape, max_value: self.max_value, classes: self.classes, pixels, labels }
+        Dataset {
+            shape: self.shape,
+            max_value: self.max_value,
+            classes: self.classes,
+            pixels,
+            labels,
+        }
     }
 
     /// The first `n` images (all when `n >= len`).
@@ -100,7 +106,10 @@ pub enum DataKind {
 impl DataKind {
     /// Whether a horizontal flip preserves the label (photos yes, digits no).
     pub fn flips(self) -> bool {
-        matches!(self, DataKind::Cifar10 | DataKind::Cifar100 | DataKind::TinyImagenet)
+        matches!(
+            self,
+            DataKind::Cifar10 | DataKind::Cifar100 | DataKind::TinyImagenet
+        )
     }
 
     /// Guess the format from a path: a file name or the files a folder holds.
@@ -112,14 +121,21 @@ impl DataKind {
             ));
         }
         if path.is_file() {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_ascii_lowercase();
             if name.starts_with("digits") {
                 return Ok(DataKind::Digits);
             }
             if name.contains("mnist") {
                 return Ok(DataKind::Mnist5k);
             }
-            return Err(Error::format(path, "cannot tell the data format from this file name; pass --dataset"));
+            return Err(Error::format(
+                path,
+                "cannot tell the data format from this file name; pass --dataset",
+            ));
         }
         let has = |f: &str| path.join(f).exists();
         if has("data_batch_1.bin") || has("cifar-10-batches-bin") {
@@ -166,8 +182,16 @@ impl DataSpec {
             DataKind::Cifar10 => load_cifar10(&self.path)?,
             DataKind::Cifar100 => load_cifar100(&self.path)?,
             DataKind::TinyImagenet => load_tiny_imagenet(&self.path)?,
-            DataKind::Digits => split_holdout(load_digits(&self.path)?, self.test_fraction, self.split_seed)?,
-            DataKind::Mnist5k => split_holdout(load_mnist5k(&self.path)?, self.test_fraction, self.split_seed)?,
+            DataKind::Digits => split_holdout(
+                load_digits(&self.path)?,
+                self.test_fraction,
+                self.split_seed,
+            )?,
+            DataKind::Mnist5k => split_holdout(
+                load_mnist5k(&self.path)?,
+                self.test_fraction,
+                self.split_seed,
+            )?,
         };
         Ok((kind, split))
     }
@@ -176,13 +200,18 @@ impl DataSpec {
 /// A seeded random split of one set into train and test.
 pub fn split_holdout(all: Dataset, test_fraction: f64, seed: u64) -> Result<Split> {
     if !(0.0..1.0).contains(&test_fraction) {
-        return Err(Error::Config(format!("test fraction {test_fraction} must be in [0, 1)")));
+        return Err(Error::Config(format!(
+            "test fraction {test_fraction} must be in [0, 1)"
+        )));
     }
     let mut idx: Vec<usize> = (0..all.len()).collect();
     Rng::new(seed).shuffle(&mut idx);
     let n_test = ((all.len() as f64) * test_fraction).round() as usize;
     let (test, train) = idx.split_at(n_test);
-    Ok(Split { train: all.subset(train), test: all.subset(test) })
+    Ok(Split {
+        train: all.subset(train),
+        test: all.subset(test),
+    })
 }
 
 /// Per-channel normalisation `(pixel / max - mean) / std`.
@@ -220,7 +249,11 @@ impl Normalizer {
             .zip(&sum)
             .map(|(q, s)| ((q / n - (s / n).powi(2)).max(0.0).sqrt() as f32).max(1e-3))
             .collect();
-        Normalizer { mean, std, max_value: ds.max_value }
+        Normalizer {
+            mean,
+            std,
+            max_value: ds.max_value,
+        }
     }
 
     /// Normalise one pixel of channel `ch`.
@@ -232,7 +265,11 @@ impl Normalizer {
     /// A whole image as normalised floats (CHW).
     pub fn image(&self, ds: &Dataset, i: usize) -> Vec<f32> {
         let hw = ds.shape[1] * ds.shape[2];
-        ds.image(i).iter().enumerate().map(|(k, &p)| self.apply(k / hw, p)).collect()
+        ds.image(i)
+            .iter()
+            .enumerate()
+            .map(|(k, &p)| self.apply(k / hw, p))
+            .collect()
     }
 }
 
@@ -250,12 +287,18 @@ impl Augment {
     /// for photos, size/16 (2 for 32×32, 1 for 8×8) for digits; flips for photos only.
     pub fn standard(kind: DataKind, input: [usize; 3]) -> Augment {
         let photo = kind.flips();
-        Augment { crop_padding: (input[1] / if photo { 8 } else { 16 }).max(1), flip: photo }
+        Augment {
+            crop_padding: (input[1] / if photo { 8 } else { 16 }).max(1),
+            flip: photo,
+        }
     }
 
     /// No augmentation.
     pub fn none() -> Augment {
-        Augment { crop_padding: 0, flip: false }
+        Augment {
+            crop_padding: 0,
+            flip: false,
+        }
     }
 }
 
@@ -324,7 +367,13 @@ pub struct Prepared {
 impl Prepared {
     /// Load `spec`, fit it to `input = [c, h, w]` and check it has at most `classes` classes;
     /// `max_train`/`max_test` keep only that many images (quick runs).
-    pub fn load(spec: &DataSpec, input: [usize; 3], classes: usize, max_train: Option<usize>, max_test: Option<usize>) -> Result<Prepared> {
+    pub fn load(
+        spec: &DataSpec,
+        input: [usize; 3],
+        classes: usize,
+        max_train: Option<usize>,
+        max_test: Option<usize>,
+    ) -> Result<Prepared> {
         let (kind, split) = spec.load()?;
         if split.train.classes > classes {
             return Err(Error::Data(format!(
@@ -340,10 +389,18 @@ impl Prepared {
         let train = fit_to_shape(cut(split.train, max_train), input)?;
         let test = fit_to_shape(cut(split.test, max_test), input)?;
         if train.is_empty() || test.is_empty() {
-            return Err(Error::Data(format!("{}: empty train or test split", spec.path.display())));
+            return Err(Error::Data(format!(
+                "{}: empty train or test split",
+                spec.path.display()
+            )));
         }
         let norm = Normalizer::fit(&train);
-        Ok(Prepared { kind, train, test, norm })
+        Ok(Prepared {
+            kind,
+            train,
+            test,
+            norm,
+        })
     }
 }
 
@@ -352,7 +409,10 @@ pub(crate) fn check_label(path: &Path, label: u32, classes: usize, record: usize
     if (label as usize) < classes {
         Ok(label as u16)
     } else {
-        Err(Error::format(path, format!("record {record}: label {label} is not below {classes}")))
+        Err(Error::format(
+            path,
+            format!("record {record}: label {label} is not below {classes}"),
+        ))
     }
 }
 
@@ -367,7 +427,13 @@ mod tests {
 
     fn tiny() -> Dataset {
         // two 1×2×3 images
-        Dataset { shape: [1, 2, 3], max_value: 255.0, classes: 2, pixels: vec![0, 51, 102, 153, 204, 255, 255, 255, 255, 0, 0, 0], labels: vec![0, 1] }
+        Dataset {
+            shape: [1, 2, 3],
+            max_value: 255.0,
+            classes: 2,
+            pixels: vec![0, 51, 102, 153, 204, 255, 255, 255, 255, 0, 0, 0],
+            labels: vec![0, 1],
+        }
     }
 
     #[test]
@@ -398,9 +464,22 @@ mod tests {
     #[test]
     fn flip_and_crop_move_pixels() {
         // one 1×1×4 image 10,20,30,40 with max 1 → normalisation identity-like after fixing stats
-        let ds = Dataset { shape: [1, 1, 4], max_value: 1.0, classes: 1, pixels: vec![10, 20, 30, 40], labels: vec![0] };
-        let n = Normalizer { mean: vec![0.0], std: vec![1.0], max_value: 1.0 };
-        let a = Augment { crop_padding: 0, flip: true };
+        let ds = Dataset {
+            shape: [1, 1, 4],
+            max_value: 1.0,
+            classes: 1,
+            pixels: vec![10, 20, 30, 40],
+            labels: vec![0],
+        };
+        let n = Normalizer {
+            mean: vec![0.0],
+            std: vec![1.0],
+            max_value: 1.0,
+        };
+        let a = Augment {
+            crop_padding: 0,
+            flip: true,
+        };
         let mut seen_flip = false;
         let mut rng = Rng::new(3);
         for _ in 0..20 {
@@ -410,7 +489,10 @@ mod tests {
             seen_flip |= out[0] == 40.0;
         }
         assert!(seen_flip);
-        let a = Augment { crop_padding: 1, flip: false };
+        let a = Augment {
+            crop_padding: 1,
+            flip: false,
+        };
         let mut shifted = false;
         for _ in 0..30 {
             let mut out = Vec::new();
@@ -431,18 +513,32 @@ mod tests {
 
     #[test]
     fn holdout_split_is_disjoint_and_complete() {
-        let ds = Dataset { shape: [1, 1, 1], max_value: 1.0, classes: 10, pixels: (0..10).collect(), labels: (0..10).collect() };
+        let ds = Dataset {
+            shape: [1, 1, 1],
+            max_value: 1.0,
+            classes: 10,
+            pixels: (0..10).collect(),
+            labels: (0..10).collect(),
+        };
         let s = split_holdout(ds, 0.3, 5).unwrap();
         assert_eq!(s.test.len(), 3);
         assert_eq!(s.train.len(), 7);
-        let mut all: Vec<u8> = s.train.pixels.iter().chain(&s.test.pixels).copied().collect();
+        let mut all: Vec<u8> = s
+            .train
+            .pixels
+            .iter()
+            .chain(&s.test.pixels)
+            .copied()
+            .collect();
         all.sort();
         assert_eq!(all, (0..10).collect::<Vec<u8>>());
     }
 
     #[test]
     fn missing_path_is_named() {
-        let e = DataKind::detect(Path::new("/nonexistent/cifar")).unwrap_err().to_string();
+        let e = DataKind::detect(Path::new("/nonexistent/cifar"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/nonexistent/cifar"), "{e}");
     }
 }

@@ -5,7 +5,12 @@
 use super::Builder;
 
 /// Full adder step: returns (sum, carry-out) with one AND: c' = c ⊕ ((x ⊕ c) ∧ (y ⊕ c)).
-fn full_add<B: Builder + ?Sized>(b: &mut B, x: &B::Wire, y: &B::Wire, c: &B::Wire) -> (B::Wire, B::Wire) {
+fn full_add<B: Builder + ?Sized>(
+    b: &mut B,
+    x: &B::Wire,
+    y: &B::Wire,
+    c: &B::Wire,
+) -> (B::Wire, B::Wire) {
     let xc = b.xor(x, c);
     let yc = b.xor(y, c);
     let s = b.xor(&xc, y);
@@ -57,7 +62,11 @@ pub fn add_mixed<B: Builder + ?Sized>(b: &mut B, x: &[B::Wire], y: &[B::Wire]) -
 }
 
 /// x + y with the carry out as an extra top bit (n + 1 bits); n AND gates.
-pub fn add_with_carry<B: Builder + ?Sized>(b: &mut B, x: &[B::Wire], y: &[B::Wire]) -> Vec<B::Wire> {
+pub fn add_with_carry<B: Builder + ?Sized>(
+    b: &mut B,
+    x: &[B::Wire],
+    y: &[B::Wire],
+) -> Vec<B::Wire> {
     let n = x.len().min(y.len());
     let mut out = Vec::with_capacity(n + 1);
     let mut carry = b.zero();
@@ -76,7 +85,11 @@ pub fn add_with_carry<B: Builder + ?Sized>(b: &mut B, x: &[B::Wire], y: &[B::Wir
 }
 
 /// Borrow chain of x − y: returns (difference mod 2^n, borrow-out = [x <u y]); n AND gates.
-fn sub_borrow<B: Builder + ?Sized>(b: &mut B, x: &[B::Wire], y: &[B::Wire]) -> (Vec<B::Wire>, B::Wire) {
+fn sub_borrow<B: Builder + ?Sized>(
+    b: &mut B,
+    x: &[B::Wire],
+    y: &[B::Wire],
+) -> (Vec<B::Wire>, B::Wire) {
     let n = x.len().min(y.len());
     let mut out = Vec::with_capacity(n);
     let mut borrow = b.zero();
@@ -152,7 +165,12 @@ pub fn eq<B: Builder + ?Sized>(b: &mut B, x: &[B::Wire], y: &[B::Wire]) -> B::Wi
 }
 
 /// `s ? y : x` bit by bit; n AND gates.
-pub fn mux<B: Builder + ?Sized>(b: &mut B, s: &B::Wire, x: &[B::Wire], y: &[B::Wire]) -> Vec<B::Wire> {
+pub fn mux<B: Builder + ?Sized>(
+    b: &mut B,
+    s: &B::Wire,
+    x: &[B::Wire],
+    y: &[B::Wire],
+) -> Vec<B::Wire> {
     x.iter()
         .zip(y)
         .map(|(xi, yi)| {
@@ -191,7 +209,15 @@ pub fn relu_signed<B: Builder + ?Sized>(b: &mut B, x: &[B::Wire]) -> Vec<B::Wire
 
 /// A public constant word of `n` bits.
 pub fn constant<B: Builder + ?Sized>(b: &mut B, value: u64, n: usize) -> Vec<B::Wire> {
-    (0..n).map(|j| if j < 64 && (value >> j) & 1 == 1 { b.one() } else { b.zero() }).collect()
+    (0..n)
+        .map(|j| {
+            if j < 64 && (value >> j) & 1 == 1 {
+                b.one()
+            } else {
+                b.zero()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -202,7 +228,11 @@ mod tests {
     use rand_core::{RngCore, SeedableRng};
 
     fn mask(n: u32) -> u64 {
-        if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }
+        if n >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << n) - 1
+        }
     }
     fn sext_val(x: u64, n: u32) -> i64 {
         ((x << (64 - n)) as i64) >> (64 - n)
@@ -212,10 +242,21 @@ mod tests {
     fn edges(n: u32) -> Vec<u64> {
         let m = mask(n);
         let half = 1u64 << (n - 1);
-        [0, 1, m, half - 1, half, half + 1, m - 1, 2, half >> 1, (half >> 1).wrapping_sub(1)]
-            .iter()
-            .map(|v| v & m)
-            .collect()
+        [
+            0,
+            1,
+            m,
+            half - 1,
+            half,
+            half + 1,
+            m - 1,
+            2,
+            half >> 1,
+            (half >> 1).wrapping_sub(1),
+        ]
+        .iter()
+        .map(|v| v & m)
+        .collect()
     }
 
     /// Runs `f` with Plain over all pairs drawn from edges and random values and checks `want`.
@@ -246,7 +287,11 @@ mod tests {
             let out = f(&mut Plain, &xw, &yw);
             let got = Plain::unslice(&out, batch.len());
             for (i, &(x, y)) in batch.iter().enumerate() {
-                assert_eq!(got[i] & mask(out_bits), want(x, y) & mask(out_bits), "n={n} x={x:#x} y={y:#x}");
+                assert_eq!(
+                    got[i] & mask(out_bits),
+                    want(x, y) & mask(out_bits),
+                    "n={n} x={x:#x} y={y:#x}"
+                );
             }
         }
     }
@@ -256,34 +301,83 @@ mod tests {
             #[test]
             fn $name() {
                 for n in [1u32, 2, 3, 8, 27, 52, 63, 64] {
-                    check2(n, |b, x, y| $gadget(b, x, y), |x, y| $want(n, x, y), $out(n));
+                    check2(
+                        n,
+                        |b, x, y| $gadget(b, x, y),
+                        |x, y| $want(n, x, y),
+                        $out(n),
+                    );
                     // The counter runs the very same gadget and must report the documented cost.
                     let mut c = GateCounter::default();
                     let u: Vec<()> = vec![(); n as usize];
                     let _ = $gadget(&mut c, &u, &u);
-                    assert_eq!(c.ands, $ands(n as usize), "AND count of {} at n={n}", stringify!($name));
+                    assert_eq!(
+                        c.ands,
+                        $ands(n as usize),
+                        "AND count of {} at n={n}",
+                        stringify!($name)
+                    );
                 }
             }
         };
     }
 
-    gadget_case!(adder_matches_wrapping_add, |b: &mut _, x: &[_], y: &[_]| add(b, x, y),
-        |n, x: u64, y: u64| x.wrapping_add(y) & mask(n), |n| n, |n: usize| n - 1);
-    gadget_case!(adder_with_carry_matches_wide_add, |b: &mut _, x: &[_], y: &[_]| add_with_carry(b, x, y),
+    gadget_case!(
+        adder_matches_wrapping_add,
+        |b: &mut _, x: &[_], y: &[_]| add(b, x, y),
+        |n, x: u64, y: u64| x.wrapping_add(y) & mask(n),
+        |n| n,
+        |n: usize| n - 1
+    );
+    gadget_case!(
+        adder_with_carry_matches_wide_add,
+        |b: &mut _, x: &[_], y: &[_]| add_with_carry(b, x, y),
         |_n, x: u64, y: u64| x.wrapping_add(y),
-        |n: u32| (n + 1).min(64), |n: usize| n);
-    gadget_case!(subtractor_matches_wrapping_sub, |b: &mut _, x: &[_], y: &[_]| sub(b, x, y),
-        |n, x: u64, y: u64| x.wrapping_sub(y) & mask(n), |n| n, |n: usize| n - 1);
-    gadget_case!(unsigned_comparator_matches_lt, |b: &mut _, x: &[_], y: &[_]| vec![lt_unsigned(b, x, y)],
-        |_n, x: u64, y: u64| (x < y) as u64, |_| 1, |n: usize| n);
-    gadget_case!(signed_comparator_matches_lt, |b: &mut _, x: &[_], y: &[_]| vec![lt_signed(b, x, y)],
-        |n, x: u64, y: u64| (sext_val(x, n) < sext_val(y, n)) as u64, |_| 1, |n: usize| n);
-    gadget_case!(equality_matches_eq, |b: &mut _, x: &[_], y: &[_]| vec![eq(b, x, y)],
-        |_n, x: u64, y: u64| (x == y) as u64, |_| 1, |n: usize| n - 1);
-    gadget_case!(negation_matches_wrapping_neg, |b: &mut _, x: &[_], _y: &[_]| neg(b, x),
-        |n, x: u64, _y: u64| x.wrapping_neg() & mask(n), |n| n, |n: usize| n - 1);
-    gadget_case!(relu_signed_matches_max0, |b: &mut _, x: &[_], _y: &[_]| relu_signed(b, x),
-        |n, x: u64, _y: u64| sext_val(x, n).max(0) as u64 & mask(n), |n| n, |n: usize| n - 1);
+        |n: u32| (n + 1).min(64),
+        |n: usize| n
+    );
+    gadget_case!(
+        subtractor_matches_wrapping_sub,
+        |b: &mut _, x: &[_], y: &[_]| sub(b, x, y),
+        |n, x: u64, y: u64| x.wrapping_sub(y) & mask(n),
+        |n| n,
+        |n: usize| n - 1
+    );
+    gadget_case!(
+        unsigned_comparator_matches_lt,
+        |b: &mut _, x: &[_], y: &[_]| vec![lt_unsigned(b, x, y)],
+        |_n, x: u64, y: u64| (x < y) as u64,
+        |_| 1,
+        |n: usize| n
+    );
+    gadget_case!(
+        signed_comparator_matches_lt,
+        |b: &mut _, x: &[_], y: &[_]| vec![lt_signed(b, x, y)],
+        |n, x: u64, y: u64| (sext_val(x, n) < sext_val(y, n)) as u64,
+        |_| 1,
+        |n: usize| n
+    );
+    gadget_case!(
+        equality_matches_eq,
+        |b: &mut _, x: &[_], y: &[_]| vec![eq(b, x, y)],
+        |_n, x: u64, y: u64| (x == y) as u64,
+        |_| 1,
+        |n: usize| n - 1
+    );
+    gadget_case!(
+        negation_matches_wrapping_neg,
+        |b: &mut _, x: &[_], _y: &[_]| neg(b, x),
+        |n, x: u64, _y: u64| x.wrapping_neg() & mask(n),
+        |n| n,
+        |n: usize| n - 1
+    );
+    gadget_case!(
+        relu_signed_matches_max0,
+        |b: &mut _, x: &[_], _y: &[_]| relu_signed(b, x),
+        |n, x: u64, _y: u64| sext_val(x, n).max(0) as u64 & mask(n),
+        |n| n,
+        |n: usize| n - 1
+    );
 
     #[test]
     fn add_with_carry_top_bit_is_the_carry() {
@@ -303,15 +397,35 @@ mod tests {
     fn mixed_width_adder_matches_and_costs_n_minus_1() {
         let mut rng = ChaCha20Rng::seed_from_u64(11);
         for (lx, n) in [(0u32, 5u32), (1, 5), (18, 52), (27, 27), (30, 52), (5, 64)] {
-            let xs: Vec<u64> = (0..64).map(|i| if i < 4 { [0, 1, mask(lx.max(1)), 1 << (lx.max(1) - 1)][i] & mask(lx) } else { rng.next_u64() & mask(lx) }).collect();
-            let ys: Vec<u64> = (0..64).map(|i| if i < 3 { [0, mask(n), mask(n) - 1][i] } else { rng.next_u64() & mask(n) }).collect();
+            let xs: Vec<u64> = (0..64)
+                .map(|i| {
+                    if i < 4 {
+                        [0, 1, mask(lx.max(1)), 1 << (lx.max(1) - 1)][i] & mask(lx)
+                    } else {
+                        rng.next_u64() & mask(lx)
+                    }
+                })
+                .collect();
+            let ys: Vec<u64> = (0..64)
+                .map(|i| {
+                    if i < 3 {
+                        [0, mask(n), mask(n) - 1][i]
+                    } else {
+                        rng.next_u64() & mask(n)
+                    }
+                })
+                .collect();
             let out = add_mixed(&mut Plain, &Plain::slice(&xs, lx), &Plain::slice(&ys, n));
             let got = Plain::unslice(&out, 64);
             for i in 0..64 {
                 assert_eq!(got[i], xs[i].wrapping_add(ys[i]) & mask(n), "lx={lx} n={n}");
             }
             let mut c = GateCounter::default();
-            add_mixed(&mut c, &vec![(); lx as usize][..], &vec![(); n as usize][..]);
+            add_mixed(
+                &mut c,
+                &vec![(); lx as usize][..],
+                &vec![(); n as usize][..],
+            );
             assert_eq!(c.ands, if lx == 0 { 0 } else { n as usize - 1 });
         }
     }
@@ -336,7 +450,10 @@ mod tests {
             let sh = Plain::unslice(&shr_arith(&Plain::slice(&xs, 27), f), 64);
             let ext = Plain::unslice(&sext(&Plain::slice(&xs, 27), 52), 64);
             for i in 0..64 {
-                assert_eq!(sh[i], ((sext_val(xs[i] & mask(27), 27) >> f) as u64) & mask(27));
+                assert_eq!(
+                    sh[i],
+                    ((sext_val(xs[i] & mask(27), 27) >> f) as u64) & mask(27)
+                );
                 assert_eq!(ext[i], (sext_val(xs[i] & mask(27), 27) as u64) & mask(52));
             }
         }

@@ -42,7 +42,10 @@ pub fn send<R: Read, W: Write>(
     let a_a = a * big_a;
     let mut out = Vec::with_capacity(n);
     for (i, bb) in bs.chunks_exact(32).enumerate() {
-        let b = CompressedRistretto::from_slice(bb).ok().and_then(|c| c.decompress()).ok_or(GcError::BadPoint(i))?;
+        let b = CompressedRistretto::from_slice(bb)
+            .ok()
+            .and_then(|c| c.decompress())
+            .ok_or(GcError::BadPoint(i))?;
         let ab = a * b;
         out.push([kdf(&big_a, bb, i, &ab), kdf(&big_a, bb, i, &(ab - a_a))]);
     }
@@ -57,14 +60,18 @@ pub fn receive<R: Read, W: Write>(
     rng: &mut (impl CryptoRng + RngCore),
 ) -> Result<Vec<Block>, GcError> {
     let abytes = recv_small(ch, BASE_A, 32)?;
-    let big_a = CompressedRistretto::from_slice(&abytes).ok().and_then(|c| c.decompress()).ok_or(GcError::BadPoint(0))?;
+    let big_a = CompressedRistretto::from_slice(&abytes)
+        .ok()
+        .and_then(|c| c.decompress())
+        .ok_or(GcError::BadPoint(0))?;
     let identity = RistrettoPoint::default();
     let mut scalars = Vec::with_capacity(choices.len());
     let mut msg = Vec::with_capacity(32 * choices.len());
     for &c in choices {
         let b = Scalar::random(rng);
         // B = b·G + c·A, selecting A in constant time.
-        let big_b = RistrettoPoint::mul_base(&b) + RistrettoPoint::conditional_select(&identity, &big_a, Choice::from(c as u8));
+        let big_b = RistrettoPoint::mul_base(&b)
+            + RistrettoPoint::conditional_select(&identity, &big_a, Choice::from(c as u8));
         msg.extend_from_slice(big_b.compress().as_bytes());
         scalars.push(b);
     }
@@ -90,7 +97,9 @@ mod tests {
         let (mut s, mut r) = pi_net::loopback_pair().unwrap();
         let mut rng = ChaCha20Rng::seed_from_u64(1);
         let choices: Vec<bool> = (0..64).map(|_| rng.next_u32() & 1 == 1).collect();
-        let t = std::thread::spawn(move || send(&mut s, 64, &mut ChaCha20Rng::seed_from_u64(2)).unwrap());
+        let t = std::thread::spawn(move || {
+            send(&mut s, 64, &mut ChaCha20Rng::seed_from_u64(2)).unwrap()
+        });
         let got = receive(&mut r, &choices, &mut rng).unwrap();
         let keys = t.join().unwrap();
         for i in 0..64 {
@@ -108,6 +117,9 @@ mod tests {
         send_small(&mut s, BASE_A, &[0xff; 32]).unwrap();
         s.flush().unwrap();
         let mut rng = ChaCha20Rng::seed_from_u64(3);
-        assert!(matches!(receive(&mut r, &[true], &mut rng), Err(GcError::BadPoint(0))));
+        assert!(matches!(
+            receive(&mut r, &[true], &mut rng),
+            Err(GcError::BadPoint(0))
+        ));
     }
 }

@@ -32,7 +32,9 @@ fn check_k(k: u32) -> Result<(), GcError> {
     if SUPPORTED_K.contains(&k) {
         Ok(())
     } else {
-        Err(GcError::InvalidParams(format!("SoftSpoken k must be one of {SUPPORTED_K:?}, got {k}")))
+        Err(GcError::InvalidParams(format!(
+            "SoftSpoken k must be one of {SUPPORTED_K:?}, got {k}"
+        )))
     }
 }
 
@@ -45,9 +47,15 @@ fn rand_block(rng: &mut (impl CryptoRng + RngCore)) -> Block {
 /// GGM length-doubling PRG: s ↦ (AES_s(0), AES_s(1)).
 fn ggm_children(s: Block) -> (Block, Block) {
     let c = Aes128Enc::new(&s.to_le_bytes().into());
-    let mut b = [aes::Block::from(0u128.to_le_bytes()), aes::Block::from(1u128.to_le_bytes())];
+    let mut b = [
+        aes::Block::from(0u128.to_le_bytes()),
+        aes::Block::from(1u128.to_le_bytes()),
+    ];
     c.encrypt_blocks(&mut b);
-    (u128::from_le_bytes(b[0].into()), u128::from_le_bytes(b[1].into()))
+    (
+        u128::from_le_bytes(b[0].into()),
+        u128::from_le_bytes(b[1].into()),
+    )
 }
 
 /// Words (128 OTs each) per tile: PRG output, corrections and all 128 planes of a tile
@@ -58,7 +66,9 @@ const TILE: usize = 32;
 /// out[i] = AES_seed(chunk ‖ start + i).
 fn prg(c: &Aes128Enc, chunk: u64, start: usize, out: &mut [Block]) {
     let hi = (chunk as u128) << 64;
-    out.iter_mut().enumerate().for_each(|(w, o)| *o = hi | (start + w) as u128);
+    out.iter_mut()
+        .enumerate()
+        .for_each(|(w, o)| *o = hi | (start + w) as u128);
     aes_in_place(c, out);
 }
 
@@ -118,18 +128,31 @@ impl CotReceiver {
                 }
                 let (mut s0, mut s1) = (0 as Block, 0 as Block);
                 for (j, &s) in next.iter().enumerate() {
-                    if j & 1 == 0 { s0 ^= s } else { s1 ^= s }
+                    if j & 1 == 0 {
+                        s0 ^= s
+                    } else {
+                        s1 ^= s
+                    }
                 }
                 let [k0, k1] = keys[i * k as usize + l];
                 msg.extend_from_slice(&(s0 ^ k0).to_le_bytes());
                 msg.extend_from_slice(&(s1 ^ k1).to_le_bytes());
                 level = next;
             }
-            leaves.push(level.iter().map(|s| Aes128Enc::new(&s.to_le_bytes().into())).collect());
+            leaves.push(
+                level
+                    .iter()
+                    .map(|s| Aes128Enc::new(&s.to_le_bytes().into()))
+                    .collect(),
+            );
         }
         send_small(ch, GGM, &msg)?;
         ch.flush()?;
-        Ok(CotReceiver { k, leaves, chunk: 0 })
+        Ok(CotReceiver {
+            k,
+            leaves,
+            chunk: 0,
+        })
     }
 
     /// The SoftSpoken parameter k.
@@ -176,9 +199,15 @@ impl CotReceiver {
             tile_to_ots(&planes, n, o);
         };
         if crate::run_inline() {
-            out.chunks_mut(TILE * 128).zip(corr.chunks_mut(TILE * nb)).enumerate().for_each(tile);
+            out.chunks_mut(TILE * 128)
+                .zip(corr.chunks_mut(TILE * nb))
+                .enumerate()
+                .for_each(tile);
         } else {
-            out.par_chunks_mut(TILE * 128).zip(corr.par_chunks_mut(TILE * nb)).enumerate().for_each(tile);
+            out.par_chunks_mut(TILE * 128)
+                .zip(corr.par_chunks_mut(TILE * nb))
+                .enumerate()
+                .for_each(tile);
         }
         (out, corr)
     }
@@ -194,12 +223,20 @@ impl CotSender {
         check_k(k)?;
         let ku = k as usize;
         let nb = 128 / ku;
-        let mut punct: Vec<usize> = (0..nb).map(|_| (rng.next_u32() as usize) & ((1 << k) - 1)).collect();
+        let mut punct: Vec<usize> = (0..nb)
+            .map(|_| (rng.next_u32() as usize) & ((1 << k) - 1))
+            .collect();
         punct[0] |= 1;
-        let delta = Zeroizing::new(punct.iter().enumerate().fold(0 as Block, |d, (i, &p)| d | ((p as Block) << (i * ku))));
+        let delta = Zeroizing::new(
+            punct
+                .iter()
+                .enumerate()
+                .fold(0 as Block, |d, (i, &p)| d | ((p as Block) << (i * ku))),
+        );
         // Level l (0-based) of block i uses path bit δ = bit (k−1−l) of Δ_i; we need the sibling.
-        let choices: Vec<bool> =
-            (0..128).map(|j| ((punct[j / ku] >> (ku - 1 - j % ku)) & 1) == 0).collect();
+        let choices: Vec<bool> = (0..128)
+            .map(|j| ((punct[j / ku] >> (ku - 1 - j % ku)) & 1) == 0)
+            .collect();
         let keys = Zeroizing::new(base::receive(ch, &choices, rng)?);
         let msg = Zeroizing::new(recv_small(ch, GGM, 128 * 32)?);
         let mut leaves = Vec::with_capacity(nb);
@@ -233,10 +270,21 @@ impl CotSender {
                 known.zeroize_opt();
                 known = next;
             }
-            leaves.push(known.iter().map(|s| s.map(|s| Aes128Enc::new(&s.to_le_bytes().into()))).collect());
+            leaves.push(
+                known
+                    .iter()
+                    .map(|s| s.map(|s| Aes128Enc::new(&s.to_le_bytes().into())))
+                    .collect(),
+            );
             known.zeroize_opt();
         }
-        Ok(CotSender { k, delta, punct, leaves, chunk: 0 })
+        Ok(CotSender {
+            k,
+            delta,
+            punct,
+            leaves,
+            chunk: 0,
+        })
     }
 
     /// The correlation Δ (the garbler's free-XOR offset; lsb = 1).
@@ -255,10 +303,18 @@ impl CotSender {
     }
 
     /// Finishes `words`·128 OTs from the receiver's correction: returns q_j = v_j ⊕ choice_j·Δ.
-    pub fn extend(&mut self, corr: &[Block], words: usize) -> Result<Zeroizing<Vec<Block>>, GcError> {
+    pub fn extend(
+        &mut self,
+        corr: &[Block],
+        words: usize,
+    ) -> Result<Zeroizing<Vec<Block>>, GcError> {
         let nb = self.leaves.len();
         if corr.len() != nb * words {
-            return Err(GcError::Length { what: "OT correction", expected: nb * words, got: corr.len() });
+            return Err(GcError::Length {
+                what: "OT correction",
+                expected: nb * words,
+                got: corr.len(),
+            });
         }
         let k = self.k as usize;
         let chunk = self.chunk;
@@ -292,9 +348,15 @@ impl CotSender {
             tile_to_ots(&planes, n, o);
         };
         if crate::run_inline() {
-            out.chunks_mut(TILE * 128).zip(corr.chunks(TILE * nb)).enumerate().for_each(tile);
+            out.chunks_mut(TILE * 128)
+                .zip(corr.chunks(TILE * nb))
+                .enumerate()
+                .for_each(tile);
         } else {
-            out.par_chunks_mut(TILE * 128).zip(corr.par_chunks(TILE * nb)).enumerate().for_each(tile);
+            out.par_chunks_mut(TILE * 128)
+                .zip(corr.par_chunks(TILE * nb))
+                .enumerate()
+                .for_each(tile);
         }
         Ok(out)
     }
@@ -441,19 +503,29 @@ mod timing {
         for i in 0..16 {
             prg(&c, i, 0, &mut r);
         }
-        eprintln!("prg: {:.2} ns/block", t.elapsed().as_nanos() as f64 / (16 * words) as f64);
+        eprintln!(
+            "prg: {:.2} ns/block",
+            t.elapsed().as_nanos() as f64 / (16 * words) as f64
+        );
         let mut m = [5u128; 128];
         let t = std::time::Instant::now();
         for i in 0..10_000 {
             m[i % 128] ^= i as u128;
             transpose128(&mut m);
         }
-        eprintln!("transpose128 hot: {:.2} ns/OT ({})", t.elapsed().as_nanos() as f64 / (128 * 10_000) as f64, m[3]);
+        eprintln!(
+            "transpose128 hot: {:.2} ns/OT ({})",
+            t.elapsed().as_nanos() as f64 / (128 * 10_000) as f64,
+            m[3]
+        );
         let mut x = vec![0u128; words];
         let t = std::time::Instant::now();
         for _ in 0..16 {
             xor_into(&mut x, &r);
         }
-        eprintln!("xor: {:.2} ns/block", t.elapsed().as_nanos() as f64 / (16 * words) as f64);
+        eprintln!(
+            "xor: {:.2} ns/block",
+            t.elapsed().as_nanos() as f64 / (16 * words) as f64
+        );
     }
 }
