@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: builds pi-server and pi-client, serves the embedded default HybReNet on loopback and runs one
 # private inference of the embedded sample image, printing the latency/traffic table.
+# Arguments go to pi-client; PI_SERVER_ARGS (e.g. "--he-link-mbps 10000") go to pi-server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -8,7 +9,8 @@ cargo build --release --locked -p server -p client
 port=${PI_PORT:-47311}
 log=target/pi-server.log
 : >"$log"
-./target/release/pi-server --listen 127.0.0.1:$port 2> >(tee "$log" >&2) &
+# shellcheck disable=SC2086
+./target/release/pi-server --listen 127.0.0.1:$port ${PI_SERVER_ARGS:-} 2> >(tee "$log" >&2) &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do

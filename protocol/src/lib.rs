@@ -13,6 +13,8 @@ mod session;
 mod shares;
 
 pub use error::ProtocolError;
+/// Link speed (Mbit/s) the HE block planner assumes unless the server says otherwise.
+pub use pi_he::DEFAULT_LINK_MBPS as DEFAULT_HE_LINK_MBPS;
 pub use program::Program;
 pub use public_model::PublicModel;
 pub use report::{InferenceReport, OfflineReport, OnlineReport};

@@ -249,6 +249,12 @@ impl Program {
         &self.he_params
     }
 
+    /// The same program with the HE block planner tuned for a link of `mbps` Mbit/s.
+    pub fn with_he_link_mbps(mut self, mbps: u32) -> Result<Self, ProtocolError> {
+        self.he_params = self.he_params.with_link_mbps(mbps)?;
+        Ok(self)
+    }
+
     /// Number of Conv2d/Linear layers (one HE correlation each per inference).
     pub fn linear_count(&self) -> usize {
         self.linear_nodes.len()

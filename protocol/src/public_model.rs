@@ -6,11 +6,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::ProtocolError;
 
-/// A model's structure and fixed-point configuration, without weights or biases.
+/// A model's structure and fixed-point configuration, without weights or biases, and the link
+/// speed the HE block planner is tuned for (both sides must plan alike).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PublicModel {
     model: Model,
     pub config: FixedConfig,
+    pub he_link_mbps: u32,
 }
 
 impl PublicModel {
@@ -30,7 +32,11 @@ impl PublicModel {
                 _ => {}
             }
         }
-        PublicModel { model, config }
+        PublicModel {
+            model,
+            config,
+            he_link_mbps: pi_he::DEFAULT_LINK_MBPS,
+        }
     }
 
     /// Rebuilds a structurally valid model (zero weights) and checks it, so untrusted input cannot

@@ -40,6 +40,11 @@ struct Args {
     /// Most inferences one client may preprocess in one session (--batch on the client).
     #[arg(long, default_value_t = 16)]
     max_batch: u32,
+    /// Link speed (Mbit/s) the HE block planner assumes when it weighs compute against traffic.
+    /// Around 100 it packs replies with key switches (fewer bytes, more server compute); on a
+    /// fast LAN (e.g. 10000) it uses fewer switches and finishes sooner. Clients follow the server.
+    #[arg(long, default_value_t = protocol::DEFAULT_HE_LINK_MBPS, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    he_link_mbps: u32,
     /// Serve this many sessions, then exit (for scripts and tests; default: forever).
     #[arg(long)]
     sessions: Option<u64>,
@@ -64,8 +69,10 @@ async fn main() -> anyhow::Result<()> {
             .context("decoding the embedded default model")?,
     };
     let started = std::time::Instant::now();
-    let served =
-        Arc::new(ServedModel::new(model, Default::default()).context("preparing the model")?);
+    let served = Arc::new(
+        ServedModel::with_he_link(model, Default::default(), args.he_link_mbps)
+            .context("preparing the model")?,
+    );
     info!(
         model = %served.name(),
         relus = served.relus(),

@@ -52,6 +52,24 @@ fn bit_exact_when_every_relu_is_a_circuit() {
     }
 }
 
+#[test]
+fn the_client_follows_the_servers_he_link_setting_and_stays_bit_exact() {
+    // 1 Mbit/s packs replies as deep as the keys allow; 100 Gbit/s avoids key switches. The client
+    // learns the setting from the public model; a mismatch would fail the ciphertext counts.
+    let model = all_relu_resnet(5);
+    for mbps in [1, 100_000] {
+        let served = Arc::new(
+            ServedModel::with_he_link(model.clone(), FixedConfig::default(), mbps).expect("serve"),
+        );
+        let image = random_image(&model, 7);
+        let (fixed, _) = references(&model, &image);
+        let run = loopback_session(served, &image, 1);
+        run.server.expect("server session");
+        let report = run.client.expect("client session");
+        assert_eq!(report.inferences[0].logits, fixed, "link {mbps} Mbit/s");
+    }
+}
+
 /// Bound on |PI − reference| for models with local truncation points, relative to the largest logit
 /// (each local truncation may add one ulp = 2^-fa; see docs/protocol.md).
 const LOCAL_TRUNCATION_TOLERANCE: f32 = 0.02;

@@ -6,16 +6,18 @@ use zeroize::Zeroize;
 use crate::params::HeParams;
 use crate::sample;
 
-/// Ternary secret s, in coefficient and NTT form.
+/// Ternary secret s, in coefficient and NTT form (with Shoup constants of the NTT form).
 pub(crate) struct SecretKey {
     pub s: Vec<i8>,
     pub s_ntt: Vec<u64>,
+    pub s_shoup: Vec<u64>,
 }
 
 impl Drop for SecretKey {
     fn drop(&mut self) {
         self.s.zeroize();
         self.s_ntt.zeroize();
+        self.s_shoup.zeroize();
     }
 }
 
@@ -60,7 +62,12 @@ pub(crate) fn keygen(params: &HeParams, rng: &mut impl RngCore) -> (SecretKey, P
             p0[j] = t.p.sub(p0[j], t.p.mul(p1[j], s_ntt[j]));
         }
     }
-    (SecretKey { s, s_ntt }, PublicKey { seed, p0, p1 })
+    let s_shoup = s_ntt
+        .iter()
+        .enumerate()
+        .map(|(j, &x)| params.ntt[j / n].p.shoup(x))
+        .collect();
+    (SecretKey { s, s_ntt, s_shoup }, PublicKey { seed, p0, p1 })
 }
 
 /// round(q·m/t') mod q_i for m < t' = 2^(k+L) (the exact BFV scaling, as SEAL's encryptor does).
@@ -68,8 +75,10 @@ pub(crate) fn keygen(params: &HeParams, rng: &mut impl RngCore) -> (SecretKey, P
 pub(crate) fn encode_scaled(params: &HeParams, prime: usize, m: u64) -> u64 {
     let p = &params.ntt[prime].p;
     let k = params.plain_bits;
-    let r = ((params.q_mod_t * m as u128) + (1u128 << (k - 1))) >> k;
-    p.add(p.mul(params.delta_mod[prime], m), p.reduce_u128(r))
+    // r = round((q mod t')·m/t') < 2^k fits a u64.
+    let r = (((params.q_mod_t * m as u128) + (1u128 << (k - 1))) >> k) as u64;
+    let (d, ds) = params.delta_shoup[prime];
+    p.add(p.mul_shoup(p.reduce_u64(m), d, ds), p.reduce_u64(r))
 }
 
 /// Symmetric encryption of a coefficient vector m (values mod t, zero-extended to N):
@@ -94,12 +103,18 @@ pub(crate) fn encrypt_sym(
             } else {
                 e[j] as u64
             };
-            dst[j] = t.p.add(encode_scaled(params, i, mj), ej);
+            dst[j] = if mj == 0 {
+                ej
+            } else {
+                t.p.add(encode_scaled(params, i, mj), ej)
+            };
         }
         t.forward(dst);
         let off = i * n;
         for j in 0..n {
-            dst[j] = t.p.sub(dst[j], t.p.mul(a[off + j], sk.s_ntt[off + j]));
+            let as_ =
+                t.p.mul_shoup(a[off + j], sk.s_ntt[off + j], sk.s_shoup[off + j]);
+            dst[j] = t.p.sub(dst[j], as_);
         }
     }
     c0

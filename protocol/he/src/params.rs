@@ -51,7 +51,7 @@ pub struct HeParams {
     /// Bit lengths of the key-switching basis primes.
     pub(crate) ks_bits: Vec<u32>,
     /// ⌊q/t'⌋ mod q_i and q mod t', for the scaled encoding round(q·m/t').
-    pub(crate) delta_mod: Vec<u64>,
+    pub(crate) delta_shoup: Vec<(u64, u64)>,
     pub(crate) q_mod_t: u128,
     /// (q/q_i)^{-1} mod q_i (CRT for the modulus switch).
     pub(crate) crt_inv: Vec<u64>,
@@ -205,6 +205,11 @@ impl HeParams {
             .collect::<Result<_, _>>()?;
         // ⌊q/t'⌋ mod q_i and q mod t' from the big product, computed limb-wise.
         let (delta_mod, q_mod_t) = scaling_constants(&ntt, plain_bits);
+        let delta_shoup = ntt
+            .iter()
+            .zip(&delta_mod)
+            .map(|(t, &d)| (d, t.p.shoup(d)))
+            .collect();
         let crt_inv = ntt
             .iter()
             .enumerate()
@@ -270,7 +275,7 @@ impl HeParams {
             c1_bits,
             prime_bits,
             ks_bits,
-            delta_mod,
+            delta_shoup,
             q_mod_t,
             crt_inv,
             switch_c0,

@@ -377,12 +377,14 @@ pub(crate) struct CostModel {
     pub bytes_per_ns: f64,
 }
 
-/// Compute costs, measured on one core of the reference machine: a plaintext–ciphertext product,
-/// finishing one reply (re-randomise, flood, switch, serialise), one key switch of the packing
-/// tree, and one kernel transform. They are weighed against traffic at the parameters' link speed.
-const PRODUCT_NS: f64 = 20_000.0;
-const FINISH_NS: f64 = 800_000.0;
-const KEY_SWITCH_NS: f64 = 2_000_000.0;
+/// Compute costs, measured on one core of the reference machine: an input ciphertext (client
+/// encryption, server parsing and seed expansion), a plaintext–ciphertext product, a reply (server
+/// re-randomise, flood, switch, serialise; client decryption), one key switch of the packing tree,
+/// and one kernel transform. They are weighed against traffic at the parameters' link speed.
+const INPUT_NS: f64 = 2_000_000.0;
+const PRODUCT_NS: f64 = 50_000.0;
+const FINISH_NS: f64 = 1_500_000.0;
+const KEY_SWITCH_NS: f64 = 1_900_000.0;
 const KERNEL_NS: f64 = 130_000.0;
 
 impl TileCfg {
@@ -543,12 +545,14 @@ fn best_cfg(c: &Canon, n: usize, cost: &CostModel, h: usize) -> Option<(f64, f64
             let bits = n_cb as f64 * cost.in_ct_bits
                 + n_pack as f64 * cost.c1_bits * n as f64
                 + revealed * cost.c0_bits;
-            let ns = (n_cb * n_mg) as f64 * PRODUCT_NS
+            let ns = n_cb as f64 * INPUT_NS
+                + (n_cb * n_mg) as f64 * PRODUCT_NS
                 + n_pack as f64 * FINISH_NS
                 + (n_pack * (d - 1)) as f64 * KEY_SWITCH_NS;
             let bpn = cost.bytes_per_ns;
             let per_tile = bits / 8.0 + ns * bpn;
-            let kernels = (n_cb * n_mg) as f64 * KERNEL_NS * bpn;
+            // Kernels are transformed once at model load (and cached): a small weight only.
+            let kernels = (n_cb * n_mg) as f64 * KERNEL_NS * bpn * 0.05;
             let cfg = TileCfg {
                 hi,
                 hwi,

@@ -103,7 +103,8 @@ pub fn run_client_on<R: Read, W: Write>(
         }
         ServerHello::Reject { reason } => return Err(ProtocolError::PeerAborted(reason)),
     };
-    let program = Program::for_client(public.to_model()?, public.config)?;
+    let program = Program::for_client(public.to_model()?, public.config)?
+        .with_he_link_mbps(public.he_link_mbps)?;
     if shape != program.input_shape() {
         return Err(ProtocolError::BadInput(format!(
             "image has shape {:?}, the model expects {:?}",

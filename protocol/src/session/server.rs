@@ -61,8 +61,18 @@ pub struct ServedModel {
 impl ServedModel {
     /// Plans the model in fixed point and transforms every linear layer's weights for HE.
     pub fn new(model: Model, config: FixedConfig) -> Result<Self, ProtocolError> {
-        let public = PublicModel::new(&model, config);
-        let program = Program::new(model, config)?;
+        Self::with_he_link(model, config, pi_he::DEFAULT_LINK_MBPS)
+    }
+
+    /// As `new`, with the HE block planner tuned for a link of `mbps` Mbit/s (announced to clients).
+    pub fn with_he_link(
+        model: Model,
+        config: FixedConfig,
+        mbps: u32,
+    ) -> Result<Self, ProtocolError> {
+        let mut public = PublicModel::new(&model, config);
+        public.he_link_mbps = mbps;
+        let program = Program::new(model, config)?.with_he_link_mbps(mbps)?;
         let layers = program.prepare_he_layers()?;
         Ok(ServedModel {
             program,
