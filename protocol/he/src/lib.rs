@@ -1,10 +1,13 @@
 //! BFV linear layers for the offline phase: the client learns L(mask) − s, the server keeps s.
 //!
-//! Coefficient encoding over Z_q[X]/(X^8192 + 1) with plaintext modulus t = 2^k: one
-//! plaintext–ciphertext product per (input block, output group), no rotations. SEAL (via
-//! `sealy`) supplies the NTT-friendly primes and its HE-standard 128-bit security check; the
-//! ring arithmetic the protocol needs and SEAL's safe API lacks (NTT-form weights prepared once,
-//! seeded ciphertexts, modulus switching to 2^b, partial replies, flooding) is done here in Rust.
+//! Coefficient encoding over Z_q[X]/(X^8192 + 1) with plaintext modulus 2^(k+L): one
+//! plaintext–ciphertext product per (input block, output group), no rotations. Products are
+//! merged into replies by a PackLWEs-style tree of up to L = 3 automorphism levels (Galois keys,
+//! hybrid key switching with a special prime), chosen per layer by a planner that weighs
+//! traffic against compute at a link speed both sides agree on. SEAL (via `sealy`) supplies the
+//! NTT-friendly primes and its HE-standard 128-bit security check; the ring arithmetic (NTT-form
+//! weights prepared once, seeded ciphertexts and keys, key switching, modulus switching to 2^b,
+//! partial replies, flooding) is done here in Rust.
 //! Parameters, noise analysis and message formats: `docs/protocol.md`, "HE parameters".
 //! Set `PI_HE_NO_IFMA=1` to force the portable (non-AVX-512) NTT path.
 
