@@ -107,7 +107,7 @@ pub(crate) fn pack_residues(params: &HeParams, poly: &[u64]) -> Vec<u8> {
 }
 
 /// The plaintext coefficients of input block (tile t, channel block cb).
-fn input_block(
+pub(crate) fn input_block(
     canon: &Canon,
     plan: &Plan,
     input: &[u64],

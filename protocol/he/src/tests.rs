@@ -3,7 +3,7 @@
 use std::thread;
 
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
+use rand_core::{RngCore, SeedableRng};
 
 use crate::params::seal_security_check;
 use crate::wire::{LayerReply, LayerRequest, REPLY_MAGIC, REQUEST_MAGIC};
@@ -346,4 +346,114 @@ fn the_reference_conv_packs_replies_and_parameters_fall_back_when_keys_would_be_
     ));
     let p59 = HeParams::for_ring(59).unwrap();
     assert!(p59.pack_bits() < 3);
+}
+
+#[test]
+fn seal_evaluates_the_interleaved_block_encoding_to_the_convolution() {
+    // SEAL's own BFV (encrypt, multiply_plain, add, decrypt) over our primes, with a small
+    // plaintext modulus: the products of our interleaved input and kernel polynomials must hold
+    // the convolution at d·Y, i.e. the layout is right independently of our ring arithmetic.
+    use crate::shape::Canon;
+    use sealy::{
+        BFVEncryptionParametersBuilder, BFVEvaluator, Context, Decryptor, DegreeType, Encryptor,
+        Evaluator, KeyGenerator, Modulus, Plaintext, SecurityLevel,
+    };
+    let params = HeParams::for_ring_packed(52, 64, 32, 3)
+        .unwrap()
+        .with_link_mbps(1)
+        .unwrap();
+    let shape = LinearShape::Conv {
+        c_in: 16,
+        h: 16,
+        w: 16,
+        c_out: 16,
+        kh: 3,
+        kw: 3,
+        stride: 1,
+        pad: 1,
+        groups: 1,
+    };
+    let canon = Canon::new(&shape).unwrap();
+    let plan = plan_for(&params, &canon).unwrap();
+    let cfg = &plan.cfgs[plan.tiles[0].cfg];
+    assert_eq!(cfg.d, 8, "the test needs an interleaved plan");
+    let tbits = 20u32;
+    let t = 1u64 << tbits;
+    let mut rng = ChaCha20Rng::seed_from_u64(77);
+    let x: Vec<u64> = (0..shape.input_len()).map(|_| rng.next_u64() % t).collect();
+    let w: Vec<i64> = (0..shape.weight_len())
+        .map(|_| (rng.next_u64() % 17) as i64 - 8)
+        .collect();
+    let want = plain_layer(&shape, &w, &x, tbits);
+
+    let moduli: Vec<Modulus> = params
+        .primes()
+        .iter()
+        .map(|&p| Modulus::new(p).unwrap())
+        .collect();
+    let parms = BFVEncryptionParametersBuilder::new()
+        .set_poly_modulus_degree(DegreeType::D8192)
+        .set_coefficient_modulus(moduli)
+        .set_plain_modulus_u64(t)
+        .build()
+        .unwrap();
+    let ctx = Context::new(&parms, false, SecurityLevel::TC128).unwrap();
+    let keygen = KeyGenerator::new(&ctx).unwrap();
+    let enc = Encryptor::with_public_key(&ctx, &keygen.create_public_key()).unwrap();
+    let dec = Decryptor::new(&ctx, &keygen.secret_key()).unwrap();
+    let eval = BFVEvaluator::new(&ctx).unwrap();
+    let plaintext = |coeffs: &[u64]| {
+        let mut p = Plaintext::new().unwrap();
+        p.resize(params.n);
+        for (i, &c) in coeffs.iter().enumerate() {
+            p.set_coefficient(i, c);
+        }
+        p
+    };
+    let mut checked = 0;
+    for mg in 0..cfg.d.min(cfg.n_mg) {
+        let mut acc = None;
+        for cb in 0..cfg.n_cb {
+            let input = crate::client::input_block(&canon, &plan, &x, t - 1, 0, cb);
+            let mut kernel = vec![0u64; params.n];
+            for m in 0..cfg.mw {
+                let o = mg * cfg.mw + m;
+                for cl in 0..cfg.cw {
+                    let c = cb * cfg.cw + cl;
+                    if o >= canon.cout || c >= canon.cin {
+                        continue;
+                    }
+                    for ky in 0..canon.kh {
+                        for kx in 0..canon.kw {
+                            let wv = w[canon.weight_index(o, c, ky, kx).unwrap()];
+                            let (pos, neg) = cfg.kernel_pos(&plan, m, cl, ky, kx);
+                            let v = if neg { -wv } else { wv };
+                            kernel[pos] = v.rem_euclid(t as i64) as u64;
+                        }
+                    }
+                }
+            }
+            let ct = enc.encrypt(&plaintext(&input)).unwrap();
+            let prod = eval.multiply_plain(&ct, &plaintext(&kernel)).unwrap();
+            acc = Some(match acc {
+                None => prod,
+                Some(a) => eval.add(&a, &prod).unwrap(),
+            });
+        }
+        let out = dec.decrypt(&acc.unwrap()).unwrap();
+        for r in revealed(&canon, &plan, 0, mg / cfg.d)
+            .iter()
+            .filter(|r| r.j == mg % cfg.d)
+        {
+            let pos = cfg.d * r.y;
+            let got = if pos < out.len() {
+                out.get_coefficient(pos)
+            } else {
+                0
+            };
+            assert_eq!(got, want[r.out], "output {} (product {mg})", r.out);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 256, "checked {checked} outputs");
 }
