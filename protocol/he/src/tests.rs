@@ -115,6 +115,28 @@ fn bad_setups_are_rejected() {
         ServerHe::new(&params, &unreduced),
         Err(HeError::Malformed(_))
     ));
+    // The same inside the first Galois key (after p0 and the key's 32-byte seed).
+    let pk_len: usize = params
+        .prime_bits
+        .iter()
+        .map(|&b| wire::packed_len(params.n, b))
+        .sum();
+    assert!(params.pack_bits() > 0);
+    let key_start = 44 + pk_len + 32;
+    let mut bad_key = good.clone();
+    for b in &mut bad_key[key_start..key_start + 8] {
+        *b = 0xff;
+    }
+    assert!(matches!(
+        ServerHe::new(&params, &bad_key),
+        Err(HeError::Malformed(_))
+    ));
+    // A flipped bit in a key's seed or body is not detectable here (semi-honest model), but a
+    // key of the wrong length is.
+    assert!(matches!(
+        ServerHe::new(&params, &good[..key_start]),
+        Err(HeError::Malformed(_))
+    ));
     // A client on another ring: different fingerprint and length.
     let other = HeParams::for_ring(37).unwrap();
     let oc = ClientHe::new(&other, &mut ChaCha20Rng::seed_from_u64(3)).unwrap();
