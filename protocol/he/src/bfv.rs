@@ -3,6 +3,7 @@
 use rand_core::RngCore;
 use zeroize::Zeroize;
 
+use crate::arith::NttTable;
 use crate::params::HeParams;
 use crate::sample;
 
@@ -31,16 +32,20 @@ pub(crate) struct PublicKey {
 
 /// Small signed coefficients lifted to every prime, then NTT'd.
 pub(crate) fn small_to_ntt(params: &HeParams, v: &[i8]) -> Vec<u64> {
-    let n = params.n;
-    let mut out = vec![0u64; n * params.num_primes()];
-    for (i, t) in params.ntt.iter().enumerate() {
+    small_to_ntt_over(&params.ntt, params.n, v.iter().map(|&x| x as i64))
+}
+
+/// Small signed coefficients lifted to each listed prime, then NTT'd (prime-major).
+pub(crate) fn small_to_ntt_over(
+    tables: &[NttTable],
+    n: usize,
+    v: impl Iterator<Item = i64> + Clone,
+) -> Vec<u64> {
+    let mut out = vec![0u64; n * tables.len()];
+    for (i, t) in tables.iter().enumerate() {
         let dst = &mut out[i * n..(i + 1) * n];
-        for (d, &x) in dst.iter_mut().zip(v) {
-            *d = if x < 0 {
-                t.p.q - (-(x as i64)) as u64
-            } else {
-                x as u64
-            };
+        for (d, x) in dst.iter_mut().zip(v.clone()) {
+            *d = t.p.reduce_i128(x as i128);
         }
         t.forward(dst);
     }

@@ -56,16 +56,10 @@ impl ClientHe {
         out.extend_from_slice(&pack_residues(p, &self.pk.p0));
         for key in &self.galois {
             out.extend_from_slice(&key.seed);
-            for digit in 0..p.num_primes() {
-                for (pi, &bits) in p.ks_bits.iter().enumerate() {
-                    let off = (digit * p.ks_bits.len() + pi) * p.n;
-                    let mut w = BitWriter::with_capacity(packed_len(p.n, bits));
-                    for &v in &key.b[off..off + p.n] {
-                        w.put(v as u128, bits);
-                    }
-                    out.extend_from_slice(&w.finish());
-                }
-            }
+            let widths: Vec<u32> = (0..p.num_primes())
+                .flat_map(|_| p.ks_bits.iter().copied())
+                .collect();
+            out.extend_from_slice(&pack_residues_over(&widths, p.n, &key.b));
         }
         out
     }
@@ -94,9 +88,13 @@ impl ClientHe {
 }
 
 pub(crate) fn pack_residues(params: &HeParams, poly: &[u64]) -> Vec<u8> {
-    let n = params.n;
+    pack_residues_over(&params.prime_bits, params.n, poly)
+}
+
+/// N residues per width (in order) bit-packed at that width; the inverse of `read_residues_over`.
+fn pack_residues_over(widths: &[u32], n: usize, poly: &[u64]) -> Vec<u8> {
     let mut out = Vec::new();
-    for (i, &bits) in params.prime_bits.iter().enumerate() {
+    for (i, &bits) in widths.iter().enumerate() {
         let mut w = BitWriter::with_capacity(packed_len(n, bits));
         for &v in &poly[i * n..(i + 1) * n] {
             w.put(v as u128, bits);

@@ -49,16 +49,7 @@ pub(crate) fn key_uniform(params: &HeParams, seed: &[u8; 32]) -> Vec<u64> {
 
 /// Signed small coefficients as residues of the key-switching basis, in NTT form.
 fn small_to_ks_ntt(params: &HeParams, v: &[i64]) -> Vec<u64> {
-    let n = params.n;
-    let mut out = vec![0u64; params.ks_ntt.len() * n];
-    for (i, t) in params.ks_ntt.iter().enumerate() {
-        let dst = &mut out[i * n..(i + 1) * n];
-        for (d, &x) in dst.iter_mut().zip(v) {
-            *d = t.p.reduce_i128(x as i128);
-        }
-        t.forward(dst);
-    }
-    out
+    crate::bfv::small_to_ntt_over(&params.ks_ntt, params.n, v.iter().copied())
 }
 
 /// Generates the key for Galois element g (odd, < 2N) under the client's secret.

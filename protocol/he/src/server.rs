@@ -473,6 +473,7 @@ fn compute_unit(
     let tiles: Vec<usize> = (0..plan.tiles.len())
         .filter(|&t| plan.tiles[t].cfg == ci)
         .collect();
+    let offsets: Vec<usize> = tiles.iter().map(|&t| plan.input_offset(t)).collect();
     let mut products: Vec<Vec<Option<NttCt>>> = vec![vec![None; cfg.d]; tiles.len()];
     let mut buf = Vec::new();
     let mut acc0: Vec<Acc52> = tiles.iter().map(|_| Acc52::new(ln)).collect();
@@ -504,8 +505,8 @@ fn compute_unit(
                     None => continue,
                 },
             };
-            for (ti, &t) in tiles.iter().enumerate() {
-                let ct = &inputs[plan.input_offset(t) + cb];
+            for (ti, &off) in offsets.iter().enumerate() {
+                let ct = &inputs[off + cb];
                 acc0[ti].mac(&ct.c0, k, tables);
                 acc1[ti].mac(&ct.a, k, tables);
             }
