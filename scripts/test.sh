@@ -5,7 +5,7 @@
 # line totalling every test binary's results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh test
 bash scripts/fetch-data.sh
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
