@@ -83,7 +83,10 @@ impl Ctx {
         if keep {
             self.b.node(
                 format!("{prefix}.relu{idx}"),
-                Op::Relu(Relu { channels }),
+                Op::Relu(Relu {
+                    channels,
+                    ..Relu::default()
+                }),
                 vec![x],
                 stage,
             )
@@ -198,7 +201,7 @@ pub fn build(arch: &Arch, opts: InitOptions) -> Result<Model, OptError> {
                 let src = if s.projection_skip_relu {
                     cx.b.node(
                         format!("{p}.skip_relu"),
-                        Op::Relu(Relu { channels: None }),
+                        Op::Relu(Relu::all()),
                         vec![x],
                         stage,
                     )
@@ -209,7 +212,7 @@ pub fn build(arch: &Arch, opts: InitOptions) -> Result<Model, OptError> {
             } else if s.identity_skip_relu {
                 cx.b.node(
                     format!("{p}.skip_relu"),
-                    Op::Relu(Relu { channels: None }),
+                    Op::Relu(Relu::all()),
                     vec![x],
                     stage,
                 )

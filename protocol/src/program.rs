@@ -137,7 +137,14 @@ impl Program {
                         pre_shift: lp.input_trunc.map_or(0, |t| t.shift),
                     }
                 }
-                (Op::Relu(r), fixed::Step::Relu { relu, pass }) => {
+                (
+                    Op::Relu(r),
+                    fixed::Step::Relu {
+                        relu,
+                        pass,
+                        cap: None,
+                    },
+                ) if r.elements.is_none() => {
                     let (c, h, w) = shapes[first].dims();
                     let channels = r.channels.as_ref().map(|list| {
                         let mut sel = vec![false; c];

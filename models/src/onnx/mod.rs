@@ -40,7 +40,7 @@ pub mod proto;
 use std::path::Path;
 
 pub use export::to_bytes;
-pub use import::from_bytes;
+pub use import::{advice, check_bytes, from_bytes, from_bytes_with, ImportOptions, Imported};
 
 use crate::{Model, ModelError};
 
@@ -50,14 +50,71 @@ pub const OPSET: i64 = 13;
 /// Prefix of a node `doc_string` that records its stage (`pi.stage=stage2`).
 pub const STAGE_DOC_PREFIX: &str = "pi.stage=";
 
-/// Reads an ONNX file.
+/// Reads an ONNX file (external tensor data next to it; the first graph output is served).
 pub fn load(path: impl AsRef<Path>) -> Result<Model, ModelError> {
+    Ok(load_with(path, None)?.model)
+}
+
+/// Reads an ONNX file with options: external tensor data is read from the file's directory, and
+/// `output` names the served output tensor (the first graph output when `None`).
+pub fn load_with(path: impl AsRef<Path>, output: Option<&str>) -> Result<Imported, ModelError> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    from_bytes(&bytes)
+    let options = ImportOptions {
+        output: output.map(str::to_string),
+        base_dir: Some(
+            path.parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| ".".into()),
+        ),
+    };
+    from_bytes_with(&bytes, &options)
+}
+
+/// Checks an ONNX file and lists every problem at once (empty when it imports); see
+/// [`check_bytes`].
+pub fn check_file(
+    path: impl AsRef<Path>,
+    output: Option<&str>,
+) -> Result<Vec<ModelError>, ModelError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let options = ImportOptions {
+        output: output.map(str::to_string),
+        base_dir: Some(
+            path.parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| ".".into()),
+        ),
+    };
+    Ok(check_bytes(&bytes, &options))
+}
+
+/// `bytes` (an ONNX file) with `entries` appended to its `metadata_props`. The original bytes are
+/// kept as they are and one more `ModelProto` fragment is concatenated (protobuf merges repeated
+/// fields), so nothing this crate does not model is lost; readers of this crate take the last
+/// value of a repeated key.
+pub fn with_metadata(bytes: &[u8], entries: &[(String, String)]) -> Vec<u8> {
+    use prost::Message;
+    let extra = proto::ModelProto {
+        metadata_props: entries
+            .iter()
+            .map(|(k, v)| proto::StringStringEntryProto {
+                key: Some(k.clone()),
+                value: Some(v.clone()),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let mut out = bytes.to_vec();
+    out.extend(extra.encode_to_vec());
+    out
 }
 
 /// Writes `model` as an ONNX file.
