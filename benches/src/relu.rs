@@ -1,10 +1,13 @@
-//! `pi-bench relu`: N garbled ReLUs over a real loopback socket, server and client threads.
+//! `pi-bench relu`: N garbled ReLUs (or maxima with `--window`, ReLU6 with `--cap`) over a real
+//! loopback socket, server and client threads.
 
 use std::thread;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use pi_gc::{evaluate_offline, garble_offline_with, relu_reference, OfflineConfig, ReluParams};
+use pi_gc::{
+    evaluate_offline, garble_offline_with, CircuitSpec, MaxParams, OfflineConfig, ReluParams,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -36,6 +39,12 @@ pub struct ReluArgs {
     /// Number of online calls the ReLUs are split into (one per "layer").
     #[arg(long, default_value_t = 1)]
     pub online_calls: usize,
+    /// Max circuits over windows of this many elements (with a fused ReLU; 1 = plain ReLU).
+    #[arg(long, default_value_t = 1)]
+    pub window: u32,
+    /// A cap on the output (ReLU6), as an integer at the output scale (6·2^fa).
+    #[arg(long)]
+    pub cap: Option<u64>,
 }
 
 fn mask(n: u32) -> u64 {
@@ -48,7 +57,20 @@ fn mask(n: u32) -> u64 {
 
 /// Runs the benchmark and prints one JSON line.
 pub fn run(args: &ReluArgs) -> anyhow::Result<()> {
-    let p = ReluParams::new(args.in_bits, args.shift, args.ring_bits)?;
+    let p: CircuitSpec = if args.window > 1 || args.cap.is_some() {
+        MaxParams::new(
+            args.window.max(1),
+            args.in_bits,
+            args.shift,
+            args.ring_bits,
+            true,
+            args.cap,
+        )?
+        .into()
+    } else {
+        ReluParams::new(args.in_bits, args.shift, args.ring_bits)?.into()
+    };
+    let words = p.server_words();
     let n = args.count;
     if n == 0 {
         bail!("--count must be positive");
@@ -64,19 +86,19 @@ pub fn run(args: &ReluArgs) -> anyhow::Result<()> {
     let params = vec![p; n];
 
     let mut data_rng = ChaCha20Rng::from_entropy();
-    let a: Vec<u64> = (0..n)
-        .map(|_| data_rng.next_u64() & mask(p.in_bits))
+    let a: Vec<u64> = (0..n * words)
+        .map(|_| data_rng.next_u64() & mask(p.in_bits()))
         .collect();
-    let b: Vec<u64> = (0..n)
-        .map(|_| data_rng.next_u64() & mask(p.in_bits))
-        .collect();
-    let r: Vec<u64> = (0..n)
-        .map(|_| data_rng.next_u64() & mask(p.out_bits))
-        .collect();
-    let inputs: Vec<(u64, u64)> = b
-        .iter()
-        .zip(&r)
-        .map(|(&b, &r)| (b, r.wrapping_neg() & mask(p.out_bits)))
+    // Per circuit: the client's shares, then n = −r.
+    let inputs: Vec<u64> = (0..n * (words + 1))
+        .map(|i| {
+            let v = data_rng.next_u64();
+            if i % (words + 1) == words {
+                v.wrapping_neg() & mask(p.out_bits())
+            } else {
+                v & mask(p.in_bits())
+            }
+        })
         .collect();
     let calls = args.online_calls.clamp(1, n);
     let sizes: Vec<usize> = (0..calls)
@@ -96,7 +118,7 @@ pub fn run(args: &ReluArgs) -> anyhow::Result<()> {
             let mut out = Vec::with_capacity(a.len());
             let mut at = 0;
             for &m in sizes {
-                out.extend(s.online(&mut sch, &a[at..at + m])?);
+                out.extend(s.online(&mut sch, &a[at * words..(at + m) * words])?);
                 at += m;
             }
             Ok((s.stats(), offline, t.elapsed().as_secs_f64(), out))
@@ -121,7 +143,13 @@ pub fn run(args: &ReluArgs) -> anyhow::Result<()> {
     let (cstats, c_off, c_on, stored) = client?;
 
     let wrong = (0..n)
-        .filter(|&i| out[i] != relu_reference(&p, a[i], b[i], inputs[i].1))
+        .filter(|&i| {
+            let want = p.reference(
+                &a[i * words..(i + 1) * words],
+                &inputs[i * (words + 1)..(i + 1) * (words + 1)],
+            );
+            want.map_or(true, |w| out[i] != w)
+        })
         .count();
     if wrong != 0 {
         bail!("{wrong} of {n} ReLU outputs differ from the reference");
@@ -137,7 +165,8 @@ pub fn run(args: &ReluArgs) -> anyhow::Result<()> {
         sstats.table_bytes + sstats.ot_bytes + sstats.online_bytes + sstats.setup_bytes;
     let json = serde_json::json!({
         "relus": n,
-        "in_bits": p.in_bits, "shift": p.shift, "ring_bits": p.out_bits,
+        "window": words, "cap": args.cap,
+        "in_bits": p.in_bits(), "shift": args.shift, "ring_bits": p.out_bits(),
         "ot": if args.ot_k == 1 { "iknp".to_string() } else { format!("softspoken-k{}", args.ot_k) },
         "and_gates_per_relu": ands,
         "garbled_bytes_per_relu": per(sstats.table_bytes),

@@ -4,6 +4,8 @@
 //!   gate counter, garbler and evaluator.
 //! * [`garble`]: half-gates, free-XOR, point-and-permute over a fixed-key-AES TCCR hash.
 //! * [`relu`]: the ReLU circuit for the share ring and its ring-level reference.
+//! * [`max`]: the maximum circuit (max pooling with a fused ReLU, ReLU6).
+//! * [`spec`]: [`CircuitSpec`], the circuit families behind one type (layout, cost, dispatch).
 //! * [`ot`]: Chou–Orlandi base OT and SoftSpoken/IKNP correlated OT extension.
 //! * [`session`]: the offline/online protocol (`garble_offline`, `evaluate_offline`, `online`).
 
@@ -11,10 +13,14 @@ pub mod block;
 pub mod circuit;
 mod error;
 pub mod garble;
+pub mod max;
 pub mod relu;
+pub mod spec;
 
 pub use error::GcError;
+pub use max::{max_circuit, max_reference, MaxParams};
 pub use relu::{relu_circuit, relu_reference, ReluParams};
+pub use spec::CircuitSpec;
 mod msg;
 
 /// Whether data-parallel loops should run inline on the calling thread: with a one-thread
@@ -27,6 +33,6 @@ pub mod ot;
 pub mod session;
 
 pub use session::{
-    evaluate_offline, garble_offline, garble_offline_with, ClientRelus, GcStats, OfflineConfig,
-    ServerRelus,
+    evaluate_offline, garble_offline, garble_offline_with, ClientCircuits, ClientRelus, GcStats,
+    OfflineConfig, ServerCircuits, ServerRelus,
 };
