@@ -18,7 +18,9 @@ pub use pi_he::DEFAULT_LINK_MBPS as DEFAULT_HE_LINK_MBPS;
 pub use program::Program;
 pub use public_model::PublicModel;
 pub use report::{InferenceReport, OfflineReport, OnlineReport};
-pub use session::client::{run_client, run_client_on, ClientOptions, SessionReport};
+pub use session::client::{
+    run_client, run_client_on, ClientMaterial, ClientOptions, SessionReport,
+};
 pub use session::server::{
-    serve_channel, serve_session, ServedModel, SessionLimits, SessionSummary,
+    serve_channel, serve_session, ServedModel, ServerMaterial, SessionLimits, SessionSummary,
 };
