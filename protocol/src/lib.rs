@@ -1,9 +1,10 @@
 //! Offline and online phases of DELPHI-style private inference for any [`models::Model`].
 //!
 //! Data flows one way: model → [`program`] (what each node needs) → offline material
-//! (HE correlations, garbled ReLUs) → online evaluation → [`report`].
+//! (HE correlations, garbled circuits) → online evaluation → [`report`].
 //! The exact semantics (ring, fixed point, truncation, circuits) are in `docs/protocol.md`.
 
+mod circuit_layer;
 mod error;
 pub mod messages;
 mod program;

@@ -2,36 +2,11 @@
 
 use models::fixed::{self, FixedConfig, FixedPlan, RingWeights};
 use models::{Model, NodeId, Op, Shape};
-use pi_gc::ReluParams;
+use pi_gc::CircuitSpec;
 use pi_he::{HeParams, LinearShape, PreparedLayer};
 
+use crate::circuit_layer::CircuitLayer;
 use crate::ProtocolError;
-
-/// The ReLU'd elements of a ReLU node's tensor (all, or whole channels of a subset).
-#[derive(Clone, Debug)]
-pub(crate) struct Selection {
-    /// Per channel: does it get a ReLU (`None`: every channel does).
-    channels: Option<Vec<bool>>,
-    /// Elements per channel.
-    per_channel: usize,
-    /// ReLU'd elements in total.
-    count: usize,
-}
-
-impl Selection {
-    /// Whether element `i` (CHW order) goes through the ReLU circuit.
-    #[inline]
-    pub(crate) fn contains(&self, i: usize) -> bool {
-        self.channels
-            .as_ref()
-            .is_none_or(|c| c[i / self.per_channel])
-    }
-
-    /// Number of ReLU'd elements.
-    pub(crate) fn len(&self) -> usize {
-        self.count
-    }
-}
 
 /// The protocol's action at one node.
 #[derive(Clone, Debug)]
@@ -44,13 +19,10 @@ pub(crate) enum Step {
         shape: LinearShape,
         pre_shift: u32,
     },
-    /// ReLU circuits on `selected` elements; the rest are truncated locally by `shift`.
-    Relu {
-        input: NodeId,
-        params: ReluParams,
-        selected: Selection,
-        shift: u32,
-    },
+    /// Garbled circuits (ReLU, ReLU6, max pooling) on the input share, the rest truncated locally.
+    Circuits { input: NodeId, layer: CircuitLayer },
+    /// The server adds constants to its share (a shift-only affine map); the client's passes.
+    AddConst { input: NodeId },
     /// Share-local truncation (a removed ReLU).
     Truncate { input: NodeId, shift: u32 },
     /// A node that acts on each share as on values (add, concat, slice, pooling sums, flatten).
@@ -63,12 +35,13 @@ pub struct Program {
     plan: FixedPlan,
     shapes: Vec<Shape>,
     steps: Vec<Step>,
-    relu_params: Vec<ReluParams>,
+    circuit_specs: Vec<CircuitSpec>,
     linear_nodes: Vec<NodeId>,
     ring_weights: Vec<Option<RingWeights>>,
     last_uses: Vec<Vec<NodeId>>,
     he_params: HeParams,
     relus: u64,
+    comparisons: u64,
     macs: u64,
 }
 
@@ -93,7 +66,7 @@ impl Program {
         let counts = models::count::count(&model)?;
         let bits = plan.ring.bits;
         let mut steps = Vec::with_capacity(model.nodes.len());
-        let mut relu_params = Vec::new();
+        let mut circuit_specs = Vec::new();
         let mut linear_nodes = Vec::new();
         let mut ring_weights = Vec::with_capacity(model.nodes.len());
         for (id, node) in model.nodes.iter().enumerate() {
@@ -137,36 +110,36 @@ impl Program {
                         pre_shift: lp.input_trunc.map_or(0, |t| t.shift),
                     }
                 }
-                (
-                    Op::Relu(r),
-                    fixed::Step::Relu {
-                        relu,
-                        pass,
-                        cap: None,
-                    },
-                ) if r.elements.is_none() => {
+                (Op::Relu(r), fixed::Step::Relu { relu, pass, cap }) => {
                     let (c, h, w) = shapes[first].dims();
-                    let channels = r.channels.as_ref().map(|list| {
-                        let mut sel = vec![false; c];
-                        list.iter().filter(|&&i| i < c).for_each(|&i| sel[i] = true);
-                        sel
-                    });
-                    let count = channels
-                        .as_ref()
-                        .map_or(c * h * w, |s| s.iter().filter(|&&b| b).count() * h * w);
-                    let params = ReluParams::new(relu.width, relu.shift, bits)?;
-                    relu_params.extend(std::iter::repeat_n(params, count));
-                    Step::Relu {
+                    let selected = (!(r.channels.is_none() && r.elements.is_none()))
+                        .then(|| r.selection(c, h * w));
+                    let layer =
+                        CircuitLayer::relu(*relu, *cap, bits, selected, pass.shift, c * h * w)?;
+                    layer.extend_specs(&mut circuit_specs);
+                    Step::Circuits {
                         input: first,
-                        params,
-                        selected: Selection {
-                            channels,
-                            per_channel: h * w,
-                            count,
-                        },
-                        shift: pass.shift,
+                        layer,
                     }
                 }
+                (Op::MaxPool(mp), fixed::Step::Max { trunc, relu, cap }) => {
+                    let (c, h, w) = shapes[first].dims();
+                    let layer = CircuitLayer::windows(
+                        *trunc,
+                        *relu,
+                        *cap,
+                        bits,
+                        c,
+                        (h, w),
+                        mp.pool.windows(h, w),
+                    )?;
+                    layer.extend_specs(&mut circuit_specs);
+                    Step::Circuits {
+                        input: first,
+                        layer,
+                    }
+                }
+                (Op::Affine(_), fixed::Step::AddConst(_)) => Step::AddConst { input: first },
                 (Op::Identity, fixed::Step::Identity(t)) => Step::Truncate {
                     input: first,
                     shift: t.shift,
@@ -176,8 +149,13 @@ impl Program {
                     fixed::Step::Input
                     | fixed::Step::Linear(_)
                     | fixed::Step::Relu { .. }
+                    | fixed::Step::Max { .. }
+                    | fixed::Step::AddConst(_)
                     | fixed::Step::Identity(_),
-                ) => return Err(bad("plan and graph disagree")),
+                )
+                | (Op::Relu(_) | Op::MaxPool(_) | Op::Affine(_), _) => {
+                    return Err(bad("plan and graph disagree"))
+                }
                 _ => Step::Local {
                     inputs: node.inputs.clone(),
                 },
@@ -201,14 +179,18 @@ impl Program {
             }
         }
         let he_params = HeParams::for_ring(bits)?;
+        let relus = circuit_specs.iter().map(|s| s.relus()).sum::<u64>();
+        let comparisons = circuit_specs.iter().map(|s| s.comparisons()).sum::<u64>();
+        debug_assert_eq!((relus, comparisons), (counts.relus, counts.comparisons));
         Ok(Program {
-            relus: counts.relus,
+            relus,
+            comparisons,
             macs: counts.macs,
             model,
             plan,
             shapes,
             steps,
-            relu_params,
+            circuit_specs,
             linear_nodes,
             ring_weights,
             last_uses,
@@ -221,9 +203,14 @@ impl Program {
         &self.model.name
     }
 
-    /// ReLUs per inference.
+    /// ReLUs per inference (circuits with a ReLU: ReLU, ReLU6, max pooling with a fused ReLU).
     pub fn relus(&self) -> u64 {
         self.relus
+    }
+
+    /// Comparisons per inference beyond ReLU sign tests (max pooling, caps).
+    pub fn comparisons(&self) -> u64 {
+        self.comparisons
     }
 
     /// Multiply-accumulates per inference.
@@ -267,13 +254,14 @@ impl Program {
         self.linear_nodes.len()
     }
 
-    /// Number of ReLU circuits per inference.
-    pub fn relu_elements(&self) -> usize {
-        self.relu_params.len()
+    /// Number of garbled circuits per inference.
+    pub fn circuit_count(&self) -> usize {
+        self.circuit_specs.len()
     }
 
-    pub(crate) fn relu_params(&self) -> &[ReluParams] {
-        &self.relu_params
+    /// Every garbled circuit of one inference, in protocol order.
+    pub fn circuit_specs(&self) -> &[CircuitSpec] {
+        &self.circuit_specs
     }
 
     pub(crate) fn steps(&self) -> &[Step] {
@@ -310,6 +298,33 @@ impl Program {
             ins,
             None,
         )?)
+    }
+
+    /// The server's part of a shift-only affine node: its share plus the constants.
+    pub(crate) fn add_constants(&self, id: NodeId, x: &[u64]) -> Result<Vec<u64>, ProtocolError> {
+        let (Some(node), Some(np)) = (self.model.nodes.get(id), self.plan.nodes.get(id)) else {
+            return Err(ProtocolError::Violation(format!("node {id} out of range")));
+        };
+        let fixed::Step::AddConst(values) = &np.step else {
+            return Err(ProtocolError::Violation(format!(
+                "node {} adds no constants",
+                node.name
+            )));
+        };
+        let (c, h, w) = node
+            .inputs
+            .first()
+            .map(|&i| self.shapes[i].dims())
+            .unwrap_or((0, 0, 0));
+        if x.len() != c * h * w {
+            return Err(ProtocolError::Violation(format!(
+                "node {}: {} values, expected {}",
+                node.name,
+                x.len(),
+                c * h * w
+            )));
+        }
+        Ok(fixed::add_constants(self.plan.ring, x, values, c, h * w))
     }
 
     /// The server's clear evaluation of linear node `id` (with bias) on its share.

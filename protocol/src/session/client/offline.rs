@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::time::Instant;
 
-use pi_gc::ClientRelus;
+use pi_gc::ClientCircuits;
 use pi_he::ClientHe;
 use pi_net::Channel;
 use rand::Rng;
@@ -20,7 +20,7 @@ use crate::ProtocolError;
 pub struct ClientMaterial {
     pub(crate) input_mask: Vec<u64>,
     pub(crate) output_share: Vec<u64>,
-    pub(crate) relus: ClientRelus,
+    pub(crate) relus: ClientCircuits,
     pub(crate) report: OfflineReport,
 }
 
@@ -54,7 +54,7 @@ pub(crate) fn offline<R: Read, W: Write>(
     let linear_total = program.linear_count();
 
     let mut shares: Vec<Option<Vec<u64>>> = vec![None; steps.len()];
-    let mut gc_inputs: Vec<(u64, u64)> = Vec::with_capacity(program.relu_elements());
+    let mut gc_inputs: Vec<u64> = Vec::with_capacity(2 * program.circuit_count());
     let mut he_seconds = 0.0;
     let mut linear_done = 0;
     let mut input_mask = Vec::new();
@@ -81,29 +81,17 @@ pub(crate) fn offline<R: Read, W: Write>(
                 linear_done += 1;
                 y
             }
-            Step::Relu {
-                input,
-                params,
-                selected,
-                shift,
-            } => {
+            Step::Circuits { input, layer } => {
                 let x = shares
                     .get(*input)
                     .and_then(|s| s.as_deref())
                     .ok_or_else(|| missing(*input))?;
-                let wmask = mask(params.in_bits);
-                let mut out = Vec::with_capacity(x.len());
-                for (i, &v) in x.iter().enumerate() {
-                    if selected.contains(i) {
-                        let r = rng.gen::<u64>() & ring;
-                        gc_inputs.push((v & wmask, r.wrapping_neg() & ring));
-                        out.push(r);
-                    } else {
-                        out.push(crate::shares::truncate_client(v, *shift, bits));
-                    }
-                }
+                let (words, out) = layer.client_offline(x, bits, rng)?;
+                gc_inputs.extend(words);
                 out
             }
+            // Only the server adds the constants; the client's share passes through.
+            Step::AddConst { input } => take_input(&shares, *input)?,
             Step::Truncate { input, shift } => {
                 let mut x = take_input(&shares, *input)?;
                 truncate_client_all(&mut x, *shift, bits);
@@ -133,15 +121,15 @@ pub(crate) fn offline<R: Read, W: Write>(
 
     progress(
         if batch > 1 {
-            "offline: garbled ReLUs"
+            "offline: garbled circuits"
         } else {
-            "offline: OT + garbled ReLUs"
+            "offline: OT + garbled circuits"
         },
         0,
         1,
     );
     let t = Instant::now();
-    let relus = pi_gc::evaluate_offline(ch, program.relu_params(), &gc_inputs, rng)?;
+    let relus = pi_gc::evaluate_offline(ch, program.circuit_specs(), &gc_inputs, rng)?;
     let gc_seconds = secs(t);
     let done: OfflineDone = ch.recv()?;
     let traffic = ch.counters().since(counters);

@@ -1,4 +1,4 @@
-//! Client online phase of one inference: masked input, GC ReLUs, output share → logits.
+//! Client online phase of one inference: masked input, garbled circuits, output share → logits.
 
 use std::io::{Read, Write};
 use std::time::Instant;
@@ -32,9 +32,9 @@ pub(crate) fn online<R: Read, W: Write>(
     ch.flush()?;
     let mut gc_seconds = 0.0;
     for step in program.steps() {
-        if let Step::Relu { selected, .. } = step {
+        if let Step::Circuits { layer, .. } = step {
             let t = Instant::now();
-            m.relus.online(ch, selected.len())?;
+            m.relus.online(ch, layer.circuits())?;
             gc_seconds += secs(t);
         }
     }

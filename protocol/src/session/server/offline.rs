@@ -1,9 +1,9 @@
-//! Server offline phase of one inference: HE correlations for every linear layer, then garbled ReLUs.
+//! Server offline phase of one inference: HE correlations for every linear layer, then garbled circuits.
 
 use std::io::{Read, Write};
 use std::time::Instant;
 
-use pi_gc::ServerRelus;
+use pi_gc::ServerCircuits;
 use pi_he::ServerHe;
 use pi_net::Channel;
 use rand_chacha::ChaCha20Rng;
@@ -18,8 +18,8 @@ use crate::ProtocolError;
 pub struct ServerMaterial {
     /// The server's HE share `s` for each linear node, in step order.
     pub(crate) linear_shares: Vec<Vec<u64>>,
-    /// Δ, the label PRF key and the decoding bits of every garbled ReLU.
-    pub(crate) relus: ServerRelus,
+    /// Δ, the label PRF key and the decoding bits of every garbled circuit.
+    pub(crate) relus: ServerCircuits,
 }
 
 impl Drop for ServerMaterial {
@@ -43,7 +43,7 @@ pub(crate) fn offline<R: Read, W: Write>(
     }
     let he_seconds = secs(t);
     let t = Instant::now();
-    let relus = pi_gc::garble_offline(ch, program.relu_params(), rng)?;
+    let relus = pi_gc::garble_offline(ch, program.circuit_specs(), rng)?;
     ch.send(&OfflineDone {
         he_seconds,
         garble_seconds: secs(t),
