@@ -16,6 +16,8 @@ use optimizer::paper;
 use optimizer::report::{self, human, NetworkReport};
 use optimizer::steps;
 
+mod cli;
+
 #[derive(Parser)]
 #[command(
     name = "pi-opt",
@@ -47,6 +49,12 @@ enum Command {
     Build(BuildArgs),
     /// ReLUs and MACs per stage of an ONNX model (JSON: "relus", "macs" totals and a "stages" list).
     Count(CountArgs),
+    /// List every node of an ONNX model that cannot be served privately, with what to change in
+    /// the PyTorch model (exit code 1 if any).
+    Check(cli::check::CheckArgs),
+    /// Choose the fixed-point format (fa, fw, M, ring) from sample inputs so no ReLU input
+    /// overflows and the fixed-point top-1 equals float; stores it in the model file.
+    Calibrate(cli::calibrate::CalibrateArgs),
     /// Run an ONNX model on a .npy image (float or fixed point), or measure test accuracy on a data set
     /// (float, fixed point and private inference through pi-client) with --data.
     Eval(EvalArgs),
@@ -369,6 +377,8 @@ fn main() -> Result<()> {
         Command::Cryptonas(a) => cryptonas_cmd(a),
         Command::Build(a) => build(a),
         Command::Count(a) => count(a),
+        Command::Check(a) => cli::check::run(a),
+        Command::Calibrate(a) => cli::calibrate::run(a),
         Command::Eval(a) => eval(a),
         Command::Train(a) => pi_train::cli::run_train(a),
         Command::Criticality(a) => pi_train::cli::run_criticality(a),

@@ -116,7 +116,9 @@ impl CircuitLayer {
 
     /// Whether element `i` of an elementwise layer is selected.
     fn is_selected(selected: &Option<Vec<bool>>, i: usize) -> bool {
-        selected.as_ref().is_none_or(|s| s.get(i).copied().unwrap_or(false))
+        selected
+            .as_ref()
+            .is_none_or(|s| s.get(i).copied().unwrap_or(false))
     }
 
     /// Calls `f(input element)` for every window element, circuit by circuit (windows only).
@@ -162,7 +164,12 @@ impl CircuitLayer {
     pub(crate) fn server_words(&self, x: &[u64]) -> Result<Vec<u64>, ProtocolError> {
         self.check_input(x)?;
         match self {
-            CircuitLayer::Elementwise { spec, selected, count, .. } => {
+            CircuitLayer::Elementwise {
+                spec,
+                selected,
+                count,
+                ..
+            } => {
                 let wm = mask(spec.in_bits());
                 let mut v = Vec::with_capacity(*count);
                 for (i, &a) in x.iter().enumerate() {

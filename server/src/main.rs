@@ -23,15 +23,22 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = args::Args::parse();
 
-    let model = model::load(args.model.as_deref())?;
+    let (model, fixed, fixed_source) = model::load(
+        args.model.as_deref(),
+        args.output.as_deref(),
+        args.calibration_data.as_deref(),
+    )?;
     let started = std::time::Instant::now();
     let served = Arc::new(
-        ServedModel::with_he_link(model, Default::default(), args.he_link_mbps)
+        ServedModel::with_he_link(model, fixed, args.he_link_mbps)
             .context("preparing the model")?,
     );
     info!(
         model = %served.name(),
+        fixed_point = %fixed.to_metadata(),
+        fixed_source = %fixed_source,
         relus = served.relus(),
+        comparisons = served.program().comparisons(),
         macs = served.macs(),
         prepare_s = format!("{:.2}", started.elapsed().as_secs_f64()),
         he_kernels = protocol::he_kernel_path(),

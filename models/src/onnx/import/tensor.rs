@@ -176,12 +176,14 @@ pub(super) fn decode(t: &TensorProto, name: &str, src: &DataSource) -> Result<Te
                 .collect(),
             None => t.int32_data.iter().map(|&v| (v != 0) as i64).collect(),
         }),
-        other => return Err(ModelError::onnx(
-            name,
-            format!(
+        other => {
+            return Err(ModelError::onnx(
+                name,
+                format!(
                 "tensor data type {other} not supported (float32, double, int32, int64, bool are)"
             ),
-        )),
+            ))
+        }
     };
     let len = match &data {
         Data::F32(v) => v.len(),
