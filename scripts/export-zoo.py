@@ -19,8 +19,9 @@ Commands:
 Weights are random (seeded; no pretrained weights are downloaded). Before export every
 BatchNorm's running statistics are re-estimated on random inputs (train-mode forward passes with
 cumulative averaging), so activations are normalised as in a trained network. Each model NAME
-gets NAME.onnx, NAME.input.npy (N calibration/test inputs, [N, 3, H, W] float32) and
-NAME.logits.npy (onnxruntime's logits for them, [N, classes]).
+gets NAME.onnx, NAME.input.npy (N calibration/test inputs, [N, 3, H, W] float32),
+NAME.sample.npy (the first of them, [1, 3, H, W], for pi-client) and NAME.logits.npy
+(onnxruntime's logits for them, [N, classes]).
 """
 
 import argparse
@@ -87,6 +88,7 @@ def export(model, name, out, shape, samples=4, exporter="torchscript", opset=17,
             ref = ref[0]
     err = float(np.abs(ref.numpy().reshape(samples, -1) - logits).max())
     np.save(os.path.join(out, name + ".input.npy"), xs)
+    np.save(os.path.join(out, name + ".sample.npy"), xs[:1])
     np.save(os.path.join(out, name + ".logits.npy"), logits.astype(np.float32))
     print(f"{name}: {os.path.getsize(path)} bytes, torch vs onnxruntime max |diff| {err:.2e}")
     return path
@@ -357,7 +359,9 @@ def torchvision_models(size):
             kwargs.update(aux_logits=False, init_weights=True)
         if name == "inception_v3":
             kwargs.update(aux_logits=False, init_weights=True)
-        yield name, getattr(tvm, name)(**kwargs), (3, size, size), {}
+        # Inception-v3 needs at least 75x75 (its stem shrinks the map by 32 without padding).
+        s = max(size, 96) if name == "inception_v3" else size
+        yield name, getattr(tvm, name)(**kwargs), (3, s, s), {}
 
 
 class CifarVgg16(nn.Module):
@@ -413,7 +417,16 @@ def main():
         samples = args.samples or (8 if args.set == "tests" else 4)
         try:
             calibrate_bn(model, shape)
-            export(model, name, args.out, shape, samples=samples, **opts)
+            try:
+                export(model, name, args.out, shape, samples=samples, **opts)
+            except Exception as e:
+                if opts.get("exporter") == "dynamo":
+                    raise
+                # The TorchScript exporter refuses some forms (AdaptiveAvgPool2d to a size that
+                # does not divide the input): PI users then switch to the dynamo exporter.
+                print(f"{name}: TorchScript export failed ({type(e).__name__}); retrying with dynamo")
+                export(model, name, args.out, shape, samples=samples,
+                       **dict(opts, exporter="dynamo", opset=18))
         except Exception as e:  # keep going: the table lists what did not export
             failed.append(name)
             print(f"{name}: export failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}")

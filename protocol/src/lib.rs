@@ -5,6 +5,7 @@
 //! The exact semantics (ring, fixed point, truncation, circuits) are in `docs/protocol.md`.
 
 mod circuit_layer;
+pub mod cost;
 mod error;
 pub mod messages;
 mod program;

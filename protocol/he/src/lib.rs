@@ -39,7 +39,7 @@ pub use server::{
     prepare_layer, prepare_layer_with_cache, server_linear, PreparedLayer, ServerHe,
     PREPARED_CACHE_BYTES,
 };
-pub use shape::LinearShape;
+pub use shape::{LinearShape, PlanCost};
 
 use shape::{Canon, CostModel, Plan};
 
@@ -47,7 +47,20 @@ pub(crate) const SETUP_MAGIC: u32 = 0x5049_484B; // "PIHK"
 
 /// The block plan both parties derive from the shape and parameters alone.
 pub(crate) fn plan_for(params: &HeParams, canon: &Canon) -> Result<Plan, HeError> {
-    let cost = CostModel {
+    Plan::choose(canon, params.n, &cost_model(params))
+}
+
+/// The cost of `shape`'s HE exchange under `params`, as the block planner counts it (what
+/// `pi-opt count` estimates from).
+pub fn plan_cost(params: &HeParams, shape: &LinearShape) -> Result<PlanCost, HeError> {
+    let canon = Canon::new(shape)?;
+    let plan = plan_for(params, &canon)?;
+    Ok(plan.cost(&canon, &cost_model(params)))
+}
+
+/// The planner's exchange rate and wire sizes for `params`.
+fn cost_model(params: &HeParams) -> CostModel {
+    CostModel {
         in_ct_bits: params
             .prime_bits
             .iter()
@@ -58,8 +71,7 @@ pub(crate) fn plan_for(params: &HeParams, canon: &Canon) -> Result<Plan, HeError
         c0_bits: params.c0_bits as f64,
         max_d: 1 << params.pack_bits,
         bytes_per_ns: params.link_mbps as f64 / 8000.0,
-    };
-    Plan::choose(canon, params.n, &cost)
+    }
 }
 
 /// The arithmetic kernels this process runs: `"ifma"`, `"avx2"` or `"scalar"` (figures should name it).
