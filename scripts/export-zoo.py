@@ -321,6 +321,23 @@ class MiniSqueezeNet(nn.Module):
         return torch.flatten(self.classifier(x), 1)
 
 
+class MiniAdaptive(nn.Module):
+    """AdaptiveAvgPool2d to a size that does not divide the map (4x4 -> 3x3, overlapping windows),
+    as VGG and AlexNet have at small inputs; the TorchScript exporter refuses it, the dynamo
+    exporter writes Transpose/GatherND/Where/Gather/Add/Div."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.ReLU(inplace=True),
+                                      nn.MaxPool2d(2, 2), nn.Conv2d(8, 8, 3, 1, 1),
+                                      nn.ReLU(inplace=True), nn.MaxPool2d(2, 2))
+        self.avgpool = nn.AdaptiveAvgPool2d((3, 3))
+        self.classifier = nn.Linear(8 * 9, classes)
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
 def test_models():
     torch.manual_seed(SEED)
     return [
@@ -335,6 +352,7 @@ def test_models():
         # The same network through the dynamo exporter at opset 18 and with external data.
         ("imagenet_resnet_dynamo", MiniImageNetResNet(), (3, 24, 24), {"exporter": "dynamo", "opset": 18}),
         ("cifar_resnet8_a_external", CifarResNet(1), (3, 16, 16), {"external": True}),
+        ("adaptive_pool_dynamo", MiniAdaptive(), (3, 16, 16), {"exporter": "dynamo", "opset": 18}),
     ]
 
 

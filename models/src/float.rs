@@ -116,6 +116,12 @@ fn eval(model: &Model, input: &[f32], keep_all: bool) -> Result<Vec<Vec<f32>>, M
             }
             Op::Pad(p) => pad(p, ins[0], in_shape.dims()),
             Op::Slice(sl) => strided_slice(sl, ins[0], in_shape.dims()),
+            Op::GatherMean(g) => g
+                .sets
+                .iter()
+                .zip(&g.divisors)
+                .map(|(set, &d)| set.iter().map(|&i| ins[0][i as usize]).sum::<f32>() / d as f32)
+                .collect(),
             Op::PermuteChannels(order) => {
                 let (_, h, w) = in_shape.dims();
                 permute_channels(order, ins[0], h * w)

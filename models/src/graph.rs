@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::ops::{Affine, ElementMask, MaxPool, Pool, Relu, Slice, Window};
+pub use crate::ops::{Affine, ElementMask, GatherMean, MaxPool, Pool, Relu, Slice, Window};
 
 /// Index of a node in [`Model::nodes`]; a node produces exactly one tensor, named by this id.
 pub type NodeId = usize;
@@ -175,6 +175,8 @@ pub enum Op {
     Slice(Slice),
     /// Channel permutation: output channel j is input channel `order[j]`.
     PermuteChannels(Vec<usize>),
+    /// Averages of index lists (adaptive pooling written as gathers).
+    GatherMean(GatherMean),
     /// Average over all spatial positions, giving `[c, 1, 1]`.
     GlobalAvgPool,
     /// Reshape to a flat vector (CHW order).
@@ -202,6 +204,7 @@ impl Op {
             Op::Pad(_) => "pad",
             Op::Slice(_) => "stridedslice",
             Op::PermuteChannels(_) => "permute",
+            Op::GatherMean(_) => "gathermean",
             Op::GlobalAvgPool => "gap",
             Op::Flatten => "flatten",
             Op::Linear(_) => "linear",

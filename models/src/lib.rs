@@ -25,8 +25,8 @@ pub mod zoo;
 
 pub use error::ModelError;
 pub use graph::{
-    Affine, Conv2d, ElementMask, Linear, MaxPool, Model, Node, NodeId, Op, Pool, Relu, Shape,
-    Slice, Stage, Window,
+    Affine, Conv2d, ElementMask, GatherMean, Linear, MaxPool, Model, Node, NodeId, Op, Pool, Relu,
+    Shape, Slice, Stage, Window,
 };
 
 /// The `rand` version the weight initialisers take (rand 0.8 / rand_core 0.6).

@@ -333,3 +333,16 @@ pub struct Slice {
     /// Step per axis (≥ 1).
     pub step: [usize; 3],
 }
+
+/// Public averaging by index lists: output element j is `(Σ_{i ∈ sets[j]} x[i]) / divisors[j]`
+/// (an adaptive average pool to a size that does not divide the input, as the dynamo exporter
+/// writes it). Free on shares; the lists and divisors are architecture.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatherMean {
+    /// Output shape.
+    pub out: crate::graph::Shape,
+    /// Input elements summed, per output element.
+    pub sets: Vec<Vec<u32>>,
+    /// Divisor per output element (≥ 1).
+    pub divisors: Vec<u32>,
+}

@@ -332,6 +332,24 @@ pub(crate) fn node_shape(
                 w: sl.len[2],
             })
         }
+        Op::GatherMean(g) => {
+            arity(1)?;
+            let n = first().numel();
+            let m = g.out.numel();
+            if g.sets.len() != m
+                || g.divisors.len() != m
+                || g.divisors.iter().any(|&d| d == 0 || d > 1 << 16)
+                || g.sets
+                    .iter()
+                    .any(|s| s.len() > 1 << 16 || s.iter().any(|&i| i as usize >= n))
+            {
+                return Err(ModelError::node(
+                    name,
+                    format!("gather-mean lists do not fit an input of {n} and an output of {m}"),
+                ));
+            }
+            Ok(g.out.clone())
+        }
         Op::PermuteChannels(order) => {
             arity(1)?;
             let s = first().clone();

@@ -113,6 +113,9 @@ fn exports_map_onto_the_expected_operators() {
     assert_eq!(count("shufflenet_mini", "permute"), 1);
     // DenseNet: BatchNorm on a concatenation becomes depthwise 1×1 convs.
     assert!(count("densenet_mini", "dwconv1x1") >= 2);
+    // Dynamo's adaptive pool (Transpose/GatherND/Where/Gather/Add/Div) becomes one gather-mean.
+    assert_eq!(count("adaptive_pool_dynamo", "gathermean"), 1);
+    assert!(!has("adaptive_pool_dynamo", "affine"));
     // VGG: input normalisation's scale folded into the first conv, its shift kept as a free add.
     assert_eq!(count("vgg_mini_2out", "affine"), 1);
     assert!(has("vgg_mini_2out", "maxpool+relu"));

@@ -157,7 +157,11 @@ impl Timing {
     }
 
     /// Compiles `model` as the protocol would (format `config`) and prices one inference.
-    pub fn estimate_model(&self, model: &Model, config: &FixedConfig) -> Result<PlannedCost, OptError> {
+    pub fn estimate_model(
+        &self,
+        model: &Model,
+        config: &FixedConfig,
+    ) -> Result<PlannedCost, OptError> {
         let program = Program::for_client(model.clone(), *config)
             .map_err(|e| OptError::Invalid(format!("compiling {}: {e}", model.name)))?;
         let profile = program

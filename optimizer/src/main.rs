@@ -666,7 +666,12 @@ fn optimize(a: OptimizeArgs) -> Result<()> {
     let nets = algorithm2::optimize(&arch, &order)?;
     let reports: Vec<(String, NetworkReport)> = nets
         .iter()
-        .map(|c| Ok((c.label.clone(), NetworkReport::with_pricing(&c.arch, &cost)?)))
+        .map(|c| {
+            Ok((
+                c.label.clone(),
+                NetworkReport::with_pricing(&c.arch, &cost)?,
+            ))
+        })
         .collect::<Result<_>>()?;
     if a.json {
         #[derive(Serialize)]

@@ -303,8 +303,9 @@ pub fn plan(model: &Model, config: &FixedConfig) -> Result<FixedPlan, ModelError
                 scale: s_in,
                 step: Step::Pass,
             },
-            Op::AvgPool(_) | Op::GlobalAvgPool => {
+            Op::AvgPool(_) | Op::GlobalAvgPool | Op::GatherMean(_) => {
                 let divisors: Vec<usize> = match (&node.op, &shapes[node.inputs[0]]) {
+                    (Op::GatherMean(g), _) => g.divisors.iter().map(|&d| d as usize).collect(),
                     (Op::AvgPool(p), Shape::Chw { h, w, .. }) => {
                         p.windows(*h, *w).iter().map(|win| win.divisor).collect()
                     }

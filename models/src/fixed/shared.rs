@@ -171,6 +171,26 @@ pub fn eval_shared(
                     .collect(),
             )
         }
+        (Op::GatherMean(g), Step::PoolSum { .. } | Step::PoolMean { .. }) => {
+            let factors: &[u64] = match &np.step {
+                Step::PoolMean { factors, .. } => factors,
+                _ => &[1],
+            };
+            if factors.is_empty() {
+                return Err(mismatch());
+            }
+            let x = wrap(ins[0]);
+            unwrap(
+                g.sets
+                    .iter()
+                    .enumerate()
+                    .map(|(j, set)| {
+                        let sum = set.iter().fold(Wrapping(0u64), |a, &i| a + x[i as usize]);
+                        sum * Wrapping(factors[j % factors.len()])
+                    })
+                    .collect(),
+            )
+        }
         (Op::Pad(p), Step::Pass) => pad(p, ins[0], shapes[node.inputs[0]].dims()),
         (Op::Slice(sl), Step::Pass) => strided_slice(sl, ins[0], shapes[node.inputs[0]].dims()),
         (Op::PermuteChannels(order), Step::Pass) => {

@@ -271,6 +271,12 @@ impl Exporter {
                     vec![],
                 );
             }
+            Op::GatherMean(_) => {
+                return Err(ModelError::Unsupported {
+                    node: n.to_string(),
+                    reason: "gather-mean nodes (imported adaptive pools) are not exported".into(),
+                })
+            }
             Op::PermuteChannels(order) => {
                 let idx: Vec<i64> = order.iter().map(|&v| v as i64).collect();
                 let iname = self.init_i64(format!("{n}::order"), &idx, n)?;

@@ -61,4 +61,3 @@ impl CostArgs {
         Ok(Pricing::Flat(c))
     }
 }
-

@@ -274,7 +274,8 @@ impl Net {
                 | Op::Affine(_)
                 | Op::Pad(_)
                 | Op::Slice(_)
-                | Op::PermuteChannels(_) => {
+                | Op::PermuteChannels(_)
+                | Op::GatherMean(_) => {
                     return Err(Error::Model(format!(
                         "node {}: training does not support {} nodes (the networks pi-opt builds \
                          do not have them)",

@@ -26,6 +26,8 @@ pub(super) enum Value {
         groups: usize,
         transposed: bool,
     },
+    /// Derived from a computed tensor by public data movement and averaging (any rank).
+    Derived(super::derived::Derived),
     /// Produced by a node that could not be imported (only while checking).
     Unknown,
 }
@@ -177,6 +179,10 @@ impl Importer {
                 "a 5-D channel-grouped tensor outside a channel shuffle",
                 node,
             )),
+            Value::Derived(_) => Err(ModelError::onnx(
+                node,
+                "a traced tensor must be materialised first",
+            )),
             Value::Unknown => Err(ModelError::onnx(
                 node,
                 "input comes from an unsupported node",
@@ -314,7 +320,7 @@ impl Importer {
             self.bind_all(n, Value::Unknown);
             return Ok(());
         }
-        match self.import_node(n, k) {
+        match self.import_traced(n, k) {
             Ok(()) => Ok(()),
             Err(e) if self.lenient => {
                 self.problems.push(e);
@@ -337,6 +343,54 @@ impl Importer {
     fn bind_all(&mut self, n: &NodeProto, v: Value) {
         for o in n.output.iter().filter(|o| !o.is_empty()) {
             self.values.insert(o.clone(), v.clone());
+        }
+    }
+
+    /// Routes nodes on traced tensors (and `GatherND` / general `Transpose` on computed ones) to
+    /// the tracer; any other operator reading a traced tensor gets it materialised first.
+    fn import_traced(&mut self, n: &NodeProto, k: usize) -> Result<(), ModelError> {
+        let op = n.op_type.as_deref().unwrap_or("");
+        let traced = n
+            .input
+            .iter()
+            .any(|i| matches!(self.values.get(i), Some(Value::Derived(_))));
+        let starts = match op {
+            "GatherND" => true,
+            "Transpose" => !self.transpose_is_native(n),
+            _ => false,
+        };
+        let name = node_name(n, k);
+        if (traced || starts) && super::derived::DERIVED_OPS.contains(&op) {
+            let a = Attrs {
+                op,
+                node: &name,
+                list: &n.attribute,
+            };
+            return self.derived_node(n, &name, &a);
+        }
+        if traced {
+            for i in &n.input {
+                if let Some(Value::Derived(d)) = self.values.get(i).cloned() {
+                    let id = self.materialize(&d, i, None)?;
+                    self.values.insert(i.clone(), Value::Node(id));
+                }
+            }
+        }
+        self.import_node(n, k)
+    }
+
+    /// Whether a `Transpose` is handled without tracing (channel shuffle, identity, constants).
+    fn transpose_is_native(&self, n: &NodeProto) -> bool {
+        let perm: Vec<i64> = n
+            .attribute
+            .iter()
+            .find(|a| a.name.as_deref() == Some("perm"))
+            .map(|a| a.ints.clone())
+            .unwrap_or_default();
+        match n.input.first().and_then(|i| self.values.get(i)) {
+            Some(Value::Grouped { .. }) | Some(Value::Const(_)) => true,
+            Some(Value::Node(_)) => perm.iter().enumerate().all(|(i, &p)| p == i as i64),
+            _ => false,
         }
     }
 

@@ -16,6 +16,7 @@ mod attrs;
 mod constant;
 mod conv;
 mod core;
+mod derived;
 mod hints;
 mod pool;
 mod rewrite;
@@ -175,6 +176,10 @@ pub(crate) fn from_proto(
 
     for (k, n) in graph.node.iter().enumerate() {
         im.import_checked(n, k)?;
+    }
+    if let Some(Value::Derived(d)) = im.values.get(&out_name).cloned() {
+        let id = im.materialize(&d, &out_name, None)?;
+        im.values.insert(out_name.clone(), Value::Node(id));
     }
     let output = match im.values.get(&out_name) {
         Some(Value::Node(id)) => *id,

@@ -68,7 +68,9 @@ impl Importer {
                 };
                 vec![1, g, per, h, w]
             }
-            Value::Unknown => return Err(ModelError::onnx(node, "input from an unsupported node")),
+            Value::Unknown | Value::Derived(_) => {
+                return Err(ModelError::onnx(node, "input from an unsupported node"))
+            }
         };
         let dims = resolve_reshape(&cur, &target, allow_zero, node)?;
         let numel: usize = cur.iter().product();
@@ -124,7 +126,9 @@ impl Importer {
                 self.emit(n, node, Op::PermuteChannels(order), vec![id], stage)
                     .map(drop)
             }
-            Value::Unknown => Err(ModelError::onnx(node, "input from an unsupported node")),
+            Value::Unknown | Value::Derived(_) => {
+                Err(ModelError::onnx(node, "input from an unsupported node"))
+            }
         }
     }
 
@@ -635,7 +639,7 @@ fn attrs_max() -> i64 {
 }
 
 /// Resolves a `Reshape` target (`0` copies the input dim unless `allow_zero`, one `-1` is inferred).
-fn resolve_reshape(
+pub(super) fn resolve_reshape(
     cur: &[usize],
     target: &[i64],
     allow_zero: bool,
@@ -686,7 +690,7 @@ fn resolve_reshape(
 }
 
 /// Output dims of (Un)Squeeze.
-fn reshape_dims_for_squeeze(
+pub(super) fn reshape_dims_for_squeeze(
     unsqueeze: bool,
     dims: &[usize],
     axes: Option<&[i64]>,
