@@ -8,6 +8,7 @@
 #
 #   bash scripts/zoo-table.sh DIR [NAME...]          # all models in DIR, or the ones named
 #   PI_ZOO_SKIP_PRIVATE=1 bash scripts/zoo-table.sh DIR   # import / calibrate / count only
+#   PI_ZOO_NICE="nice -n -20" bash scripts/zoo-table.sh DIR NAME  # on a busy shared machine (root)
 #
 # Writes DIR/table/NAME.{check,cal,count,eval,report}.json|txt and prints one markdown row per
 # model (also appended to DIR/table/table.md). Needs jq. Private runs of ImageNet-size models take
@@ -60,11 +61,16 @@ for n in "${names[@]}"; do
   $bin/pi-opt eval "$cal" --input "$sample" --json >"$out/$n.float.json"
   $bin/pi-opt eval "$cal" --input "$sample" --fixed --json >"$out/$n.fixed.json"
   log=$out/$n.server.log
-  /usr/bin/time -f "%M" -o "$out/$n.server.rss" $bin/pi-server --model "$cal" --listen 127.0.0.1:$port --sessions 1 2>"$log" &
+  port=$((port + 1))
+  # shellcheck disable=SC2086
+  ${PI_ZOO_NICE:-} /usr/bin/time -f "%M %U %S" -o "$out/$n.server.rss" $bin/pi-server --model "$cal" --listen 127.0.0.1:$port --sessions 1 2>"$log" &
   server=$!
   for _ in $(seq 1 3000); do
     grep -q "listening" "$log" && break
-    kill -0 $server 2>/dev/null || break
+    if ! kill -0 $server 2>/dev/null; then
+      sleep 0.5
+      grep -q "listening" "$log" || break
+    fi
     sleep 0.1
   done
   if ! grep -q "listening" "$log"; then
@@ -72,18 +78,21 @@ for n in "${names[@]}"; do
     kill $server 2>/dev/null
     continue
   fi
-  /usr/bin/time -f "%M" -o "$out/$n.client.rss" $bin/pi-client --connect 127.0.0.1:$port --input "$sample" \
+  # shellcheck disable=SC2086
+  ${PI_ZOO_NICE:-} /usr/bin/time -f "%M %U %S" -o "$out/$n.client.rss" $bin/pi-client --connect 127.0.0.1:$port --input "$sample" \
     --report "$out/$n.report.json" --quiet >"$out/$n.client.txt" 2>&1
   rc=$?
   wait $server
   if [ $rc -ne 0 ]; then
+    kill $server 2>/dev/null
     echo "| $n | yes | $fmt | $relus | $cmps | $macs | $est | client failed: $(tail -1 "$out/$n.client.txt" | cut -c1-120) | | | | |" | tee -a "$out/table.md"
     continue
   fi
   r=$out/$n.report.json
   secs=$(jq -r '.total_seconds | . * 100 | round / 100' "$r")
   mib=$(jq -r '(.offline.bytes_sent + .offline.bytes_received + .online.bytes_sent + .online.bytes_received) / 1048576 | round' "$r")
-  rss="$(( $(cat "$out/$n.server.rss" | tail -1) / 1024 ))+$(( $(cat "$out/$n.client.rss" | tail -1) / 1024 ))"
+  rss="$(( $(tail -1 "$out/$n.server.rss" | cut -d' ' -f1) / 1024 ))+$(( $(tail -1 "$out/$n.client.rss" | cut -d' ' -f1) / 1024 ))"
+  uptime >>"$out/$n.load.txt"
   diff=$(jq -s '[.[0].logits, .[1].logits] | transpose | map(.[0] - .[1] | fabs) | max' "$r" "$out/$n.fixed.json")
   scale=$(jq '[.logits[] | fabs] | max' "$out/$n.fixed.json")
   same=$(jq -rn --argjson d "$diff" --argjson s "$scale" 'if $d == 0 then "bit-exact" elif $d <= 0.02 * $s then "within 2% (local truncation)" else "NO (max diff \($d))" end')
