@@ -1,18 +1,40 @@
 //! ONNX import and export.
 //!
-//! **Import** (default-domain opsets 11–21; PyTorch exports at opsets 11–17 are the target):
-//! `Conv` (2-D, dilation 1, symmetric padding, groups), `BatchNormalization` (inference mode,
-//! epsilon honoured; folded into the producing Conv/Gemm/MatMul when that is its only consumer,
-//! otherwise a depthwise 1×1 conv), `Relu`, `Identity` (→ a removed ReLU), `Add` (two computed
-//! tensors → residual add; a constant operand is folded into the bias of a single-use Conv/linear),
-//! `AveragePool` (no padding), `GlobalAveragePool`, `Flatten` (axis 0/1), `Reshape` to `[1, -1]`
-//! (→ `Flatten`), `Gemm` (transA = 0), `MatMul` with a constant right operand (→ linear; a following
-//! constant `Add` becomes its bias), `Concat` / `Split` / `Slice` on the channel axis, `Dropout`
-//! (inference: pass-through), `Constant` and initializers, and the constant shape arithmetic PyTorch
-//! emits around flattening (`Shape`, `Gather`, `Unsqueeze`, `Squeeze`, `Cast`, `Concat` on constants).
-//! Anything else is a [`ModelError::UnsupportedOp`] / [`ModelError::UnsupportedAttribute`] naming
-//! op, attribute and node. Shapes are checked as nodes are added; an ONNX node without a name gets
-//! `<OpType>_<index>`.
+//! **Import** (default-domain opsets 11–21; PyTorch's TorchScript exporter at opsets 11–17 and the
+//! dynamo exporter at 18 are the targets; external tensor data (`.onnx.data`) is read next to the
+//! file by [`load`] / [`load_with`]; several graph outputs: the first is served, or the one named):
+//! * `Conv` (2-D, groups, any padding: symmetric padding stays on the conv, other padding becomes a
+//!   `Pad` node; dilated kernels are expanded with zero taps, so their MACs count the zeros),
+//!   `Gemm` (transA = 0, transB either), `MatMul` with a constant right operand;
+//! * `BatchNormalization` (inference): folded into the producing Conv/Gemm/MatMul when that is its
+//!   only consumer, otherwise an affine node (below);
+//! * `Relu`, `Clip(0, c)` (ReLU6 for c = 6), `Identity` (→ a removed ReLU), `Dropout` (inference);
+//! * `MaxPool` and `AveragePool` (any kernel, stride, padding, `auto_pad`, `ceil_mode`,
+//!   `count_include_pad`), `GlobalAveragePool`, `ReduceMean` over the spatial axes;
+//! * `Add` of two computed tensors (residual); `Add`/`Sub`/`Mul`/`Div` of a computed tensor and a
+//!   constant (scalar, per channel or per element) → an affine node;
+//! * `Concat` / `Split` on channels, `Slice` (channels; strided on H and W), `Pad` (zero, C/H/W),
+//!   `Flatten`, `Reshape` (flattening; the channel shuffle `[1, g, c/g, h, w]` → `Transpose(0, 2,
+//!   1, 3, 4)` → back, which becomes a channel permutation), `Squeeze` of `[1, c, 1, 1]`, `Gather` of
+//!   channels;
+//! * constant folding of the shape arithmetic exporters emit (`Shape`, `Gather`, `Unsqueeze`,
+//!   `Squeeze`, `Cast`, `Concat`, `Slice` (any step), `Transpose`, `ConstantOfShape`, `Range`,
+//!   `Equal`, arithmetic on constants);
+//! * dynamo's `AdaptiveAvgPool2d` decomposition (`Transpose` → `GatherND` → `Where` masks →
+//!   `Gather`/`Add`/`Div` or `ReduceMean`) is traced element by element into one `GatherMean` node
+//!   when every output is a plain average (the coefficients 1/d are architecture).
+//!
+//! After import, graph rewrites (`import/rewrite.rs`): dead nodes are dropped; the exported forms
+//! of subset ReLUs are fused back (channel subsets as below; element masks from
+//! `Add(Mul(Relu(x), m), Mul(x, 1 − m))` with a constant 0/1 mask m — what SNL/SENet-style PyTorch
+//! code exports and what our export writes — or `Where(m, Relu(x), x)`); a ReLU (plain or capped)
+//! directly before or after a MaxPool is fused into it; affine nodes are folded into the single-use
+//! Conv/Gemm that produces them, else their scale into the Conv/Gemm layers consuming them (their
+//! shift stays as an addition the server alone makes), else a per-channel scale becomes a depthwise
+//! 1×1 conv. Anything else is a [`ModelError::UnsupportedOp`] / [`ModelError::UnsupportedAttribute`]
+//! naming op, attribute and node, with what to change in the PyTorch model ([`advice`]);
+//! [`check_file`] lists every such node at once. Shapes are checked as nodes are added; an ONNX node
+//! without a name gets `<OpType>_<index>`.
 //!
 //! **Stages** on import, per node, first rule that applies:
 //! 1. the node's `doc_string` is `pi.stage=<stem|stage<N>|head>` (written by our export);
@@ -30,8 +52,14 @@
 //! (`stage2.block1.conv1`). Conv → `Conv` (+ `<name>::weight`, `<name>::bias` initializers as
 //! raw_data), Linear → `Gemm` (transB = 1), AvgPool → `AveragePool`, SliceChannels → `Slice`,
 //! channel-subset ReLU `<n>` → `Split` `<n>::split` into runs of selected/unselected channels
-//! (`<n>::part<i>`) → `Relu` `<n>::relu<i>` / `Identity` `<n>::id<i>` → `Concat` `<n>`; the importer
-//! fuses exactly that pattern back into one `Relu { channels }` node.
+//! (`<n>::part<i>`) → `Relu` (or `Clip` when capped) `<n>::relu<i>` / `Identity` `<n>::id<i>` →
+//! `Concat` `<n>`; the importer fuses exactly that pattern back into one `Relu { channels }` node.
+//! An element-subset ReLU `<n>` is written as `Relu` `<n>::relu` → `Mul` `<n>::kept` (by the 0/1
+//! initializer `<n>::mask`, `[1, c, h, w]`) plus `Mul` `<n>::linear` (x by `<n>::unmask` = 1 − mask)
+//! → `Add` `<n>`: onnxruntime runs it, and this is the documented convention for per-element ReLU
+//! masks (any tool writing it gets its masks served). MaxPool with a fused ReLU → `Relu`/`Clip` +
+//! `MaxPool`; AvgPool/MaxPool keep pads and ceil mode; Affine → `Mul`/`Add` with initializers;
+//! Pad → `Pad`; strided Slice → `Slice` with steps; PermuteChannels → `Gather` on axis 1.
 
 mod export;
 mod import;

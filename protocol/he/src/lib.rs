@@ -55,7 +55,13 @@ pub(crate) fn plan_for(params: &HeParams, canon: &Canon) -> Result<Plan, HeError
 pub fn plan_cost(params: &HeParams, shape: &LinearShape) -> Result<PlanCost, HeError> {
     let canon = Canon::new(shape)?;
     let plan = plan_for(params, &canon)?;
-    Ok(plan.cost(&canon, &cost_model(params)))
+    let mut cost = plan.cost(&canon, &cost_model(params));
+    // Kernels beyond the cache are transformed again in every session (prepare_layer).
+    let cache_bytes = cost.kernel_transforms * params.n * params.num_primes() * 8;
+    if cache_bytes > server::PREPARED_CACHE_BYTES {
+        cost.compute_ns += cost.kernel_transforms as f64 * shape::KERNEL_TRANSFORM_NS;
+    }
+    Ok(cost)
 }
 
 /// The planner's exchange rate and wire sizes for `params`.

@@ -386,7 +386,8 @@ pub struct PlanCost {
     /// Bytes server → client.
     pub bytes_down: u64,
     /// Compute of both parties at one core, in nanoseconds, at the planner's measured constants
-    /// (encryption, products, finishing and decrypting replies, key switches; not kernel transforms).
+    /// (encryption, products, finishing and decrypting replies, key switches; kernel transforms
+    /// only for layers whose kernels do not fit the cache, see `plan_cost`).
     pub compute_ns: f64,
 }
 
@@ -411,6 +412,8 @@ const FINISH_NS: f64 = 1_500_000.0;
 const KEY_SWITCH_NS: f64 = 1_900_000.0;
 /// A kernel transform costs ~130 µs but runs once at model load (cached), so it weighs 5% of that.
 const KERNEL_NS: f64 = 6_500.0;
+/// One kernel transform at full cost (a layer too large for the kernel cache pays it per session).
+pub(crate) const KERNEL_TRANSFORM_NS: f64 = 130_000.0;
 
 impl TileCfg {
     /// Product coefficient (Y index, before interleaving) of output (m, y, x).
