@@ -94,7 +94,7 @@ impl NetworkReport {
             cost: match pricing {
                 Pricing::Flat(f) => f.estimate(relus, c.macs()),
                 Pricing::Planned(_) => {
-                    let model = crate::construct::build(arch, Default::default())?;
+                    let model = crate::construct::build_structure(arch)?;
                     pricing.price_model(&model, relus, c.macs())?
                 }
             },
