@@ -89,8 +89,34 @@ pub fn run(a: CheckArgs) -> Result<()> {
         println!("{}: OK ({config_note})", a.model.display());
     } else {
         println!("{}: {} problem(s)", a.model.display(), list.len());
-        for p in &list {
-            println!("  - {}", p.problem);
+        // Unsupported operators repeat per block: one line per kind, with the count and the nodes.
+        let mut groups: Vec<(String, String, Vec<String>)> = Vec::new();
+        for e in &problems {
+            match e {
+                models::ModelError::UnsupportedOp { op, node, hint } => {
+                    match groups.iter_mut().find(|(o, h, _)| o == op && h == hint) {
+                        Some(g) => g.2.push(node.clone()),
+                        None => groups.push((op.clone(), hint.clone(), vec![node.clone()])),
+                    }
+                }
+                other => groups.push((String::new(), other.to_string(), vec![])),
+            }
+        }
+        for (op, hint, nodes) in &groups {
+            if op.is_empty() {
+                println!("  - {hint}");
+                continue;
+            }
+            let shown: Vec<&str> = nodes.iter().take(3).map(String::as_str).collect();
+            let more = if nodes.len() > 3 {
+                format!(", … ({} nodes)", nodes.len())
+            } else {
+                String::new()
+            };
+            println!(
+                "  - unsupported `{op}` at `{}`{more}: {hint}",
+                shown.join("`, `")
+            );
         }
     }
     if !list.is_empty() {
