@@ -13,12 +13,16 @@ mod session;
 mod shares;
 
 pub use error::ProtocolError;
+/// The HE arithmetic kernels this process runs (`ifma`, `avx2` or `scalar`).
+pub use pi_he::kernel_path as he_kernel_path;
 /// Link speed (Mbit/s) the HE block planner assumes unless the server says otherwise.
 pub use pi_he::DEFAULT_LINK_MBPS as DEFAULT_HE_LINK_MBPS;
 pub use program::Program;
 pub use public_model::PublicModel;
 pub use report::{InferenceReport, OfflineReport, OnlineReport};
-pub use session::client::{run_client, run_client_on, ClientOptions, SessionReport};
+pub use session::client::{
+    run_client, run_client_on, ClientMaterial, ClientOptions, SessionReport,
+};
 pub use session::server::{
-    serve_channel, serve_session, ServedModel, SessionLimits, SessionSummary,
+    serve_channel, serve_session, ServedModel, ServerMaterial, SessionLimits, SessionSummary,
 };

@@ -1,0 +1,3 @@
+//! One module per way of running the client.
+
+pub mod run;

@@ -1,0 +1,54 @@
+//! The one-shot form: `pi-client --connect HOST:PORT --input X.npy` runs the offline phase inline,
+//! then the online phase, in one session.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use protocol::ClientOptions;
+
+use crate::connect::ConnectArgs;
+use crate::input::InputArgs;
+use crate::output::{print_table, progress_bar, write_report};
+
+/// Options of a one-shot private inference (offline inline, then online).
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Write a JSON report (prediction, logits, per-phase seconds and bytes) here.
+    #[arg(long, value_name = "report.json")]
+    pub report: Option<PathBuf>,
+    /// Run K offline preprocessings, then K online inferences of the same image, in one session.
+    #[arg(long, default_value_t = 1, value_name = "K",
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub batch: u32,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Runs the session and prints (and optionally writes) its report.
+pub fn exec(args: &RunArgs) -> anyhow::Result<()> {
+    let (shape, image) = args.input.load()?;
+    let bar = progress_bar(args.quiet);
+    let progress = |phase: &str, done: usize, total: usize| {
+        bar.set_message(phase.to_string());
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let options = ClientOptions {
+        batch: args.batch,
+        read_timeout: args.connect.read_timeout(),
+    };
+    let report = protocol::run_client(&args.connect.connect, shape, &image, &options, &progress)
+        .with_context(|| format!("private inference against {}", args.connect.connect))?;
+    bar.finish_and_clear();
+    print_table(&report);
+    if let Some(path) = &args.report {
+        write_report(path, &report)?;
+    }
+    Ok(())
+}

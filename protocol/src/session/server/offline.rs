@@ -1,0 +1,56 @@
+//! Server offline phase of one inference: HE correlations for every linear layer, then garbled ReLUs.
+
+use std::io::{Read, Write};
+use std::time::Instant;
+
+use pi_gc::ServerRelus;
+use pi_he::ServerHe;
+use pi_net::Channel;
+use rand_chacha::ChaCha20Rng;
+use zeroize::Zeroize;
+
+use super::ServedModel;
+use crate::messages::OfflineDone;
+use crate::session::secs;
+use crate::ProtocolError;
+
+/// What the server keeps from one offline phase; consumed by exactly one online phase.
+pub struct ServerMaterial {
+    /// The server's HE share `s` for each linear node, in step order.
+    pub(crate) linear_shares: Vec<Vec<u64>>,
+    /// Δ, the label PRF key and the decoding bits of every garbled ReLU.
+    pub(crate) relus: ServerRelus,
+}
+
+impl Drop for ServerMaterial {
+    fn drop(&mut self) {
+        self.linear_shares.iter_mut().for_each(|s| s.zeroize());
+    }
+}
+
+/// Runs one offline phase with the client (after the HE setup), ending with `OfflineDone`.
+pub(crate) fn offline<R: Read, W: Write>(
+    ch: &mut Channel<R, W>,
+    served: &ServedModel,
+    he: &ServerHe,
+    rng: &mut ChaCha20Rng,
+) -> Result<ServerMaterial, ProtocolError> {
+    let program = &served.program;
+    let t = Instant::now();
+    let mut linear_shares = Vec::with_capacity(program.linear_count());
+    for layer in served.layers.iter() {
+        linear_shares.push(pi_he::server_linear(ch, he, layer, rng)?);
+    }
+    let he_seconds = secs(t);
+    let t = Instant::now();
+    let relus = pi_gc::garble_offline(ch, program.relu_params(), rng)?;
+    ch.send(&OfflineDone {
+        he_seconds,
+        garble_seconds: secs(t),
+    })?;
+    ch.flush()?;
+    Ok(ServerMaterial {
+        linear_shares,
+        relus,
+    })
+}
