@@ -80,6 +80,17 @@ pub fn print_table(r: &SessionReport) {
             on.linear_seconds,
             on.gc_seconds
         );
+        let (ro, rn) = (&off.relu, &on.relu);
+        println!(
+            "{:<10} gc {} + ot {}: offline {:.1} B and {:.2} µs per ReLU, online {:.1} B and {:.2} µs per ReLU",
+            "ReLUs",
+            ro.gc_relus,
+            ro.ot_relus,
+            ro.bytes_per_relu(),
+            ro.us_per_relu(),
+            rn.bytes_per_relu(),
+            rn.us_per_relu()
+        );
         let bytes = off.bytes_sent + off.bytes_received + on.bytes_sent + on.bytes_received;
         println!(
             "{:<10} {:>9.3} {:>13} {:>13}   {:.0} bytes per ReLU",

@@ -6,6 +6,7 @@
 
 mod error;
 pub mod messages;
+pub mod nonlinear;
 mod program;
 pub mod public_model;
 pub mod report;
@@ -13,16 +14,18 @@ mod session;
 mod shares;
 
 pub use error::ProtocolError;
+pub use nonlinear::{Link, ReluChoice, ReluCosts, ReluProtocol};
 /// The HE arithmetic kernels this process runs (`ifma`, `avx2` or `scalar`).
 pub use pi_he::kernel_path as he_kernel_path;
 /// Link speed (Mbit/s) the HE block planner assumes unless the server says otherwise.
 pub use pi_he::DEFAULT_LINK_MBPS as DEFAULT_HE_LINK_MBPS;
 pub use program::Program;
 pub use public_model::PublicModel;
-pub use report::{InferenceReport, OfflineReport, OnlineReport};
+pub use report::{InferenceReport, OfflineReport, OnlineReport, ReluPhase};
 pub use session::client::{
     run_client, run_client_on, ClientMaterial, ClientOptions, SessionReport,
 };
 pub use session::server::{
-    serve_channel, serve_session, ServedModel, ServerMaterial, SessionLimits, SessionSummary,
+    serve_channel, serve_session, ServeOptions, ServedModel, ServerMaterial, SessionLimits,
+    SessionSummary,
 };

@@ -269,6 +269,19 @@ impl Program {
         &self.relu_params
     }
 
+    /// Parameters and element count of every ReLU layer (step with circuits), in step order.
+    pub fn relu_layers(&self) -> Vec<(ReluParams, usize)> {
+        self.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Relu {
+                    params, selected, ..
+                } => Some((*params, selected.len())),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub(crate) fn steps(&self) -> &[Step] {
         &self.steps
     }

@@ -4,15 +4,20 @@ use models::fixed::FixedConfig;
 use models::{Model, Op};
 use serde::{Deserialize, Serialize};
 
+use crate::nonlinear::ReluProtocol;
 use crate::ProtocolError;
 
-/// A model's structure and fixed-point configuration, without weights or biases, and the link
-/// speed the HE block planner is tuned for (both sides must plan alike).
+/// A model's structure and fixed-point configuration, without weights or biases, the link the
+/// server plans for (the HE block planner must plan alike on both sides) and the protocol of
+/// every ReLU layer (the client follows).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PublicModel {
     model: Model,
     pub config: FixedConfig,
-    pub he_link_mbps: u32,
+    /// Link bandwidth (Mbit/s) the HE planner and the ReLU choice assume.
+    pub link_mbps: u32,
+    /// Protocol of each ReLU layer, in step order.
+    pub relu_protocols: Vec<ReluProtocol>,
 }
 
 impl PublicModel {
@@ -35,7 +40,8 @@ impl PublicModel {
         PublicModel {
             model,
             config,
-            he_link_mbps: pi_he::DEFAULT_LINK_MBPS,
+            link_mbps: pi_he::DEFAULT_LINK_MBPS,
+            relu_protocols: Vec::new(),
         }
     }
 

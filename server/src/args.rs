@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use protocol::SessionLimits;
+use protocol::{Link, ReluChoice, SessionLimits};
 
 /// Serve private inference of one CNN: clients learn the prediction, never the weights;
 /// the server never sees the client's image.
@@ -31,17 +31,60 @@ pub struct Args {
     /// Most inferences one client may preprocess in one session (--batch on the client).
     #[arg(long, default_value_t = 16)]
     pub max_batch: u32,
-    /// Link speed (Mbit/s) the HE block planner assumes when it weighs compute against traffic.
-    /// Around 100 it packs replies with key switches (fewer bytes, more server compute); on a
-    /// fast LAN (e.g. 10000) it uses fewer switches and finishes sooner. Clients follow the server.
-    #[arg(long, default_value_t = protocol::DEFAULT_HE_LINK_MBPS, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub he_link_mbps: u32,
+    /// Link bandwidth (Mbit/s) the whole protocol plans for: the HE block planner weighs compute
+    /// against traffic with it (around 100 it packs replies with key switches, on a fast LAN,
+    /// e.g. 10000, it uses fewer switches), and `--relu-protocol auto` weighs the ReLU protocols
+    /// with it. Clients follow the server. `--he-link-mbps` is the old name.
+    #[arg(long, alias = "he-link-mbps", default_value_t = protocol::DEFAULT_HE_LINK_MBPS, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub link_mbps: u32,
+    /// Link round-trip time (ms) for `--relu-protocol auto`: OT ReLUs take ~15 round trips per
+    /// layer, garbled ReLUs one.
+    #[arg(long, default_value_t = 1.0)]
+    pub link_rtt_ms: f64,
+    /// ReLU protocol: `gc` (garbled circuits: one round trip per layer, ~3.8 KB per ReLU), `ot`
+    /// (OT-based comparisons on silent OT: ~40 B per ReLU, ~15 round trips per layer) or `auto`
+    /// (per layer, from compute costs measured on this host at start and the declared link).
+    /// Results are identical either way.
+    #[arg(long, value_enum, default_value_t = ReluArg::Auto)]
+    pub relu_protocol: ReluArg,
+    /// Where `auto` caches the host's measured ReLU costs (measured again when missing or when
+    /// the CPU differs). Default: $XDG_CACHE_HOME or ~/.cache, `pi-server/relu-costs-v1.json`.
+    #[arg(long, value_name = "FILE.json")]
+    pub relu_costs: Option<PathBuf>,
     /// Serve this many sessions, then exit (for scripts and tests; default: forever).
     #[arg(long)]
     pub sessions: Option<u64>,
 }
 
+/// `--relu-protocol` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReluArg {
+    /// Garbled circuits.
+    Gc,
+    /// OT-based comparisons on silent OT.
+    Ot,
+    /// Per layer, from host-measured costs and the link.
+    Auto,
+}
+
 impl Args {
+    /// The link both the HE planner and the ReLU choice assume.
+    pub fn link(&self) -> Link {
+        Link {
+            mbps: self.link_mbps,
+            rtt_ms: self.link_rtt_ms.max(0.0),
+        }
+    }
+
+    /// The ReLU protocol choice.
+    pub fn relu_choice(&self) -> ReluChoice {
+        match self.relu_protocol {
+            ReluArg::Gc => ReluChoice::Gc,
+            ReluArg::Ot => ReluChoice::Ot,
+            ReluArg::Auto => ReluChoice::Auto,
+        }
+    }
+
     /// The limits every session runs under.
     pub fn limits(&self) -> SessionLimits {
         SessionLimits {

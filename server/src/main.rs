@@ -3,12 +3,13 @@
 mod args;
 mod listener;
 mod model;
+mod relu_costs;
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use protocol::ServedModel;
+use protocol::{ReluChoice, ServeOptions, ServedModel};
 use tokio::net::TcpListener;
 use tracing::info;
 
@@ -24,15 +25,28 @@ async fn main() -> anyhow::Result<()> {
     let args = args::Args::parse();
 
     let model = model::load(args.model.as_deref())?;
+    let costs = if matches!(args.relu_choice(), ReluChoice::Auto) {
+        relu_costs::load_or_measure(args.relu_costs.as_deref())
+    } else {
+        Default::default()
+    };
+    let options = ServeOptions {
+        link: args.link(),
+        relu: args.relu_choice(),
+        costs,
+    };
     let started = std::time::Instant::now();
     let served = Arc::new(
-        ServedModel::with_he_link(model, Default::default(), args.he_link_mbps)
+        ServedModel::with_options(model, Default::default(), &options)
             .context("preparing the model")?,
     );
+    let protocols: Vec<&str> = served.relu_protocols().iter().map(|p| p.name()).collect();
     info!(
         model = %served.name(),
         relus = served.relus(),
         macs = served.macs(),
+        relu_protocols = protocols.join(","),
+        link_mbps = args.link_mbps,
         prepare_s = format!("{:.2}", started.elapsed().as_secs_f64()),
         he_kernels = protocol::he_kernel_path(),
         "model ready"

@@ -13,4 +13,6 @@ pub mod relu;
 
 pub use error::OtError;
 pub use ferret::{FerretParams, FerretPlan, FerretReceiver, FerretSender};
-pub use relu::{client_offline, server_offline, OtReluClient, OtReluServer, OtReluStats};
+pub use relu::{
+    client_offline, cost, server_offline, OtReluClient, OtReluCost, OtReluServer, OtReluStats,
+};

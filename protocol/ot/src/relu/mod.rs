@@ -11,6 +11,7 @@
 
 mod bits;
 mod carry;
+mod cost;
 mod material;
 mod mux;
 mod offline;
@@ -24,6 +25,8 @@ use pi_gc::ReluParams;
 use pi_net::Channel;
 use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
+
+pub use cost::{cost, OtReluCost};
 
 use crate::ferret::{FerretPlan, FerretReceiver, FerretSender};
 use crate::msg::{self, In, Out};

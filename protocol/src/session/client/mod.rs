@@ -78,7 +78,14 @@ pub fn run_client_on<R: Read, W: Write>(
     }
     let public = handshake::hello(ch, options.batch)?;
     let program = Program::for_client(public.to_model()?, public.config)?
-        .with_he_link_mbps(public.he_link_mbps)?;
+        .with_he_link_mbps(public.link_mbps)?;
+    let layers = program.relu_layers().len();
+    if public.relu_protocols.len() != layers {
+        return Err(ProtocolError::Violation(format!(
+            "the server announced {} ReLU protocols for {layers} ReLU layers",
+            public.relu_protocols.len()
+        )));
+    }
     if shape != program.input_shape() {
         return Err(ProtocolError::BadInput(format!(
             "image has shape {:?}, the model expects {:?}",
@@ -98,6 +105,7 @@ pub fn run_client_on<R: Read, W: Write>(
         material.push(offline::offline(
             ch,
             &program,
+            &public.relu_protocols,
             &he,
             &mut rng,
             i,

@@ -20,6 +20,7 @@ use pi_net::{Channel, TcpChannel};
 pub use offline::ServerMaterial;
 
 use super::{csprng, secs};
+use crate::nonlinear::{plan_layers, Link, ReluChoice, ReluCosts, ReluProtocol};
 use crate::program::Program;
 use crate::public_model::PublicModel;
 use crate::ProtocolError;
@@ -73,9 +74,32 @@ impl ServedModel {
         config: FixedConfig,
         mbps: u32,
     ) -> Result<Self, ProtocolError> {
+        let options = ServeOptions {
+            link: Link {
+                mbps,
+                ..Link::default()
+            },
+            ..ServeOptions::default()
+        };
+        Self::with_options(model, config, &options)
+    }
+
+    /// Plans the model for `options.link` with the ReLU protocol(s) `options.relu` chooses.
+    pub fn with_options(
+        model: Model,
+        config: FixedConfig,
+        options: &ServeOptions,
+    ) -> Result<Self, ProtocolError> {
+        let mbps = options.link.mbps;
         let mut public = PublicModel::new(&model, config);
-        public.he_link_mbps = mbps;
+        public.link_mbps = mbps;
         let program = Program::new(model, config)?.with_he_link_mbps(mbps)?;
+        public.relu_protocols = plan_layers(
+            &program.relu_layers(),
+            &options.relu,
+            &options.link,
+            &options.costs,
+        )?;
         let layers = program.prepare_he_layers()?;
         Ok(ServedModel {
             program,
@@ -102,6 +126,32 @@ impl ServedModel {
     /// The fixed-point program the sessions run.
     pub fn program(&self) -> &Program {
         &self.program
+    }
+
+    /// The protocol of each ReLU layer (announced to clients).
+    pub fn relu_protocols(&self) -> &[ReluProtocol] {
+        &self.public.relu_protocols
+    }
+}
+
+/// How a model is served: the link to plan for and the ReLU protocol choice.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServeOptions {
+    /// The link both the HE planner and `ReluChoice::Auto` assume.
+    pub link: Link,
+    /// Garbled circuits, OT, or per layer automatically.
+    pub relu: ReluChoice,
+    /// Compute costs for `Auto` (measured on the host by the server binary).
+    pub costs: ReluCosts,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            link: Link::default(),
+            relu: ReluChoice::Gc,
+            costs: ReluCosts::default(),
+        }
     }
 }
 
