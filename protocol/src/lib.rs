@@ -17,6 +17,8 @@ pub use error::ProtocolError;
 pub use nonlinear::{Link, ReluChoice, ReluCosts, ReluProtocol};
 /// The HE arithmetic kernels this process runs (`ifma`, `avx2` or `scalar`).
 pub use pi_he::kernel_path as he_kernel_path;
+/// This host's HE compute speed relative to the HE planner's reference machine (thousandths).
+pub use pi_he::measure_compute_milli as measure_he_compute_milli;
 /// Link speed (Mbit/s) the HE block planner assumes unless the server says otherwise.
 pub use pi_he::DEFAULT_LINK_MBPS as DEFAULT_HE_LINK_MBPS;
 pub use program::Program;

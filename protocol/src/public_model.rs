@@ -16,6 +16,9 @@ pub struct PublicModel {
     pub config: FixedConfig,
     /// Link bandwidth (Mbit/s) the HE planner and the ReLU choice assume.
     pub link_mbps: u32,
+    /// The server host's HE compute speed relative to the planner's reference, in thousandths
+    /// (the planner weighs compute against traffic with it; both sides must plan alike).
+    pub he_compute_milli: u32,
     /// Protocol of each ReLU layer, in step order.
     pub relu_protocols: Vec<ReluProtocol>,
 }
@@ -41,6 +44,7 @@ impl PublicModel {
             model,
             config,
             link_mbps: pi_he::DEFAULT_LINK_MBPS,
+            he_compute_milli: 1000,
             relu_protocols: Vec::new(),
         }
     }

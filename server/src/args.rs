@@ -47,10 +47,12 @@ pub struct Args {
     /// Results are identical either way.
     #[arg(long, value_enum, default_value_t = ReluArg::Auto)]
     pub relu_protocol: ReluArg,
-    /// Where `auto` caches the host's measured ReLU costs (measured again when missing or when
-    /// the CPU differs). Default: $XDG_CACHE_HOME or ~/.cache, `pi-server/relu-costs-v1.json`.
+    /// Where the host's measured compute costs are cached (the ReLU protocols' for `auto`, the
+    /// HE planner's speed relative to its reference machine); measured again (a few seconds) when
+    /// missing or written on another CPU. Default: $XDG_CACHE_HOME or ~/.cache,
+    /// `pi-server/host-costs-v1.json`.
     #[arg(long, value_name = "FILE.json")]
-    pub relu_costs: Option<PathBuf>,
+    pub host_costs: Option<PathBuf>,
     /// Serve this many sessions, then exit (for scripts and tests; default: forever).
     #[arg(long)]
     pub sessions: Option<u64>,

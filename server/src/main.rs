@@ -1,15 +1,15 @@
 //! `pi-server`: holds a model and serves private inferences to many clients at once.
 
 mod args;
+mod host_costs;
 mod listener;
 mod model;
-mod relu_costs;
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use protocol::{ReluChoice, ServeOptions, ServedModel};
+use protocol::{ServeOptions, ServedModel};
 use tokio::net::TcpListener;
 use tracing::info;
 
@@ -25,15 +25,12 @@ async fn main() -> anyhow::Result<()> {
     let args = args::Args::parse();
 
     let model = model::load(args.model.as_deref())?;
-    let costs = if matches!(args.relu_choice(), ReluChoice::Auto) {
-        relu_costs::load_or_measure(args.relu_costs.as_deref())
-    } else {
-        Default::default()
-    };
+    let host = host_costs::load_or_measure(args.host_costs.as_deref());
     let options = ServeOptions {
         link: args.link(),
         relu: args.relu_choice(),
-        costs,
+        costs: host.relu,
+        he_compute_milli: host.he_compute_milli,
     };
     let started = std::time::Instant::now();
     let served = Arc::new(
@@ -47,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
         macs = served.macs(),
         relu_protocols = protocols.join(","),
         link_mbps = args.link_mbps,
+        he_compute_milli = host.he_compute_milli,
         prepare_s = format!("{:.2}", started.elapsed().as_secs_f64()),
         he_kernels = protocol::he_kernel_path(),
         "model ready"

@@ -78,7 +78,8 @@ pub fn run_client_on<R: Read, W: Write>(
     }
     let public = handshake::hello(ch, options.batch)?;
     let program = Program::for_client(public.to_model()?, public.config)?
-        .with_he_link_mbps(public.link_mbps)?;
+        .with_he_link_mbps(public.link_mbps)?
+        .with_he_compute_milli(public.he_compute_milli)?;
     let layers = program.relu_layers().len();
     if public.relu_protocols.len() != layers {
         return Err(ProtocolError::Violation(format!(

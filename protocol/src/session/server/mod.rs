@@ -93,7 +93,10 @@ impl ServedModel {
         let mbps = options.link.mbps;
         let mut public = PublicModel::new(&model, config);
         public.link_mbps = mbps;
-        let program = Program::new(model, config)?.with_he_link_mbps(mbps)?;
+        public.he_compute_milli = options.he_compute_milli;
+        let program = Program::new(model, config)?
+            .with_he_link_mbps(mbps)?
+            .with_he_compute_milli(options.he_compute_milli)?;
         public.relu_protocols = plan_layers(
             &program.relu_layers(),
             &options.relu,
@@ -143,6 +146,9 @@ pub struct ServeOptions {
     pub relu: ReluChoice,
     /// Compute costs for `Auto` (measured on the host by the server binary).
     pub costs: ReluCosts,
+    /// The host's HE compute speed relative to the HE planner's reference machine, in
+    /// thousandths (`pi_he::measure_compute_milli`; 1000 = the reference).
+    pub he_compute_milli: u32,
 }
 
 impl Default for ServeOptions {
@@ -151,6 +157,7 @@ impl Default for ServeOptions {
             link: Link::default(),
             relu: ReluChoice::Gc,
             costs: ReluCosts::default(),
+            he_compute_milli: 1000,
         }
     }
 }
