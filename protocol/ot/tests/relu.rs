@@ -109,11 +109,11 @@ fn online_and_check(
         r.unwrap();
         let out = out.unwrap();
         assert_eq!(out.len(), n);
-        for i in 0..n {
+        for (i, &o) in out.iter().enumerate() {
             let (b, nn) = c.inputs[at + i];
             let p = &c.params[at + i];
             assert_eq!(
-                out[i],
+                o,
                 relu_reference(p, c.a[at + i], b, nn),
                 "ReLU {} params {p:?} a={:#x} b={b:#x} n={nn:#x}",
                 at + i,

@@ -58,12 +58,15 @@ enum Dir {
     ToServer,
 }
 
+/// What a tapped reader saw.
+type Seen = Arc<Mutex<Vec<u8>>>;
+
 /// Loopback pair with one reader tapped; also returns what each side read.
 fn pair(
     dir: Dir,
     flip_at: Option<u64>,
     cut_at: Option<u64>,
-) -> (Ch, Ch, [TcpStream; 2], [Arc<Mutex<Vec<u8>>>; 2]) {
+) -> (Ch, Ch, [TcpStream; 2], [Seen; 2]) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     let t = thread::spawn(move || TcpStream::connect(addr).unwrap());

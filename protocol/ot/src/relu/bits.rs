@@ -187,10 +187,10 @@ mod tests {
 
     #[test]
     fn ranges_and_bytes_round_trip() {
-        let v: Vec<u64> = (0..300u64).map(|i| i * 0x9e37_79b9 >> 3).collect();
+        let v: Vec<u64> = (0..300u64).map(|i| (i * 0x9e37_79b9) >> 3).collect();
         let b = Bits::from_values(&v, 5);
-        for i in 0..300 {
-            assert_eq!(b.get(i), (v[i] >> 5) & 1 == 1);
+        for (i, x) in v.iter().enumerate() {
+            assert_eq!(b.get(i), (x >> 5) & 1 == 1);
         }
         for (lo, len) in [
             (0, 300),
