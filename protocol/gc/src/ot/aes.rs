@@ -133,10 +133,14 @@ const fn gmul(mut a: u8, mut b: u8) -> u8 {
 impl Aes {
     /// Expands `key`.
     pub fn new(key: Block) -> Self {
-        Aes {
-            rk: expand_key(key),
-            imp: detect(),
-        }
+        let imp = detect();
+        let rk = match imp {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: both fast paths imply AES-NI (checked in `detect`).
+            Impl::Vaes | Impl::AesNi => unsafe { x86::expand_key(key) },
+            _ => expand_key(key),
+        };
+        Aes { rk, imp }
     }
 
     /// Encrypts every block of `xs` in place.
@@ -185,6 +189,49 @@ mod x86 {
     #[inline(always)]
     unsafe fn ld(p: *const Block) -> __m128i {
         _mm_loadu_si128(p as *const __m128i)
+    }
+
+    #[inline(always)]
+    unsafe fn st(v: __m128i) -> Block {
+        let mut b: Block = 0;
+        _mm_storeu_si128(&mut b as *mut Block as *mut __m128i, v);
+        b
+    }
+
+    /// One AES-128 key-schedule step from the previous round key and AESKEYGENASSIST's output.
+    #[inline(always)]
+    unsafe fn step(k: __m128i, assist: __m128i) -> __m128i {
+        let t = _mm_shuffle_epi32(assist, 0xff);
+        let mut k = k;
+        k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
+        k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
+        k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
+        _mm_xor_si128(k, t)
+    }
+
+    /// The AES-128 key schedule with AESKEYGENASSIST (equal to the portable one; tested).
+    #[target_feature(enable = "aes,sse2")]
+    pub(super) unsafe fn expand_key(key: Block) -> [Block; 11] {
+        let mut rk = [0 as Block; 11];
+        let mut k = ld(&key);
+        rk[0] = st(k);
+        macro_rules! round {
+            ($i:expr, $rcon:expr) => {
+                k = step(k, _mm_aeskeygenassist_si128(k, $rcon));
+                rk[$i] = st(k);
+            };
+        }
+        round!(1, 0x01);
+        round!(2, 0x02);
+        round!(3, 0x04);
+        round!(4, 0x08);
+        round!(5, 0x10);
+        round!(6, 0x20);
+        round!(7, 0x40);
+        round!(8, 0x80);
+        round!(9, 0x1b);
+        round!(10, 0x36);
+        rk
     }
 
     /// AES-NI, 8 blocks in flight.
@@ -391,6 +438,23 @@ mod tests {
                 a.encrypt(&mut v);
                 assert_eq!(v, want[..n], "{imp:?} n={n}");
             }
+        }
+    }
+
+    #[test]
+    fn hardware_key_schedule_equals_the_portable_one() {
+        if detect() == Impl::Portable {
+            return;
+        }
+        for key in [
+            0u128,
+            1,
+            u128::MAX,
+            0x0f0e_0d0c_0b0a_0908_0706_0504_0302_0100,
+            0xdead_beef << 70,
+        ] {
+            // SAFETY: a fast path was detected, so AES-NI is available.
+            assert_eq!(unsafe { x86::expand_key(key) }, expand_key(key));
         }
     }
 

@@ -26,7 +26,7 @@ use std::io::{Read, Write};
 
 use pi_net::Channel;
 use rand_core::{CryptoRng, RngCore};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 pub use params::{FerretParams, FerretPlan, LPN_D};
 
@@ -119,6 +119,8 @@ pub struct FerretSender {
     plan: FerretPlan,
     round: Round,
     buf: Zeroizing<Vec<Block>>,
+    /// Outputs of `buf` before `pos` are handed out.
+    pos: usize,
     batch: u64,
     ccr: Ccr,
     seeds: Prg,
@@ -131,6 +133,8 @@ pub struct FerretReceiver {
     plan: FerretPlan,
     round: Round,
     buf: Zeroizing<Vec<Block>>,
+    /// Outputs of `buf` before `pos` are handed out.
+    pos: usize,
     batch: u64,
     ccr: Ccr,
     leaves: Zeroizing<Vec<Block>>,
@@ -154,6 +158,7 @@ impl FerretSender {
             plan,
             round: Round::new(first, 0, base, plan.main),
             buf: Zeroizing::new(Vec::new()),
+            pos: 0,
             batch: 0,
             ccr: Ccr::new(),
             seeds: Prg::new(u128::from_le_bytes(*key)),
@@ -178,12 +183,23 @@ impl FerretSender {
         ch: &mut Channel<R, W>,
         n: usize,
     ) -> Result<Zeroizing<Vec<Block>>, OtError> {
-        while self.buf.len() < n {
+        let mut out = Zeroizing::new(Vec::with_capacity(n));
+        loop {
+            let avail = &self.buf[self.pos..];
+            let m = avail.len().min(n - out.len());
+            out.extend_from_slice(&avail[..m]);
+            self.pos += m;
+            if out.len() == n {
+                break;
+            }
+            // The buffer is used up: wipe it and make the next batch.
+            self.buf.zeroize();
+            self.buf.clear();
+            self.pos = 0;
             self.batch(ch)?;
         }
-        let rest = Zeroizing::new(self.buf.split_off(n));
         self.stats.delivered += n as u64;
-        Ok(std::mem::replace(&mut self.buf, rest))
+        Ok(out)
     }
 
     fn batch<R: Read, W: Write>(&mut self, ch: &mut Channel<R, W>) -> Result<(), OtError> {
@@ -252,6 +268,7 @@ impl FerretReceiver {
             plan,
             round: Round::new(first, 0, base, plan.main),
             buf: Zeroizing::new(Vec::new()),
+            pos: 0,
             batch: 0,
             ccr: Ccr::new(),
             leaves: Zeroizing::new(vec![0; 1 << first.depth.max(plan.main.depth)]),
@@ -270,12 +287,23 @@ impl FerretReceiver {
         ch: &mut Channel<R, W>,
         n: usize,
     ) -> Result<Zeroizing<Vec<Block>>, OtError> {
-        while self.buf.len() < n {
+        let mut out = Zeroizing::new(Vec::with_capacity(n));
+        loop {
+            let avail = &self.buf[self.pos..];
+            let m = avail.len().min(n - out.len());
+            out.extend_from_slice(&avail[..m]);
+            self.pos += m;
+            if out.len() == n {
+                break;
+            }
+            // The buffer is used up: wipe it and make the next batch.
+            self.buf.zeroize();
+            self.buf.clear();
+            self.pos = 0;
             self.batch(ch)?;
         }
-        let rest = Zeroizing::new(self.buf.split_off(n));
         self.stats.delivered += n as u64;
-        Ok(std::mem::replace(&mut self.buf, rest))
+        Ok(out)
     }
 
     fn batch<R: Read, W: Write>(&mut self, ch: &mut Channel<R, W>) -> Result<(), OtError> {

@@ -24,6 +24,9 @@ pub(crate) struct ClientKeys {
     pub k: Zeroizing<Vec<u64>>,
 }
 
+/// COTs hashed per stack batch.
+const CHUNK: usize = 256;
+
 /// Hashes the server's COT values into ROT keys of `bits` bits (tweaks `tweak`, `tweak` + 1, …).
 pub(crate) fn server_keys(
     ccr: &Ccr,
@@ -32,27 +35,45 @@ pub(crate) fn server_keys(
     tweak: u128,
     bits: u32,
 ) -> ServerKeys {
-    let mut h0 = Zeroizing::new(vec![0 as Block; q.len()]);
-    let mut h1 = Zeroizing::new(vec![0 as Block; q.len()]);
-    ccr.hash_tweaked(q, tweak, &mut h0);
-    let q1: Zeroizing<Vec<Block>> = Zeroizing::new(q.iter().map(|x| x ^ delta).collect());
-    ccr.hash_tweaked(&q1, tweak, &mut h1);
     let m = mask(bits);
-    ServerKeys {
-        k0: Zeroizing::new(h0.iter().map(|h| *h as u64 & m).collect()),
-        k1: Zeroizing::new(h1.iter().map(|h| *h as u64 & m).collect()),
+    let mut k0 = Zeroizing::new(Vec::with_capacity(q.len()));
+    let mut k1 = Zeroizing::new(Vec::with_capacity(q.len()));
+    let mut x = Zeroizing::new([0 as Block; CHUNK]);
+    let mut h = Zeroizing::new([0 as Block; CHUNK]);
+    for (ci, c) in q.chunks(CHUNK).enumerate() {
+        let t = tweak + (ci * CHUNK) as u128;
+        let n = c.len();
+        ccr.hash_tweaked(c, t, &mut h[..n]);
+        k0.extend(h[..n].iter().map(|v| *v as u64 & m));
+        for (xi, v) in x.iter_mut().zip(c) {
+            *xi = v ^ delta;
+        }
+        ccr.hash_tweaked(&x[..n], t, &mut h[..n]);
+        k1.extend(h[..n].iter().map(|v| *v as u64 & m));
     }
+    ServerKeys { k0, k1 }
 }
 
 /// Hashes the client's COT values into its choice bits and chosen keys.
 pub(crate) fn client_keys(ccr: &Ccr, t: &[Block], tweak: u128, bits: u32) -> ClientKeys {
-    let mut h = Zeroizing::new(vec![0 as Block; t.len()]);
-    ccr.hash_tweaked(t, tweak, &mut h);
     let m = mask(bits);
-    let lsb: Vec<u64> = t.iter().map(|x| *x as u64 & 1).collect();
+    let mut k = Zeroizing::new(Vec::with_capacity(t.len()));
+    let mut h = Zeroizing::new([0 as Block; CHUNK]);
+    for (ci, c) in t.chunks(CHUNK).enumerate() {
+        let n = c.len();
+        ccr.hash_tweaked(c, tweak + (ci * CHUNK) as u128, &mut h[..n]);
+        k.extend(h[..n].iter().map(|v| *v as u64 & m));
+    }
+    let mut c = vec![0u64; t.len().div_ceil(64)];
+    for (w, chunk) in c.iter_mut().zip(t.chunks(64)) {
+        *w = chunk
+            .iter()
+            .enumerate()
+            .fold(0u64, |acc, (i, x)| acc | ((*x as u64 & 1) << i));
+    }
     ClientKeys {
-        c: Bits::from_values(&lsb, 0),
-        k: Zeroizing::new(h.iter().map(|h| *h as u64 & m).collect()),
+        c: Bits::from_words(c, t.len()),
+        k,
     }
 }
 
