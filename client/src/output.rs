@@ -72,7 +72,7 @@ pub fn print_table(r: &SessionReport) {
             off.he_seconds, off.garble_seconds, off.ot_seconds, off.server_he_seconds, off.server_garble_seconds
         );
         println!(
-            "{:<10} {:>9.3} {:>13} {:>13}   linear {:.3}s (server), GC {:.3}s",
+            "{:<10} {:>9.3} {:>13} {:>13}   linear {:.3}s (server), ReLUs {:.3}s",
             "online",
             on.seconds,
             mib(on.bytes_sent),
