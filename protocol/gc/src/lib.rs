@@ -9,6 +9,8 @@
 
 pub mod block;
 pub mod circuit;
+#[cfg(test)]
+mod collision_tests;
 mod error;
 pub mod garble;
 pub mod relu;
