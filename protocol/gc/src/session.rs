@@ -41,7 +41,7 @@ use crate::relu::{eval_relu_group, garble_relu_group, mask, ReluParams};
 use crate::GcError;
 
 const VERSION: u8 = 2;
-const HELLO_LEN: usize = 1 + 1 + 4 + 8 + 32 + 16;
+pub(crate) const HELLO_LEN: usize = 1 + 1 + 4 + 8 + 32 + 16;
 
 /// Tunables of the offline phase (chosen by the server, announced to the client).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +62,7 @@ impl Default for OfflineConfig {
 }
 
 /// Circuits per online label frame.
-const ONLINE_FRAME: usize = 8192;
+pub(crate) const ONLINE_FRAME: usize = 8192;
 /// Largest chunk a client accepts.
 const MAX_CHUNK: usize = 1 << 16;
 
