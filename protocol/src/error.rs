@@ -24,6 +24,9 @@ pub enum ProtocolError {
     /// The client's input does not fit the model.
     #[error("bad input: {0}")]
     BadInput(String),
+    /// The result is outside the range the server declared: corrupted or overflowed.
+    #[error("implausible result: {0}")]
+    Implausible(String),
     /// The peer reported an error and ended the session.
     #[error("peer aborted: {0}")]
     PeerAborted(String),

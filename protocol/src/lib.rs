@@ -4,14 +4,17 @@
 //! (HE correlations, garbled ReLUs) → online evaluation → [`report`].
 //! The exact semantics (ring, fixed point, truncation, circuits) are in `docs/protocol.md`.
 
+pub mod budget;
 mod error;
 pub mod messages;
+pub mod plausible;
 mod program;
 pub mod public_model;
 pub mod report;
 mod session;
 mod shares;
 
+pub use budget::{SessionBudget, SessionLimits};
 pub use error::ProtocolError;
 /// Link speed (Mbit/s) the HE block planner assumes unless the server says otherwise.
 pub use pi_he::DEFAULT_LINK_MBPS as DEFAULT_HE_LINK_MBPS;
@@ -22,5 +25,6 @@ pub use session::client::{
     run_client, run_client_on, ClientMaterial, ClientOptions, SessionReport,
 };
 pub use session::server::{
-    serve_channel, serve_session, ServedModel, ServerMaterial, SessionLimits, SessionSummary,
+    serve_channel, serve_connection, serve_session, ServedModel, ServerMaterial, SessionSummary,
+    CLOSE_LINGER,
 };

@@ -16,6 +16,8 @@ pub const DEFAULT_MAX_FRAME: usize = 64 << 20;
 const ABORT_FLAG: u32 = 1 << 31;
 /// Longest abort reason sent or accepted.
 pub const MAX_ABORT_REASON: usize = 1024;
+/// Time a side that ends a session gives itself to send its reason.
+const ABORT_GRACE: Duration = Duration::from_secs(1);
 /// Memory for a frame is reserved in steps of at most this size, as its bytes arrive.
 const GROW_STEP: usize = 1 << 20;
 
@@ -195,8 +197,12 @@ impl<R: Read, W: Write> Channel<R, W> {
     }
 
     /// Tells the peer why this side ends the session, best effort (the reason is cut to
-    /// [`MAX_ABORT_REASON`] bytes; errors are ignored since the session is ending anyway).
+    /// [`MAX_ABORT_REASON`] bytes; errors are ignored since the session is ending anyway). On a
+    /// connection with deadlines, the phase and session deadlines give way to one second.
     pub fn send_abort(&mut self, reason: &str) {
+        if let Some(d) = &self.deadlines {
+            d.closing(ABORT_GRACE);
+        }
         let mut end = reason.len().min(MAX_ABORT_REASON);
         while !reason.is_char_boundary(end) {
             end -= 1;

@@ -95,6 +95,7 @@ struct State {
     idle: Duration,
     phase: Option<Phase>,
     session: Option<(Instant, Duration)>,
+    closing: bool,
 }
 
 /// The limits of one connection, shared by its stream (which enforces them) and the session
@@ -113,6 +114,7 @@ impl Deadlines {
                 idle: idle.max(Duration::from_millis(1)),
                 phase: None,
                 session: None,
+                closing: false,
             })),
             cancel: Cancel::new(),
         }
@@ -157,13 +159,26 @@ impl Deadlines {
         self.lock().session = Some((Instant::now() + allowed, allowed));
     }
 
+    /// The connection is ending: the phase and session deadlines and the cancel token no longer
+    /// apply, only `allowed` from now (time to tell the peer why, then close).
+    pub fn closing(&self, allowed: Duration) {
+        let mut st = self.lock();
+        st.closing = true;
+        st.session = None;
+        st.phase = Some(Phase {
+            name: "closing".into(),
+            at: Instant::now() + allowed,
+            allowed,
+        });
+    }
+
     /// How long a call that started at `started` may still block, or why it may not.
     pub fn budget(&self, started: Instant) -> Result<Duration, Expired> {
-        if let Some(reason) = self.cancel.reason() {
-            return Err(Expired::Cancelled(reason.to_string()));
-        }
         let now = Instant::now();
         let st = self.lock();
+        if let Some(reason) = self.cancel.reason().filter(|_| !st.closing) {
+            return Err(Expired::Cancelled(reason.to_string()));
+        }
         let mut best = (started + st.idle, Expired::Idle(st.idle));
         if let Some(p) = &st.phase {
             if p.at < best.0 {

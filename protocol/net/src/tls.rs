@@ -88,11 +88,13 @@ impl ServerTls {
             }
             None => builder.with_no_client_auth(),
         };
-        let config = builder.with_single_cert(chain, key).map_err(|e| {
+        let mut config = builder.with_single_cert(chain, key).map_err(|e| {
             NetError::Config(format!(
                 "{origin}: the certificate and the key do not form a usable pair ({e})"
             ))
         })?;
+        // Sessions are long and one per connection: no resumption tickets.
+        config.send_tls13_tickets = 0;
         Ok(ServerTls {
             config: Arc::new(config),
             client_auth: client_ca.is_some(),
