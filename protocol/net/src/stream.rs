@@ -230,9 +230,27 @@ where
 
 /// Connects to `addr` (host names allowed) and secures the connection as `opts` says.
 pub fn connect(addr: &str, opts: &ConnectOptions) -> Result<NetChannel, NetError> {
-    let deadlines = Deadlines::new(opts.idle_timeout);
     let started = Instant::now();
     let sock = tcp_connect(addr, opts.connect_timeout)?;
+    let left = opts.connect_timeout.saturating_sub(started.elapsed());
+    connect_socket(
+        sock,
+        addr,
+        &ConnectOptions {
+            connect_timeout: left.max(Duration::from_millis(1)),
+            ..opts.clone()
+        },
+    )
+}
+
+/// Secures an already connected socket to `addr` as `opts` says (the TLS handshake must end
+/// within `opts.connect_timeout`).
+pub fn connect_socket(
+    sock: TcpStream,
+    addr: &str,
+    opts: &ConnectOptions,
+) -> Result<NetChannel, NetError> {
+    let deadlines = Deadlines::new(opts.idle_timeout);
     let mut sock = DeadlineStream::new(sock, deadlines.clone())?;
     match &opts.security {
         ClientSecurity::Plaintext => Ok(channel(
@@ -249,8 +267,7 @@ pub fn connect(addr: &str, opts: &ConnectOptions) -> Result<NetChannel, NetError
                     "'{name}' is not a valid TLS server name; pass --tls-server-name"
                 ))
             })?;
-            let left = opts.connect_timeout.saturating_sub(started.elapsed());
-            deadlines.set_phase("TLS handshake", Some(left.max(Duration::from_millis(1))));
+            deadlines.set_phase("TLS handshake", Some(opts.connect_timeout));
             let mut conn = ClientConnection::new(tls.config(), name)
                 .map_err(|e| NetError::Tls(crate::tls::explain(&e)))?;
             handshake(&mut conn, &mut sock)?;

@@ -108,7 +108,7 @@ fn a_plaintext_client_against_a_tls_server_is_told_so() {
         connect(&addr, &ConnectOptions::plaintext(Duration::from_secs(5))).expect("tcp connect");
     ch.send_frame(b"hello").expect("send");
     ch.flush().expect("flush");
-    let err = ch.recv_frame().err().expect("refused");
+    let err = ch.recv_frame().expect_err("refused");
     assert!(matches!(err, NetError::PeerSpeaksTls), "{err}");
     assert!(err.to_string().contains("--tls-ca"), "{err}");
     assert!(server.join().expect("server thread").is_err());
@@ -122,11 +122,7 @@ fn a_tls_client_against_a_plaintext_server_is_told_so() {
         .err()
         .expect("refused");
     assert!(matches!(err, NetError::Tls(_)), "{err}");
-    let server_err = server
-        .join()
-        .expect("server thread")
-        .err()
-        .expect("refused");
+    let server_err = server.join().expect("server thread").expect_err("refused");
     assert!(
         matches!(server_err, NetError::PeerSpeaksTls),
         "{server_err}"
@@ -143,7 +139,7 @@ fn client_certificates_are_required_when_the_server_asks() {
         ch.flush()?;
         ch.recv_frame()
     });
-    let err = refused.err().expect("refused without a certificate");
+    let err = refused.expect_err("refused without a certificate");
     assert!(err.to_string().contains("certificate"), "{err}");
     assert!(server.join().expect("server thread").is_err());
     // With one from the trusted CA: served.
@@ -205,11 +201,7 @@ fn a_flipped_byte_inside_tls_is_an_integrity_error_not_data() {
         connect(&proxy, &client_opts(&pki.ca_cert, None, Some("127.0.0.1"))).expect("connect");
     ch.send_frame(&[9u8; 100_000]).expect("send");
     ch.flush().expect("flush");
-    let server_err = server
-        .join()
-        .expect("server thread")
-        .err()
-        .expect("detected");
+    let server_err = server.join().expect("server thread").expect_err("detected");
     assert!(server_err.to_string().contains("altered"), "{server_err}");
     assert!(ch.recv_frame().is_err());
 }
@@ -222,10 +214,6 @@ fn a_flipped_byte_in_plaintext_is_caught_by_the_frame_check() {
         connect(&proxy, &ConnectOptions::plaintext(Duration::from_secs(5))).expect("connect");
     ch.send_frame(&[9u8; 100_000]).expect("send");
     ch.flush().expect("flush");
-    let server_err = server
-        .join()
-        .expect("server thread")
-        .err()
-        .expect("detected");
+    let server_err = server.join().expect("server thread").expect_err("detected");
     assert!(matches!(server_err, NetError::Corrupt(_)), "{server_err}");
 }

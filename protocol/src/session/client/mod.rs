@@ -73,7 +73,8 @@ pub fn run_client(
         ch.set_session_deadline(t);
     }
     let result = run_client_on(&mut ch, shape, image, options, progress);
-    let result = match result {
+    let result = match result.map_err(ProtocolError::surface_peer_reason) {
+        Err(e @ ProtocolError::PeerAborted(_)) => Err(e),
         Err(e) if crate::session::server::from_peer(&e) || is_transport(&e) => {
             Err(server_reason(&mut ch).unwrap_or(e))
         }
@@ -89,8 +90,8 @@ pub fn run_client(
 
 fn is_transport(e: &ProtocolError) -> bool {
     matches!(
-        e,
-        ProtocolError::Net(NetError::Io(_) | NetError::Timeout(_))
+        e.net(),
+        Some(NetError::Io(_) | NetError::Timeout(_) | NetError::Closed)
     )
 }
 
@@ -103,7 +104,7 @@ fn server_reason(ch: &mut NetChannel) -> Option<ProtocolError> {
     for _ in 0..8 {
         match ch.recv_frame() {
             Ok(_) => continue,
-            Err(NetError::Aborted(r)) => return Some(NetError::Aborted(r).into()),
+            Err(NetError::Aborted(r)) => return Some(ProtocolError::PeerAborted(r)),
             Err(_) => return None,
         }
     }

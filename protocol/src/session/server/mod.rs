@@ -138,7 +138,7 @@ pub fn serve_connection(
     limits: &SessionLimits,
 ) -> Result<SessionSummary, ProtocolError> {
     let mut ch = ch.with_frame_cap(limits.max_frame);
-    let result = serve_channel(&mut ch, served, limits);
+    let result = serve_channel(&mut ch, served, limits).map_err(ProtocolError::surface_peer_reason);
     if let Err(e) = &result {
         if !from_peer(e) {
             ch.send_abort(&format!("server: {e}"));
@@ -150,10 +150,8 @@ pub fn serve_connection(
 
 /// Whether the error is the peer's doing at the transport level (nothing left to tell it).
 pub(crate) fn from_peer(e: &ProtocolError) -> bool {
-    matches!(
-        e,
-        ProtocolError::Net(NetError::Aborted(_) | NetError::Closed)
-    )
+    matches!(e, ProtocolError::PeerAborted(_))
+        || matches!(e.net(), Some(NetError::Aborted(_) | NetError::Closed))
 }
 
 /// Serves one client over any channel (tests use this with a recording reader): every phase
