@@ -111,6 +111,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         prepare_s = format!("{:.2}", started.elapsed().as_secs_f64()),
         offline_deadline_s = limits.phase_time(&budget.offline).as_secs(),
         online_deadline_s = limits.phase_time(&budget.online).as_secs(),
+        he_kernels = protocol::he_kernel_path(),
         "model ready"
     );
     let listener = bind(&args.listen).await?;
