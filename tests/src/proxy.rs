@@ -257,3 +257,44 @@ pub fn spawn(
     });
     Ok((addr, h))
 }
+
+/// Forwards one connection to `upstream` unchanged and records every byte the client sent
+/// (for replay figures); the handle yields the recording once the connection has ended.
+pub fn record(upstream: &str) -> io::Result<(String, thread::JoinHandle<Vec<u8>>)> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?.to_string();
+    let upstream = upstream.to_string();
+    let h = thread::spawn(move || {
+        let Ok((mut client, _)) = listener.accept() else {
+            return Vec::new();
+        };
+        let Ok(mut server) = TcpStream::connect(&upstream) else {
+            return Vec::new();
+        };
+        let (mut c2, mut s2) = match (client.try_clone(), server.try_clone()) {
+            (Ok(c), Ok(s)) => (c, s),
+            _ => return Vec::new(),
+        };
+        let back = thread::spawn(move || {
+            let _ = io::copy(&mut s2, &mut c2);
+            let _ = c2.shutdown(Shutdown::Write);
+        });
+        let mut log = Vec::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match client.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    log.extend_from_slice(&buf[..n]);
+                    if server.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = server.shutdown(Shutdown::Write);
+        let _ = back.join();
+        log
+    });
+    Ok((addr, h))
+}
