@@ -167,6 +167,26 @@ fn one_address_cannot_take_every_slot_and_a_stalled_session_is_cut_at_its_deadli
 }
 
 #[test]
+fn a_client_waiting_for_a_slot_is_told_the_server_is_busy() {
+    let bed = Bed::new("busy");
+    let server = bed.tls_server(&["--max-sessions", "1", "--queue-timeout", "1"]);
+    let mut horde = Horde::new();
+    let stall = tls_options(&bed.pki, Duration::from_secs(30)).connect;
+    horde.stall_after_hello(&server.addr, ip("127.0.0.4"), 1, &stall);
+    thread::sleep(Duration::from_millis(500));
+    let start = Instant::now();
+    let e = run(
+        &server.addr,
+        &random_image(&bed.model, 1),
+        &tls_options(&bed.pki, Duration::from_secs(10)),
+    )
+    .expect_err("no slot");
+    assert!(e.to_string().contains("server busy"), "{e}");
+    assert!(start.elapsed() < Duration::from_secs(4), "{:?}", start.elapsed());
+    drop(horde);
+}
+
+#[test]
 fn a_shutdown_cuts_a_running_session_within_the_grace_and_tells_the_client() {
     let bed = Bed::new("shutdown");
     let mut server = bed.tls_server(&["--shutdown-grace", "1"]);

@@ -55,10 +55,10 @@ fn mutation(rng: &mut rand_chacha::ChaCha8Rng, i: usize, frames: [usize; 2]) -> 
 
 /// The kind of error a refused session ended with.
 fn category(e: &str) -> &'static str {
-    if e.contains("integrity check") {
-        "frame check failed"
-    } else if e.contains("TLS") {
+    if e.contains("TLS") {
         "TLS error"
+    } else if e.contains("integrity check") {
+        "frame check failed"
     } else if e.contains("timed out") {
         "deadline / idle timeout"
     } else if e.contains("closed") {

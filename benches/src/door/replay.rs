@@ -20,7 +20,7 @@ pub struct ReplayArgs {
 /// Records one honest session's client bytes through a proxy, replays them to the server on a
 /// fresh connection (reading and discarding its answers), and returns the server's CPU seconds
 /// for the replay and the replaying side's own CPU seconds.
-fn replay_cost(bed: &Bed, tls: bool, client_ca: bool) -> anyhow::Result<(f64, f64, usize)> {
+fn replay_cost(bed: &Bed, tls: bool, client_ca: bool) -> anyhow::Result<(f64, f64, usize, String)> {
     let server = bed.server(tls, client_ca, &[])?;
     let opts = bed.client(tls, client_ca, Duration::from_secs(60))?;
     let (addr, rec) = pi_tests::proxy::record(&server.addr)?;
@@ -51,7 +51,20 @@ fn replay_cost(bed: &Bed, tls: bool, client_ca: bool) -> anyhow::Result<(f64, f6
     let _ = drain.join();
     std::thread::sleep(Duration::from_millis(300));
     let after = server.cpu_seconds().unwrap_or(0.0);
-    Ok((after - before, self_cpu() - me_before, stream.len()))
+    // How the server ended the replayed connection: its last log line about it.
+    let outcome = server
+        .log()
+        .lines()
+        .rev()
+        .find(|l| l.contains("session") || l.contains("refused"))
+        .map(|l| l.split("pi_server").nth(1).unwrap_or(l).trim().to_string())
+        .unwrap_or_default();
+    Ok((
+        after - before,
+        self_cpu() - me_before,
+        stream.len(),
+        outcome,
+    ))
 }
 
 fn self_cpu() -> f64 {
@@ -72,17 +85,20 @@ fn self_cpu() -> f64 {
 /// Runs the figure.
 pub fn run(a: &ReplayArgs) -> anyhow::Result<()> {
     let bed = Bed::new(&a.common, "replay", false)?;
-    let (plain, plain_me, plain_bytes) = replay_cost(&bed, false, false)?;
-    let (tls, tls_me, tls_bytes) = replay_cost(&bed, true, false)?;
-    let (mtls, mtls_me, mtls_bytes) = replay_cost(&bed, true, true)?;
+    let (plain, plain_me, plain_bytes, plain_end) = replay_cost(&bed, false, false)?;
+    let (tls, tls_me, tls_bytes, tls_end) = replay_cost(&bed, true, false)?;
+    let (mtls, mtls_me, mtls_bytes, mtls_end) = replay_cost(&bed, true, true)?;
     println!(
         "{}",
         json!({
             "figure": "door replay",
             "model": bed.model.name,
-            "plaintext": {"server_cpu_seconds": plain, "replayer_cpu_seconds": plain_me, "bytes_replayed": plain_bytes},
-            "tls": {"server_cpu_seconds": tls, "replayer_cpu_seconds": tls_me, "bytes_replayed": tls_bytes},
-            "tls_client_certificates": {"server_cpu_seconds": mtls, "replayer_cpu_seconds": mtls_me, "bytes_replayed": mtls_bytes},
+            "plaintext": {"server_cpu_seconds": plain, "replayer_cpu_seconds": plain_me,
+                          "bytes_replayed": plain_bytes, "server_log": plain_end},
+            "tls": {"server_cpu_seconds": tls, "replayer_cpu_seconds": tls_me,
+                    "bytes_replayed": tls_bytes, "server_log": tls_end},
+            "tls_client_certificates": {"server_cpu_seconds": mtls, "replayer_cpu_seconds": mtls_me,
+                                        "bytes_replayed": mtls_bytes, "server_log": mtls_end},
             "cpu": cpu(),
         })
     );

@@ -48,6 +48,7 @@ pub fn run(a: &SlowlorisArgs) -> anyhow::Result<()> {
 
     // A: M trickling + M silent connections; no per-address limit, so only admission protects.
     let server = bed.server(true, false, &["--max-sessions", &ms, "--max-per-peer", "0"])?;
+    session(&server.addr, bed.shape(), &image, &opts).0?; // warm-up
     let baseline = time(&server.addr)?;
     let mut horde = Horde::new();
     horde.trickle(

@@ -97,10 +97,11 @@ fn is_transport(e: &ProtocolError) -> bool {
 
 /// After a failed write or a lost connection: the abort frame the server may have sent first.
 fn server_reason(ch: &mut NetChannel) -> Option<ProtocolError> {
+    ch.begin_phase("closing", None, 64 << 20);
     if let Some(d) = ch.deadlines() {
+        // After begin_phase, which would clear it: half a second, whatever the other limits.
         d.closing(Duration::from_millis(500));
     }
-    ch.begin_phase("closing", None, 64 << 20);
     for _ in 0..8 {
         match ch.recv_frame() {
             Ok(_) => continue,
