@@ -352,7 +352,7 @@ fn mutations(seed: u64, n: usize, frames: [usize; 2]) -> Vec<Mutation> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     (0..n)
         .map(|i| {
-            let dir = if i % 2 == 0 { Dir::Up } else { Dir::Down };
+            let dir = if i.is_multiple_of(2) { Dir::Up } else { Dir::Down };
             let frame = rng.gen_range(0..frames[(i % 2 == 1) as usize].max(1));
             match (i / 2) % 5 {
                 0 => Mutation::Flip {
