@@ -182,7 +182,11 @@ fn a_client_waiting_for_a_slot_is_told_the_server_is_busy() {
     )
     .expect_err("no slot");
     assert!(e.to_string().contains("server busy"), "{e}");
-    assert!(start.elapsed() < Duration::from_secs(4), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
     drop(horde);
 }
 
@@ -352,7 +356,11 @@ fn mutations(seed: u64, n: usize, frames: [usize; 2]) -> Vec<Mutation> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     (0..n)
         .map(|i| {
-            let dir = if i.is_multiple_of(2) { Dir::Up } else { Dir::Down };
+            let dir = if i.is_multiple_of(2) {
+                Dir::Up
+            } else {
+                Dir::Down
+            };
             let frame = rng.gen_range(0..frames[(i % 2 == 1) as usize].max(1));
             match (i / 2) % 5 {
                 0 => Mutation::Flip {

@@ -33,7 +33,11 @@ pub struct MutateArgs {
 }
 
 fn mutation(rng: &mut rand_chacha::ChaCha8Rng, i: usize, frames: [usize; 2]) -> Mutation {
-    let dir = if i.is_multiple_of(2) { Dir::Up } else { Dir::Down };
+    let dir = if i.is_multiple_of(2) {
+        Dir::Up
+    } else {
+        Dir::Down
+    };
     let frame = rng.gen_range(0..frames[i % 2].max(1));
     match (i / 2) % 5 {
         0 => Mutation::Flip {

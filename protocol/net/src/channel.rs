@@ -18,8 +18,14 @@ const ABORT_FLAG: u32 = 1 << 31;
 pub const MAX_ABORT_REASON: usize = 1024;
 /// Time a side that ends a session gives itself to send its reason.
 const ABORT_GRACE: Duration = Duration::from_secs(1);
-/// Memory for a frame is reserved in steps of at most this size, as its bytes arrive.
+/// Memory for a frame is reserved as its bytes arrive: this much first, then at most doubling.
 const GROW_STEP: usize = 1 << 20;
+
+/// The buffer size to read the next part of a `len`-byte frame into, `filled` bytes having
+/// arrived: never more than `max(GROW_STEP, 2 · filled)`.
+fn next_size(filled: usize, len: usize) -> usize {
+    filled + (len - filled).min(GROW_STEP.max(filled))
+}
 
 /// Bytes that crossed a channel in each direction.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -272,11 +278,10 @@ impl<R: Read, W: Write> Channel<R, W> {
                 max: self.max_frame,
             });
         }
-        let mut buf = Vec::with_capacity(len.min(GROW_STEP));
+        let mut buf = Vec::with_capacity(next_size(0, len));
         while buf.len() < len {
             let at = buf.len();
-            let step = (len - at).min(GROW_STEP.max(at));
-            buf.resize(at + step, 0);
+            buf.resize(next_size(at, len), 0);
             self.read_exact_or_closed(&mut buf[at..])?;
         }
         self.counters.received += 4 + len as u64;
@@ -404,9 +409,23 @@ mod tests {
         drop(w);
         drop(a.reader);
         assert!(matches!(b.recv_frame(), Err(NetError::Closed)));
-        // The growth rule itself: the first reservation is one step.
+        // The growth rule: before any byte, one step; after k bytes, at most max(step, 2k).
         let len = 60usize << 20;
-        assert!(len.min(GROW_STEP) <= 1 << 20);
+        assert_eq!(next_size(0, len), GROW_STEP);
+        let mut filled = 0;
+        let mut steps = 0;
+        while filled < len {
+            let next = next_size(filled, len);
+            assert!(
+                next > filled && next <= GROW_STEP.max(2 * filled),
+                "{filled} -> {next}"
+            );
+            filled = next;
+            steps += 1;
+        }
+        assert_eq!(filled, len);
+        assert!(steps <= 8, "{steps} reallocations");
+        assert_eq!(next_size(0, 10), 10);
     }
 
     #[test]
