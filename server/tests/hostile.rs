@@ -433,13 +433,16 @@ fn mutated_plaintext_sessions_never_report_a_wrong_answer() {
         wrong.is_empty(),
         "wrong answers reported as success: {wrong:?}"
     );
-    let refused = results
-        .iter()
-        .filter(|(_, o)| matches!(o, Outcome::Refused(_)))
-        .count();
-    // Every flip, truncation, duplicate and drop breaks the session; a reorder may find no
-    // next frame to swap with (then nothing changed).
-    assert!(refused >= 24, "{results:#?}");
+    // Every flip, truncation and drop breaks the session. A duplicate or a reorder may change
+    // nothing (a duplicate nobody reads after the result; a reorder with no next frame).
+    for (m, o) in &results {
+        if matches!(
+            m,
+            Mutation::Flip { .. } | Mutation::Truncate { .. } | Mutation::Drop { .. }
+        ) {
+            assert!(matches!(o, Outcome::Refused(_)), "{m:?}: {o:?}");
+        }
+    }
     // The server survived all of it and still serves.
     let (addr, _p) = proxy::spawn(&server.addr, Framing::PiNet, Mutation::None).expect("proxy");
     assert_eq!(run(&addr, &image, &opts).expect("after the storm"), want);
