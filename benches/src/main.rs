@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod door;
 mod linear;
 mod relu;
 
@@ -18,6 +19,11 @@ struct Cli {
 enum Command {
     /// Garbled ReLUs end to end: garble, OT, transfer over loopback TCP, evaluate, decode.
     Relu(relu::ReluArgs),
+    /// The server's door against a real pi-server: mutated sessions, slow-loris, replay cost, TLS cost.
+    Door {
+        #[command(subcommand)]
+        figure: door::DoorCommand,
+    },
     /// HE offline phase of every linear layer (options parsed by benches/src/linear.rs; see `linear --help`).
     #[command(disable_help_flag = true)]
     Linear {
@@ -30,6 +36,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Relu(args) => relu::run(&args),
+        Command::Door { figure } => door::run(&figure),
         Command::Linear { args } => linear::main(&args),
     }
 }

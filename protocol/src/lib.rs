@@ -4,14 +4,17 @@
 //! (HE correlations, garbled ReLUs) → online evaluation → [`report`].
 //! The exact semantics (ring, fixed point, truncation, circuits) are in `docs/protocol.md`.
 
+pub mod budget;
 mod error;
 pub mod messages;
+pub mod plausible;
 mod program;
 pub mod public_model;
 pub mod report;
 mod session;
 mod shares;
 
+pub use budget::{SessionBudget, SessionLimits};
 pub use error::ProtocolError;
 /// The HE arithmetic kernels this process runs (`ifma`, `avx2` or `scalar`).
 pub use pi_he::kernel_path as he_kernel_path;
@@ -24,5 +27,6 @@ pub use session::client::{
     run_client, run_client_on, ClientMaterial, ClientOptions, SessionReport,
 };
 pub use session::server::{
-    serve_channel, serve_session, ServedModel, ServerMaterial, SessionLimits, SessionSummary,
+    serve_channel, serve_connection, serve_session, ServedModel, ServerMaterial, SessionSummary,
+    CLOSE_LINGER,
 };

@@ -124,12 +124,15 @@ pub(crate) fn offline<R: Read, W: Write>(
         };
         shares[id] = Some(out);
         for dead in program.last_uses(id) {
-            shares[*dead] = None;
+            if let Some(mut v) = shares[*dead].take() {
+                v.zeroize();
+            }
         }
     }
     let output_share = shares[program.output()]
         .take()
         .ok_or(ProtocolError::Violation("no output".into()))?;
+    shares.iter_mut().flatten().for_each(|v| v.zeroize());
 
     progress(
         if batch > 1 {
@@ -141,7 +144,13 @@ pub(crate) fn offline<R: Read, W: Write>(
         1,
     );
     let t = Instant::now();
-    let relus = pi_gc::evaluate_offline(ch, program.relu_params(), &gc_inputs, rng)?;
+    let relus = pi_gc::evaluate_offline(ch, program.relu_params(), &gc_inputs, rng);
+    // b and n = −r of every circuit: the client's masks, no longer needed once garbled.
+    gc_inputs.iter_mut().for_each(|(b, n)| {
+        b.zeroize();
+        n.zeroize();
+    });
+    let relus = relus?;
     let gc_seconds = secs(t);
     let done: OfflineDone = ch.recv()?;
     let traffic = ch.counters().since(counters);
