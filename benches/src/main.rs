@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod door;
 mod linear;
 mod ot;
 mod relu;
@@ -21,6 +22,11 @@ enum Command {
     Relu(relu::ReluArgs),
     /// Correlated-OT throughput: Ferret silent OT or SoftSpoken.
     Ot(ot::OtArgs),
+    /// The server's door against a real pi-server: mutated sessions, slow-loris, replay cost, TLS cost.
+    Door {
+        #[command(subcommand)]
+        figure: door::DoorCommand,
+    },
     /// HE offline phase of every linear layer (options parsed by benches/src/linear.rs; see `linear --help`).
     #[command(disable_help_flag = true)]
     Linear {
@@ -34,6 +40,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Relu(args) => relu::run(&args),
         Command::Ot(args) => ot::run(&args),
+        Command::Door { figure } => door::run(&figure),
         Command::Linear { args } => linear::main(&args),
     }
 }

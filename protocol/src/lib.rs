@@ -4,15 +4,18 @@
 //! (HE correlations, garbled ReLUs) → online evaluation → [`report`].
 //! The exact semantics (ring, fixed point, truncation, circuits) are in `docs/protocol.md`.
 
+pub mod budget;
 mod error;
 pub mod messages;
 pub mod nonlinear;
+pub mod plausible;
 mod program;
 pub mod public_model;
 pub mod report;
 mod session;
 mod shares;
 
+pub use budget::{SessionBudget, SessionLimits};
 pub use error::ProtocolError;
 pub use nonlinear::{Link, ReluChoice, ReluCosts, ReluProtocol};
 /// The HE arithmetic kernels this process runs (`ifma`, `avx2` or `scalar`).
@@ -28,6 +31,6 @@ pub use session::client::{
     run_client, run_client_on, ClientMaterial, ClientOptions, SessionReport,
 };
 pub use session::server::{
-    serve_channel, serve_session, ServeOptions, ServedModel, ServerMaterial, SessionLimits,
-    SessionSummary,
+    serve_channel, serve_connection, serve_session, ServeOptions, ServedModel, ServerMaterial,
+    SessionSummary, CLOSE_LINGER,
 };

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::public_model::PublicModel;
 
 /// Version of the wire protocol; both sides must agree.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// First message of a session, client → server.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -8,8 +8,9 @@ use crate::nonlinear::ReluProtocol;
 use crate::ProtocolError;
 
 /// A model's structure and fixed-point configuration, without weights or biases, the link the
-/// server plans for (the HE block planner must plan alike on both sides) and the protocol of
-/// every ReLU layer (the client follows).
+/// server plans for (the HE block planner must plan alike on both sides), the protocol of every
+/// ReLU layer (the client follows), and the bound the server declares for every logit (the
+/// client refuses results outside it).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PublicModel {
     model: Model,
@@ -21,6 +22,7 @@ pub struct PublicModel {
     pub he_compute_milli: u32,
     /// Protocol of each ReLU layer, in step order.
     pub relu_protocols: Vec<ReluProtocol>,
+    pub logit_bound: f32,
 }
 
 impl PublicModel {
@@ -46,6 +48,7 @@ impl PublicModel {
             link_mbps: pi_he::DEFAULT_LINK_MBPS,
             he_compute_milli: 1000,
             relu_protocols: Vec::new(),
+            logit_bound: crate::plausible::default_logit_bound(&config),
         }
     }
 

@@ -9,6 +9,8 @@
 
 pub mod block;
 pub mod circuit;
+#[cfg(test)]
+mod collision_tests;
 mod error;
 pub mod garble;
 pub mod relu;
@@ -25,8 +27,10 @@ pub(crate) fn run_inline() -> bool {
 }
 pub mod ot;
 pub mod session;
+mod traffic;
 
 pub use session::{
     evaluate_offline, garble_offline, garble_offline_with, ClientRelus, GcStats, OfflineConfig,
     ServerRelus,
 };
+pub use traffic::{traffic, Flow, GcTraffic};

@@ -2,7 +2,8 @@
 //!
 //! Offline (one call per session on each side, in lock step, chunk by chunk):
 //! 1. server → client `HELLO`: version, SoftSpoken k, chunk size, circuit count, BLAKE3 digest
-//!    of the parameter list (the client refuses a different list: `Desync`);
+//!    of the parameter list (the client refuses a different list: `Desync`), and the random
+//!    nonce of this garbling's hash tweaks ([`crate::block::Tccr`]);
 //! 2. base OT + GGM setup (`ot::softspoken`), Δ is the server's correlation;
 //! 3. per chunk of `chunk` circuits: client → server `OT_CORR` (its choice bits are its inputs
 //!    b and n), server → client `TABLES` (garbled with the OT outputs as client input zero labels).
@@ -39,8 +40,8 @@ use crate::ot::{CotReceiver, CotSender};
 use crate::relu::{eval_relu_group, garble_relu_group, mask, ReluParams};
 use crate::GcError;
 
-const VERSION: u8 = 1;
-const HELLO_LEN: usize = 1 + 1 + 4 + 8 + 32;
+const VERSION: u8 = 2;
+pub(crate) const HELLO_LEN: usize = 1 + 1 + 4 + 8 + 32 + 16;
 
 /// Tunables of the offline phase (chosen by the server, announced to the client).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,7 +62,7 @@ impl Default for OfflineConfig {
 }
 
 /// Circuits per online label frame.
-const ONLINE_FRAME: usize = 8192;
+pub(crate) const ONLINE_FRAME: usize = 8192;
 /// Largest chunk a client accepts.
 const MAX_CHUNK: usize = 1 << 16;
 
@@ -186,7 +187,7 @@ fn server_zero_labels<const L: usize>(prf: &Prf, circuits: [u64; L], w: usize) -
 /// Server-side result of the offline phase: everything needed to run the circuits online.
 pub struct ServerRelus {
     params: Vec<ReluParams>,
-    decode: Vec<u64>,
+    decode: Zeroizing<Vec<u64>>,
     delta: Zeroizing<Block>,
     prf: Prf,
     next: usize,
@@ -241,6 +242,10 @@ pub fn garble_offline_with<R: Read, W: Write>(
     hello.extend_from_slice(&(cfg.chunk_circuits as u32).to_le_bytes());
     hello.extend_from_slice(&(params.len() as u64).to_le_bytes());
     hello.extend_from_slice(&params_digest(params));
+    // A fresh nonce per garbling: tweaks never repeat across garblings under the fixed key.
+    let mut nonce = [0u8; 16];
+    rng.fill_bytes(&mut nonce);
+    hello.extend_from_slice(&nonce);
     if cfg.ot_k > 255 {
         return Err(GcError::InvalidParams(format!(
             "SoftSpoken k = {}",
@@ -257,7 +262,7 @@ pub fn garble_offline_with<R: Read, W: Write>(
     if params.is_empty() {
         return Ok(ServerRelus {
             params: Vec::new(),
-            decode: Vec::new(),
+            decode: Zeroizing::new(Vec::new()),
             delta: Zeroizing::new(1),
             prf,
             next: 0,
@@ -271,8 +276,8 @@ pub fn garble_offline_with<R: Read, W: Write>(
     stats.ot_seconds += t.elapsed().as_secs_f64();
     stats.ot_bytes += ch.counters().since(c1).total();
     let delta = Zeroizing::new(ot.delta());
-    let hash = Tccr::new();
-    let mut decode = Vec::with_capacity(params.len());
+    let hash = Tccr::with_nonce(u128::from_le_bytes(nonce));
+    let mut decode = Zeroizing::new(Vec::with_capacity(params.len()));
     // The table frame buffer, reused from chunk to chunk (the previous frame is already sent).
     let mut spare = Vec::new();
 
@@ -441,6 +446,8 @@ pub fn evaluate_offline<R: Read, W: Write>(
     let mut c8 = [0u8; 8];
     c8.copy_from_slice(&hello[6..14]);
     let count = u64::from_le_bytes(c8);
+    let mut n16 = [0u8; 16];
+    n16.copy_from_slice(&hello[46..62]);
     if version != VERSION {
         return Err(GcError::Desync(format!(
             "protocol version {version}, expected {VERSION}"
@@ -461,7 +468,7 @@ pub fn evaluate_offline<R: Read, W: Write>(
         params: params.to_vec(),
         chunks: VecDeque::new(),
         next: 0,
-        hash: Tccr::new(),
+        hash: Tccr::with_nonce(u128::from_le_bytes(n16)),
         stats,
     };
     if params.is_empty() {

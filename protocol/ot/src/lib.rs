@@ -14,5 +14,6 @@ pub mod relu;
 pub use error::OtError;
 pub use ferret::{FerretParams, FerretPlan, FerretReceiver, FerretSender};
 pub use relu::{
-    client_offline, cost, server_offline, OtReluClient, OtReluCost, OtReluServer, OtReluStats,
+    client_offline, cost, server_offline, traffic, OtReluClient, OtReluCost, OtReluServer,
+    OtReluStats, OtTraffic,
 };

@@ -24,8 +24,10 @@ pub(crate) const ROUND_S: u8 = 0x50;
 /// Online ReLU round, client → server.
 pub(crate) const ROUND_C: u8 = 0x51;
 
-const HEADER: usize = 17;
-const DIGEST: usize = 32;
+/// Header bytes of a frame (tag, index, count).
+pub(crate) const HEADER: usize = 17;
+/// Digest bytes of a frame.
+pub(crate) const DIGEST: usize = 32;
 const CONTEXT: &str = "pi-ot 2025 frame digest v1";
 
 /// Human name of a tag for error messages.

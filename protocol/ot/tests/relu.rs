@@ -233,3 +233,38 @@ fn mixed_parameter_runs_split_across_calls_match_the_reference() {
         &mut cl,
     );
 }
+
+#[test]
+fn traffic_predicts_every_byte_and_frame_of_a_session() {
+    let g = grid();
+    let mut rng = ChaCha20Rng::seed_from_u64(8);
+    let mut params = Vec::new();
+    while params.len() < 1500 {
+        let p = g[(rng.next_u32() as usize) % g.len()];
+        params.extend(std::iter::repeat_n(p, 1 + (rng.next_u32() as usize) % 300));
+    }
+    let c = case(params, 77);
+    let want = pi_ot::traffic(&c.params);
+    let (mut s, mut cl) = pi_net::loopback_pair().unwrap();
+    let (srv, cli) = offline(&c, &mut s, &mut cl);
+    let (mut srv, mut cli) = (srv.unwrap(), cli.unwrap());
+    let off = cl.counters();
+    let wire = |f: pi_gc::Flow| f.bytes + 4 * f.frames;
+    assert_eq!(off.sent, wire(want.offline_up));
+    assert_eq!(off.received, wire(want.offline_down));
+    // One call per run of identical parameters, as `traffic` assumes.
+    let mut sizes = Vec::new();
+    let mut i = 0;
+    while i < c.params.len() {
+        let j = (i..c.params.len())
+            .find(|&j| c.params[j] != c.params[i])
+            .unwrap_or(c.params.len());
+        sizes.push(j - i);
+        i = j;
+    }
+    online_and_check(&c, &sizes, &mut srv, &mut cli, &mut s, &mut cl);
+    let on = cl.counters().since(off);
+    assert_eq!(on.sent, wire(want.online_up));
+    assert_eq!(on.received, wire(want.online_down));
+    assert!(want.online_down.frames > 0 && want.offline_up.max_frame > 100_000);
+}

@@ -17,6 +17,7 @@ mod mux;
 mod offline;
 mod online;
 mod shape;
+mod traffic;
 
 use std::io::{Read, Write};
 use std::time::Instant;
@@ -27,6 +28,7 @@ use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 pub use cost::{cost, OtReluCost};
+pub use traffic::{traffic, OtTraffic};
 
 use crate::ferret::{FerretPlan, FerretReceiver, FerretSender};
 use crate::msg::{self, In, Out};
@@ -35,7 +37,7 @@ use material::{ClientRun, Run, ServerRun};
 use shape::Shape;
 
 const VERSION: u8 = 1;
-const HELLO_LEN: usize = 1 + 8 + 32;
+pub(crate) const HELLO_LEN: usize = 1 + 8 + 32;
 
 /// Time and traffic of one party (bytes counted at this party's channel, both directions).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -72,7 +74,7 @@ impl OtReluStats {
 }
 
 /// Groups consecutive identical parameters into runs.
-fn runs(params: &[ReluParams]) -> Vec<Run> {
+pub(crate) fn runs(params: &[ReluParams]) -> Vec<Run> {
     let mut out: Vec<Run> = Vec::new();
     for (i, p) in params.iter().enumerate() {
         let shape = Shape::new(p);
@@ -110,7 +112,7 @@ fn digest(params: &[ReluParams]) -> [u8; 32] {
 }
 
 /// Forward COTs all ReLUs consume.
-fn forward_cots(runs: &[Run]) -> usize {
+pub(crate) fn forward_cots(runs: &[Run]) -> usize {
     runs.iter().map(|r| r.len * r.shape.forward_cots()).sum()
 }
 

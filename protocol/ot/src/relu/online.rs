@@ -60,6 +60,29 @@ impl Exchange {
     }
 }
 
+/// Payload bytes of every message of one segment of `len` ReLUs, in order, with the sender
+/// (0 = server, 1 = client).
+pub(crate) fn message_sizes(s: &Shape, len: usize) -> Vec<(usize, usize)> {
+    if s.trivial {
+        return vec![(CLIENT, field_bytes(len, s.k))];
+    }
+    let mut ex = Exchange {
+        sched: Schedule::new(s.j),
+        closing: Closing::default(),
+    };
+    let mut out = Vec::new();
+    let mut turn = SERVER;
+    loop {
+        let steps = ex.sched.turn(turn, |_| {});
+        let c = ex.attach(turn);
+        out.push((turn, payload_len(s, len, steps, c)));
+        if c.w {
+            return out;
+        }
+        turn = 1 - turn;
+    }
+}
+
 /// Payload bytes of a message: openings of `steps`, then the closing parts.
 fn payload_len(s: &Shape, len: usize, steps: std::ops::Range<u32>, c: Closing) -> usize {
     let b = len.div_ceil(8);

@@ -126,12 +126,15 @@ pub(crate) fn offline<R: Read, W: Write>(
         };
         shares[id] = Some(out);
         for dead in program.last_uses(id) {
-            shares[*dead] = None;
+            if let Some(mut v) = shares[*dead].take() {
+                v.zeroize();
+            }
         }
     }
     let output_share = shares[program.output()]
         .take()
         .ok_or(ProtocolError::Violation("no output".into()))?;
+    shares.iter_mut().flatten().for_each(|v| v.zeroize());
 
     progress(
         if batch > 1 {
@@ -144,7 +147,14 @@ pub(crate) fn offline<R: Read, W: Write>(
     );
     let t = Instant::now();
     let c_relu = ch.counters();
-    let relus = ClientRelus::offline(ch, program, relu_protocols, &gc_inputs, rng)?;
+    let relus = ClientRelus::offline(ch, program, relu_protocols, &gc_inputs, rng);
+    // b and n = −r of every ReLU: the client's masks, no longer needed here (the OT material
+    // keeps its own copy of b until the ReLU runs).
+    gc_inputs.iter_mut().for_each(|(b, n)| {
+        b.zeroize();
+        n.zeroize();
+    });
+    let relus = relus?;
     let relu_seconds = secs(t);
     let relu_bytes = ch.counters().since(c_relu).total();
     let done: OfflineDone = ch.recv()?;

@@ -15,36 +15,19 @@ use std::time::{Duration, Instant};
 use models::fixed::FixedConfig;
 use models::Model;
 use pi_he::{PreparedLayer, ServerHe};
-use pi_net::{Channel, TcpChannel};
+use pi_net::{Channel, Deadlines, NetChannel, NetError, ServerSecurity};
 
 pub use offline::ServerMaterial;
 
 use super::{csprng, secs};
+use crate::budget::{SessionBudget, SessionLimits};
 use crate::nonlinear::{plan_layers, Link, ReluChoice, ReluCosts, ReluProtocol};
 use crate::program::Program;
 use crate::public_model::PublicModel;
 use crate::ProtocolError;
 
-/// Limits applied to every client session.
-#[derive(Clone, Debug)]
-pub struct SessionLimits {
-    /// Longest wait for a client message before the session is dropped.
-    pub read_timeout: Duration,
-    /// Largest frame accepted from a client.
-    pub max_frame: usize,
-    /// Most inferences one session may preprocess.
-    pub max_batch: u32,
-}
-
-impl Default for SessionLimits {
-    fn default() -> Self {
-        SessionLimits {
-            read_timeout: Duration::from_secs(120),
-            max_frame: 64 << 20,
-            max_batch: 16,
-        }
-    }
-}
+/// How long a side that ends a session keeps the connection to deliver its reason.
+pub const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
 /// What the server logs about a finished session.
 #[derive(Clone, Debug, Default)]
@@ -60,6 +43,7 @@ pub struct ServedModel {
     program: Program,
     public: PublicModel,
     layers: Arc<Vec<PreparedLayer>>,
+    budget: SessionBudget,
 }
 
 impl ServedModel {
@@ -104,11 +88,35 @@ impl ServedModel {
             &options.costs,
         )?;
         let layers = program.prepare_he_layers()?;
+        let budget = program.budget_for(&public.relu_protocols)?;
         Ok(ServedModel {
             program,
             public,
             layers: Arc::new(layers),
+            budget,
         })
+    }
+
+    /// The same model with another declared logit bound (default 2^M; clients refuse results
+    /// outside it). Must be positive and finite.
+    pub fn with_logit_bound(mut self, bound: f32) -> Result<Self, ProtocolError> {
+        if !(bound.is_finite() && bound > 0.0) {
+            return Err(ProtocolError::BadInput(format!(
+                "logit bound {bound} must be positive and finite"
+            )));
+        }
+        self.public.logit_bound = bound;
+        Ok(self)
+    }
+
+    /// The logit bound clients are told.
+    pub fn logit_bound(&self) -> f32 {
+        self.public.logit_bound
+    }
+
+    /// What each phase of a session costs (frame limits and deadlines derive from it).
+    pub fn budget(&self) -> &SessionBudget {
+        &self.budget
     }
 
     /// The model's name.
@@ -162,36 +170,83 @@ impl Default for ServeOptions {
     }
 }
 
-/// Serves one client on a connected socket until the session ends.
+/// Serves one client on a connected plaintext socket until the session ends (tests and tools;
+/// `pi-server` accepts TLS and hands over a [`NetChannel`] to [`serve_connection`]).
 pub fn serve_session(
     stream: TcpStream,
     served: &ServedModel,
     limits: &SessionLimits,
 ) -> Result<SessionSummary, ProtocolError> {
-    stream
-        .set_read_timeout(Some(limits.read_timeout))
-        .map_err(pi_net::NetError::from)?;
-    let ch = TcpChannel::from_tcp(stream).map_err(pi_net::NetError::from)?;
-    let mut ch = ch.with_max_frame(limits.max_frame);
-    serve_channel(&mut ch, served, limits)
+    let deadlines = Deadlines::new(limits.idle_timeout);
+    let ch = pi_net::accept(
+        stream,
+        &ServerSecurity::Plaintext,
+        deadlines,
+        limits.phase_slack,
+    )?;
+    serve_connection(ch, served, limits)
 }
 
-/// Serves one client over any channel (tests use this with a recording reader).
+/// Serves one client on an accepted connection; on failure tells the client why (abort frame)
+/// before closing.
+pub fn serve_connection(
+    ch: NetChannel,
+    served: &ServedModel,
+    limits: &SessionLimits,
+) -> Result<SessionSummary, ProtocolError> {
+    let mut ch = ch.with_frame_cap(limits.max_frame);
+    let result = serve_channel(&mut ch, served, limits).map_err(ProtocolError::surface_peer_reason);
+    if let Err(e) = &result {
+        if !from_peer(e) {
+            ch.send_abort(&format!("server: {e}"));
+        }
+    }
+    ch.close(CLOSE_LINGER);
+    result
+}
+
+/// Whether the error is the peer's doing at the transport level (nothing left to tell it).
+pub(crate) fn from_peer(e: &ProtocolError) -> bool {
+    matches!(e, ProtocolError::PeerAborted(_))
+        || matches!(e.net(), Some(NetError::Aborted(_) | NetError::Closed))
+}
+
+/// Serves one client over any channel (tests use this with a recording reader): every phase
+/// runs under its frame limit and deadline, derived from the model's [`SessionBudget`].
 pub fn serve_channel<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
     served: &ServedModel,
     limits: &SessionLimits,
 ) -> Result<SessionSummary, ProtocolError> {
     let start = Instant::now();
+    let budget = served.budget;
+    ch.begin_phase("hello", Some(limits.phase_slack), limits.hello_max_frame);
     let hello = handshake::accept(ch, served, limits)?;
+    ch.set_session_deadline(limits.session_time(&budget, hello.batch));
+    ch.begin_phase(
+        "HE key setup",
+        Some(limits.phase_time(&budget.setup)),
+        budget.setup.up.max_frame,
+    );
     let setup = ch.recv_frame()?;
     let he = ServerHe::new(served.program.he_params(), &setup)?;
+    drop(setup);
     let mut rng = csprng();
     let mut material = Vec::with_capacity(hello.batch as usize);
-    for _ in 0..hello.batch {
+    for i in 0..hello.batch {
+        ch.begin_phase(
+            &phase_name("offline", i, hello.batch),
+            Some(limits.phase_time(&budget.offline)),
+            budget.offline.up.max_frame,
+        );
         material.push(offline::offline(ch, served, &he, &mut rng)?);
     }
-    for m in material {
+    for (i, m) in material.into_iter().enumerate() {
+        ch.begin_phase(
+            &phase_name("online", i as u32, hello.batch),
+            Some(limits.phase_time(&budget.online)),
+            budget.online.up.max_frame,
+        );
         online::online(ch, &served.program, m)?;
     }
     let c = ch.counters();
@@ -201,4 +256,13 @@ pub fn serve_channel<R: Read, W: Write>(
         bytes_sent: c.sent,
         bytes_received: c.received,
     })
+}
+
+/// "offline", or "offline 2/4" in a batch.
+pub(crate) fn phase_name(what: &str, i: u32, batch: u32) -> String {
+    if batch > 1 {
+        format!("{what} {}/{batch}", i + 1)
+    } else {
+        what.to_string()
+    }
 }
