@@ -128,8 +128,16 @@ pub fn run_client_on<R: Read, W: Write>(
     let public = handshake::hello(ch, options.batch)?;
     crate::plausible::check_input(&public.config, image)?;
     let program = Program::for_client(public.to_model()?, public.config)?
-        .with_he_link_mbps(public.he_link_mbps)?;
-    let budget = program.budget()?;
+        .with_he_link_mbps(public.link_mbps)?
+        .with_he_compute_milli(public.he_compute_milli)?;
+    let layers = program.relu_layers().len();
+    if public.relu_protocols.len() != layers {
+        return Err(ProtocolError::Violation(format!(
+            "the server announced {} ReLU protocols for {layers} ReLU layers",
+            public.relu_protocols.len()
+        )));
+    }
+    let budget = program.budget_for(&public.relu_protocols)?;
     if shape != program.input_shape() {
         return Err(ProtocolError::BadInput(format!(
             "image has shape {:?}, the model expects {:?}",
@@ -154,6 +162,7 @@ pub fn run_client_on<R: Read, W: Write>(
         material.push(offline::offline(
             ch,
             &program,
+            &public.relu_protocols,
             &he,
             &mut rng,
             i,
