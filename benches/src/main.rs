@@ -2,7 +2,9 @@
 
 use clap::{Parser, Subcommand};
 
+mod door;
 mod linear;
+mod ot;
 mod relu;
 
 /// Benchmarks for the private-inference engine (results as one JSON line per run).
@@ -16,8 +18,15 @@ struct Cli {
 /// One subcommand per benchmarked layer; add new ones here.
 #[derive(Subcommand)]
 enum Command {
-    /// Garbled ReLUs end to end: garble, OT, transfer over loopback TCP, evaluate, decode.
+    /// ReLUs end to end over loopback TCP, garbled (`--protocol gc`) or OT-based (`--protocol ot`).
     Relu(relu::ReluArgs),
+    /// Correlated-OT throughput: Ferret silent OT or SoftSpoken.
+    Ot(ot::OtArgs),
+    /// The server's door against a real pi-server: mutated sessions, slow-loris, replay cost, TLS cost.
+    Door {
+        #[command(subcommand)]
+        figure: door::DoorCommand,
+    },
     /// HE offline phase of every linear layer (options parsed by benches/src/linear.rs; see `linear --help`).
     #[command(disable_help_flag = true)]
     Linear {
@@ -30,6 +39,8 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Relu(args) => relu::run(&args),
+        Command::Ot(args) => ot::run(&args),
+        Command::Door { figure } => door::run(&figure),
         Command::Linear { args } => linear::main(&args),
     }
 }

@@ -4,27 +4,35 @@
 //! (HE correlations, garbled circuits) → online evaluation → [`report`].
 //! The exact semantics (ring, fixed point, truncation, circuits) are in `docs/protocol.md`.
 
+pub mod budget;
 mod circuit_layer;
 pub mod cost;
 mod error;
 pub mod messages;
+pub mod nonlinear;
+pub mod plausible;
 mod program;
 pub mod public_model;
 pub mod report;
 mod session;
 mod shares;
 
+pub use budget::{SessionBudget, SessionLimits};
 pub use error::ProtocolError;
+pub use nonlinear::{Link, ReluChoice, ReluCosts, ReluProtocol};
 /// The HE arithmetic kernels this process runs (`ifma`, `avx2` or `scalar`).
 pub use pi_he::kernel_path as he_kernel_path;
+/// This host's HE compute speed relative to the HE planner's reference machine (thousandths).
+pub use pi_he::measure_compute_milli as measure_he_compute_milli;
 /// Link speed (Mbit/s) the HE block planner assumes unless the server says otherwise.
 pub use pi_he::DEFAULT_LINK_MBPS as DEFAULT_HE_LINK_MBPS;
-pub use program::Program;
+pub use program::{LayerSpan, Program};
 pub use public_model::PublicModel;
-pub use report::{InferenceReport, OfflineReport, OnlineReport};
+pub use report::{InferenceReport, OfflineReport, OnlineReport, ReluPhase};
 pub use session::client::{
     run_client, run_client_on, ClientMaterial, ClientOptions, SessionReport,
 };
 pub use session::server::{
-    serve_channel, serve_session, ServedModel, ServerMaterial, SessionLimits, SessionSummary,
+    serve_channel, serve_connection, serve_session, ServeOptions, ServedModel, ServerMaterial,
+    SessionSummary, CLOSE_LINGER,
 };

@@ -2,11 +2,31 @@
 
 use models::fixed::{self, FixedConfig, FixedPlan, RingWeights};
 use models::{Model, NodeId, Op, Shape};
-use pi_gc::CircuitSpec;
+use std::ops::Range;
+
+use pi_gc::{CircuitSpec, ReluParams};
 use pi_he::{HeParams, LinearShape, PreparedLayer};
 
 use crate::circuit_layer::CircuitLayer;
+use crate::nonlinear::ReluProtocol;
 use crate::ProtocolError;
+
+/// One nonlinear node's circuits within the inference's circuit list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerSpan {
+    /// Its circuits (indices into [`Program::circuit_specs`]).
+    pub circuits: Range<usize>,
+    /// Server words (its shares) over the layer's circuits.
+    pub server_words: usize,
+    /// Client words (its shares and output masks) over the layer's circuits.
+    pub client_words: usize,
+    /// `Some` when every circuit is this plain ReLU (the OT protocol can run the layer too).
+    pub relu: Option<ReluParams>,
+    /// The ReLU parameters, or for maxima and ReLU6 the width, shift and ring of their circuits.
+    pub params: ReluParams,
+    /// AND gates over the layer's circuits.
+    pub and_gates: u64,
+}
 
 /// The protocol's action at one node.
 #[derive(Clone, Debug)]
@@ -36,6 +56,7 @@ pub struct Program {
     shapes: Vec<Shape>,
     steps: Vec<Step>,
     circuit_specs: Vec<CircuitSpec>,
+    layer_spans: Vec<LayerSpan>,
     linear_nodes: Vec<NodeId>,
     ring_weights: Vec<Option<RingWeights>>,
     last_uses: Vec<Vec<NodeId>>,
@@ -67,6 +88,7 @@ impl Program {
         let bits = plan.ring.bits;
         let mut steps = Vec::with_capacity(model.nodes.len());
         let mut circuit_specs = Vec::new();
+        let mut layer_spans = Vec::new();
         let mut linear_nodes = Vec::new();
         let mut ring_weights = Vec::with_capacity(model.nodes.len());
         for (id, node) in model.nodes.iter().enumerate() {
@@ -116,7 +138,7 @@ impl Program {
                         .then(|| r.selection(c, h * w));
                     let layer =
                         CircuitLayer::relu(*relu, *cap, bits, selected, pass.shift, c * h * w)?;
-                    layer.extend_specs(&mut circuit_specs);
+                    layer_spans.push(span(&layer, &mut circuit_specs)?);
                     Step::Circuits {
                         input: first,
                         layer,
@@ -133,7 +155,7 @@ impl Program {
                         (h, w),
                         mp.pool.windows(h, w),
                     )?;
-                    layer.extend_specs(&mut circuit_specs);
+                    layer_spans.push(span(&layer, &mut circuit_specs)?);
                     Step::Circuits {
                         input: first,
                         layer,
@@ -191,6 +213,7 @@ impl Program {
             shapes,
             steps,
             circuit_specs,
+            layer_spans,
             linear_nodes,
             ring_weights,
             last_uses,
@@ -249,6 +272,13 @@ impl Program {
         Ok(self)
     }
 
+    /// The same program with the HE planner's compute costs scaled by `milli`/1000 (the serving
+    /// host's measured speed relative to the planner's reference machine).
+    pub fn with_he_compute_milli(mut self, milli: u32) -> Result<Self, ProtocolError> {
+        self.he_params = self.he_params.with_compute_milli(milli)?;
+        Ok(self)
+    }
+
     /// Number of Conv2d/Linear layers (one HE correlation each per inference).
     pub fn linear_count(&self) -> usize {
         self.linear_nodes.len()
@@ -262,6 +292,55 @@ impl Program {
     /// Every garbled circuit of one inference, in protocol order.
     pub fn circuit_specs(&self) -> &[CircuitSpec] {
         &self.circuit_specs
+    }
+
+    /// Number of nonlinear nodes (one online round of circuits, or of OT comparisons, each).
+    pub fn relu_nodes(&self) -> usize {
+        self.layer_spans.len()
+    }
+
+    /// Number of output values (logits).
+    pub fn output_len(&self) -> usize {
+        self.shapes.get(self.model.output).map_or(0, |s| s.numel())
+    }
+
+    /// Every nonlinear layer (ReLU, ReLU6, max pooling) in step order: its circuits and words.
+    pub fn layer_spans(&self) -> &[LayerSpan] {
+        &self.layer_spans
+    }
+
+    /// Per nonlinear layer, the ReLU parameters and the number of circuits: the layer's
+    /// `ReluParams` when it is a plain ReLU (the layers the OT protocol can also run), otherwise
+    /// the width, shift and ring of its circuits (see [`LayerSpan::relu`]).
+    pub fn relu_layers(&self) -> Vec<(ReluParams, usize)> {
+        self.layer_spans
+            .iter()
+            .map(|l| (l.params, l.circuits.len()))
+            .collect()
+    }
+
+    /// The AND gates of all circuits in units of the default ReLU's (for compute budgets).
+    pub fn relu_equivalents(&self) -> u64 {
+        let per = ReluParams::DEFAULT.and_gates().max(1) as u64;
+        self.layer_spans
+            .iter()
+            .map(|l| l.and_gates)
+            .sum::<u64>()
+            .div_ceil(per)
+    }
+
+    /// `plan` with every layer the OT protocol cannot run (maxima, ReLU6) on garbled circuits.
+    pub fn restrict_plan(&self, plan: &[ReluProtocol]) -> Vec<ReluProtocol> {
+        plan.iter()
+            .zip(&self.layer_spans)
+            .map(|(&p, l)| {
+                if l.relu.is_some() {
+                    p
+                } else {
+                    ReluProtocol::Gc
+                }
+            })
+            .collect()
     }
 
     pub(crate) fn steps(&self) -> &[Step] {
@@ -279,8 +358,10 @@ impl Program {
 
     /// `q(x, fa)` of a float image.
     pub(crate) fn quantize_input(&self, image: &[f32]) -> Result<Vec<u64>, ProtocolError> {
-        fixed::quantize_input(&self.model, &self.plan, image)
-            .map_err(|e| ProtocolError::BadInput(e.to_string()))
+        fixed::quantize_input(&self.model, &self.plan, image).map_err(|e| match e {
+            models::ModelError::BadInput(m) => ProtocolError::BadInput(m),
+            other => ProtocolError::BadInput(other.to_string()),
+        })
     }
 
     /// Logits from the reconstructed output ring values.
@@ -364,4 +445,41 @@ impl Program {
         }
         Ok(layers)
     }
+}
+
+/// Appends a layer's circuits to the list and describes where they sit.
+fn span(layer: &CircuitLayer, specs: &mut Vec<CircuitSpec>) -> Result<LayerSpan, ProtocolError> {
+    let start = specs.len();
+    layer.extend_specs(specs);
+    let mine = &specs[start..];
+    let relu = match mine.first() {
+        Some(CircuitSpec::Relu(p)) if mine.iter().all(|s| *s == CircuitSpec::Relu(*p)) => Some(*p),
+        _ => None,
+    };
+    let params = match mine.first() {
+        Some(CircuitSpec::Relu(p)) => *p,
+        Some(CircuitSpec::Max(m)) => ReluParams::new(m.in_bits, m.shift, m.out_bits)?,
+        None => ReluParams::DEFAULT,
+    };
+    let mut and_gates = 0u64;
+    let mut last: Option<(CircuitSpec, u64)> = None;
+    for s in mine {
+        let a = match last {
+            Some((q, a)) if q == *s => a,
+            _ => {
+                let a = s.and_gates() as u64;
+                last = Some((*s, a));
+                a
+            }
+        };
+        and_gates += a;
+    }
+    Ok(LayerSpan {
+        circuits: start..specs.len(),
+        server_words: mine.iter().map(|s| s.server_words()).sum(),
+        client_words: mine.iter().map(|s| s.client_words()).sum(),
+        relu,
+        params,
+        and_gates,
+    })
 }

@@ -11,6 +11,8 @@
 
 pub mod block;
 pub mod circuit;
+#[cfg(test)]
+mod collision_tests;
 mod error;
 pub mod garble;
 pub mod max;
@@ -31,8 +33,10 @@ pub(crate) fn run_inline() -> bool {
 }
 pub mod ot;
 pub mod session;
+mod traffic;
 
 pub use session::{
     evaluate_offline, garble_offline, garble_offline_with, ClientCircuits, ClientRelus, GcStats,
     OfflineConfig, ServerCircuits, ServerRelus,
 };
+pub use traffic::{traffic, Flow, GcTraffic};

@@ -594,3 +594,53 @@ fn server_words_must_end_on_a_circuit_boundary() {
     ));
     assert_eq!(srv.remaining(), 8);
 }
+
+#[test]
+fn the_traffic_forecast_is_what_crosses_the_wire() {
+    let b = ReluParams {
+        in_bits: 20,
+        shift: 4,
+        out_bits: 52,
+    };
+    // ReLUs of two widths and 4-element maxima with a fused ReLU, interleaved.
+    let max4: CircuitSpec = MaxParams::new(4, 27, 8, 52, true, None).unwrap().into();
+    let params: Vec<CircuitSpec> = (0..5000)
+        .map(|i| match i {
+            i if i % 11 == 0 => max4,
+            i if i % 7 == 0 => b.into(),
+            _ => ReluParams::DEFAULT.into(),
+        })
+        .collect();
+    let c = spec_case(params, 9);
+    for cfg in [
+        OfflineConfig {
+            ot_k: 4,
+            chunk_circuits: 1024,
+        },
+        OfflineConfig {
+            ot_k: 1,
+            chunk_circuits: 2048,
+        },
+    ] {
+        let want = pi_gc::traffic(&c.params, &cfg);
+        let (mut s, mut cl, _) = pair(CLEAN, CLEAN);
+        let (srv, cli) = offline(cfg, &c, &mut s, &mut cl);
+        let (mut srv, mut cli) = (srv.unwrap(), cli.unwrap());
+        let sent = cl.counters();
+        assert_eq!(
+            sent.sent,
+            want.offline_up.bytes + 4 * want.offline_up.frames
+        );
+        assert_eq!(
+            sent.received,
+            want.offline_down.bytes + 4 * want.offline_down.frames
+        );
+        online_and_check(&c, &[5000], &mut srv, &mut cli, &mut s, &mut cl);
+        let on = cl.counters().since(sent);
+        assert_eq!(on.sent, want.online_up.bytes + 4 * want.online_up.frames);
+        assert_eq!(
+            on.received,
+            want.online_down.bytes + 4 * want.online_down.frames
+        );
+    }
+}

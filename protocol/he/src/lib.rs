@@ -36,11 +36,12 @@ pub use params::{
 };
 pub use reference::plain_layer;
 pub use server::{
-    prepare_layer, prepare_layer_with_cache, server_linear, PreparedLayer, ServerHe,
+    prepare_layer, prepare_layer_with_cache, server_linear, setup_len, PreparedLayer, ServerHe,
     PREPARED_CACHE_BYTES,
 };
 pub use shape::{LinearShape, PlanCost};
 
+use rand_core::SeedableRng;
 use shape::{Canon, CostModel, Plan};
 
 pub(crate) const SETUP_MAGIC: u32 = 0x5049_484B; // "PIHK"
@@ -51,7 +52,8 @@ pub(crate) fn plan_for(params: &HeParams, canon: &Canon) -> Result<Plan, HeError
 }
 
 /// The cost of `shape`'s HE exchange under `params`, as the block planner counts it (what
-/// `pi-opt count` estimates from).
+/// `pi-opt count` estimates from); compute in nanoseconds of the planner's reference machine
+/// (not scaled by the host's `compute_milli`).
 pub fn plan_cost(params: &HeParams, shape: &LinearShape) -> Result<PlanCost, HeError> {
     let canon = Canon::new(shape)?;
     let plan = plan_for(params, &canon)?;
@@ -76,8 +78,30 @@ fn cost_model(params: &HeParams) -> CostModel {
         c1_bits: params.c1_bits as f64,
         c0_bits: params.c0_bits as f64,
         max_d: 1 << params.pack_bits,
-        bytes_per_ns: params.link_mbps as f64 / 8000.0,
+        // Compute ×s weighs against traffic exactly as a link s× faster does.
+        bytes_per_ns: params.link_mbps as f64 / 8000.0 * params.compute_milli as f64 / 1000.0,
     }
+}
+
+/// Key generation (encryption and Galois keys) at the default parameters on the machine whose
+/// timings the planner's compute constants are (AMD EPYC, IFMA kernels), nanoseconds.
+const REFERENCE_KEYGEN_NS: f64 = 16_000_000.0;
+
+/// This host's HE compute time relative to the planner's reference machine, in thousandths:
+/// the fastest of six key generations at the default parameters (≈ 0.1–0.3 s).
+pub fn measure_compute_milli() -> Result<u32, HeError> {
+    let params = HeParams::for_ring(52)?;
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(0x5049);
+    let mut best = f64::MAX;
+    for _ in 0..6 {
+        let t = std::time::Instant::now();
+        let c = ClientHe::new(&params, &mut rng)?;
+        best = best.min(t.elapsed().as_nanos() as f64);
+        drop(c);
+    }
+    Ok(((best / REFERENCE_KEYGEN_NS) * 1000.0)
+        .round()
+        .clamp(10.0, 100_000.0) as u32)
 }
 
 /// The arithmetic kernels this process runs: `"ifma"`, `"avx2"` or `"scalar"` (figures should name it).
@@ -118,6 +142,55 @@ pub(crate) fn revealed(canon: &Canon, plan: &Plan, t: usize, pg: usize) -> Vec<R
         }
     }
     v
+}
+
+/// Bytes on the wire of one layer's exchange, from the block plan both sides derive.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LayerTraffic {
+    /// Client → server: the request header and every input ciphertext (payload bytes).
+    pub request_bytes: u64,
+    /// Server → client: the reply header and every reply ciphertext (payload bytes).
+    pub reply_bytes: u64,
+    /// Frames client → server.
+    pub request_frames: u64,
+    /// Frames server → client.
+    pub reply_frames: u64,
+    /// The largest single frame client → server.
+    pub max_request_frame: usize,
+    /// The largest single frame server → client.
+    pub max_reply_frame: usize,
+}
+
+/// What one layer's exchange puts on the wire (exact payload sizes; frame headers excluded).
+pub fn layer_traffic(params: &HeParams, shape: &LinearShape) -> Result<LayerTraffic, HeError> {
+    let c = Canon::new(shape)?;
+    let p = plan_for(params, &c)?;
+    let n = params.n;
+    let ct = 32
+        + params
+            .prime_bits
+            .iter()
+            .map(|&b| wire::packed_len(n, b))
+            .sum::<usize>();
+    // bincode fixint sizes of LayerRequest and LayerReply.
+    let (req_hdr, reply_hdr) = (4 + 8 + 8 + 8 + 4, 4 + 4);
+    let mut t = LayerTraffic {
+        request_bytes: (req_hdr + p.num_inputs() * ct) as u64,
+        request_frames: 1 + p.num_inputs() as u64,
+        max_request_frame: if p.num_inputs() > 0 { ct } else { req_hdr },
+        reply_bytes: reply_hdr as u64,
+        reply_frames: 1 + p.num_outputs() as u64,
+        max_reply_frame: reply_hdr,
+    };
+    for (ti, tile) in p.tiles.iter().enumerate() {
+        for pg in 0..p.cfgs[tile.cfg].n_pack {
+            let rev = revealed(&c, &p, ti, pg).len();
+            let len = wire::packed_len(n, params.c1_bits) + wire::packed_len(rev, params.c0_bits);
+            t.reply_bytes += len as u64;
+            t.max_reply_frame = t.max_reply_frame.max(len);
+        }
+    }
+    Ok(t)
 }
 
 /// Block plan summary of a layer: (input ciphertexts, reply ciphertexts, largest packing factor).

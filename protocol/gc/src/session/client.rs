@@ -73,6 +73,8 @@ pub fn evaluate_offline<R: Read, W: Write>(
     let mut c8 = [0u8; 8];
     c8.copy_from_slice(&hello[6..14]);
     let count = u64::from_le_bytes(c8);
+    let mut n16 = [0u8; 16];
+    n16.copy_from_slice(&hello[46..62]);
     if version != VERSION {
         return Err(GcError::Desync(format!(
             "protocol version {version}, expected {VERSION}"
@@ -93,7 +95,7 @@ pub fn evaluate_offline<R: Read, W: Write>(
         specs: params.to_vec(),
         chunks: VecDeque::new(),
         next: 0,
-        hash: Tccr::new(),
+        hash: Tccr::with_nonce(u128::from_le_bytes(n16)),
         stats,
     };
     if params.is_empty() {

@@ -3,7 +3,8 @@
 //!
 //! Offline (one call per session on each side, in lock step, chunk by chunk):
 //! 1. server → client `HELLO`: version, SoftSpoken k, chunk size, circuit count, BLAKE3 digest
-//!    of the spec list (the client refuses a different list: `Desync`);
+//!    of the spec list (the client refuses a different list: `Desync`), and the random nonce of
+//!    this garbling's hash tweaks ([`crate::block::Tccr`]);
 //! 2. base OT + GGM setup (`ot::softspoken`), Δ is the server's correlation;
 //! 3. per chunk of `chunk` circuits: client → server `OT_CORR` (its choice bits are its input
 //!    words), server → client `TABLES` (garbled with the OT outputs as client input zero labels).
@@ -40,8 +41,8 @@ pub type ServerRelus = ServerCircuits;
 /// The former name of [`ClientCircuits`].
 pub type ClientRelus = ClientCircuits;
 
-const VERSION: u8 = 2;
-const HELLO_LEN: usize = 1 + 1 + 4 + 8 + 32;
+const VERSION: u8 = 3;
+pub(crate) const HELLO_LEN: usize = 1 + 1 + 4 + 8 + 32 + 16;
 
 /// Tunables of the offline phase (chosen by the server, announced to the client).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +63,7 @@ impl Default for OfflineConfig {
 }
 
 /// Circuits per online label frame.
-const ONLINE_FRAME: usize = 8192;
+pub(crate) const ONLINE_FRAME: usize = 8192;
 /// Largest chunk a client accepts.
 const MAX_CHUNK: usize = 1 << 16;
 

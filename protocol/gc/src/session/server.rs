@@ -26,7 +26,7 @@ pub struct ServerCircuits {
     specs: Vec<CircuitSpec>,
     /// Prefix sums of server input words (len + 1 entries).
     word_off: Vec<usize>,
-    decode: Vec<u64>,
+    decode: Zeroizing<Vec<u64>>,
     delta: Zeroizing<Block>,
     prf: Prf,
     next: usize,
@@ -65,6 +65,10 @@ pub fn garble_offline_with<R: Read, W: Write>(
     hello.extend_from_slice(&(cfg.chunk_circuits as u32).to_le_bytes());
     hello.extend_from_slice(&(params.len() as u64).to_le_bytes());
     hello.extend_from_slice(&specs_digest(params));
+    // A fresh nonce per garbling: tweaks never repeat across garblings under the fixed key.
+    let mut nonce = [0u8; 16];
+    rng.fill_bytes(&mut nonce);
+    hello.extend_from_slice(&nonce);
     if cfg.ot_k > 255 {
         return Err(GcError::InvalidParams(format!(
             "SoftSpoken k = {}",
@@ -82,7 +86,7 @@ pub fn garble_offline_with<R: Read, W: Write>(
         return Ok(ServerCircuits {
             specs: Vec::new(),
             word_off: vec![0],
-            decode: Vec::new(),
+            decode: Zeroizing::new(Vec::new()),
             delta: Zeroizing::new(1),
             prf,
             next: 0,
@@ -96,8 +100,8 @@ pub fn garble_offline_with<R: Read, W: Write>(
     stats.ot_seconds += t.elapsed().as_secs_f64();
     stats.ot_bytes += ch.counters().since(c1).total();
     let delta = Zeroizing::new(ot.delta());
-    let hash = Tccr::new();
-    let mut decode = Vec::with_capacity(params.len());
+    let hash = Tccr::with_nonce(u128::from_le_bytes(nonce));
+    let mut decode = Zeroizing::new(Vec::with_capacity(params.len()));
     // The table frame buffer, reused from chunk to chunk (the previous frame is already sent).
     let mut spare = Vec::new();
 

@@ -3,15 +3,15 @@
 use std::io::{Read, Write};
 use std::time::Instant;
 
-use pi_gc::ClientCircuits;
 use pi_he::ClientHe;
 use pi_net::Channel;
 use rand::Rng;
 use zeroize::Zeroize;
 
 use crate::messages::OfflineDone;
+use crate::nonlinear::{ClientRelus, ReluProtocol};
 use crate::program::{Program, Step};
-use crate::report::OfflineReport;
+use crate::report::{OfflineReport, ReluPhase};
 use crate::session::secs;
 use crate::shares::{mask, truncate_client_all};
 use crate::ProtocolError;
@@ -20,7 +20,7 @@ use crate::ProtocolError;
 pub struct ClientMaterial {
     pub(crate) input_mask: Vec<u64>,
     pub(crate) output_share: Vec<u64>,
-    pub(crate) relus: ClientCircuits,
+    pub(crate) relus: ClientRelus,
     pub(crate) report: OfflineReport,
 }
 
@@ -32,9 +32,11 @@ impl Drop for ClientMaterial {
 }
 
 /// Offline phase of one inference: every client share is fixed here, before any input exists.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn offline<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
     program: &Program,
+    relu_protocols: &[ReluProtocol],
     he: &ClientHe,
     rng: &mut rand_chacha::ChaCha20Rng,
     index: usize,
@@ -112,12 +114,15 @@ pub(crate) fn offline<R: Read, W: Write>(
         };
         shares[id] = Some(out);
         for dead in program.last_uses(id) {
-            shares[*dead] = None;
+            if let Some(mut v) = shares[*dead].take() {
+                v.zeroize();
+            }
         }
     }
     let output_share = shares[program.output()]
         .take()
         .ok_or(ProtocolError::Violation("no output".into()))?;
+    shares.iter_mut().flatten().for_each(|v| v.zeroize());
 
     progress(
         if batch > 1 {
@@ -129,11 +134,18 @@ pub(crate) fn offline<R: Read, W: Write>(
         1,
     );
     let t = Instant::now();
-    let relus = pi_gc::evaluate_offline(ch, program.circuit_specs(), &gc_inputs, rng)?;
-    let gc_seconds = secs(t);
+    let c_relu = ch.counters();
+    let relus = ClientRelus::offline(ch, program, relu_protocols, &gc_inputs, rng);
+    // b and n = −r of every ReLU: the client's masks, no longer needed here (the OT material
+    // keeps its own copy of b until the ReLU runs).
+    gc_inputs.iter_mut().for_each(|w| w.zeroize());
+    let relus = relus?;
+    let relu_seconds = secs(t);
+    let relu_bytes = ch.counters().since(c_relu).total();
     let done: OfflineDone = ch.recv()?;
     let traffic = ch.counters().since(counters);
-    let stats = relus.stats();
+    let times = relus.offline_times();
+    let (gc_relus, ot_relus) = relus.counts();
     Ok(ClientMaterial {
         input_mask,
         output_share,
@@ -143,10 +155,21 @@ pub(crate) fn offline<R: Read, W: Write>(
             bytes_sent: traffic.sent,
             bytes_received: traffic.received,
             he_seconds,
-            garble_seconds: (gc_seconds - stats.ot_seconds).max(0.0),
-            ot_seconds: stats.ot_seconds,
+            // Receiving and checking garbled tables: the ReLU phase minus its OT work.
+            garble_seconds: if gc_relus > 0 {
+                (relu_seconds - times.ot_seconds).max(0.0)
+            } else {
+                0.0
+            },
+            ot_seconds: times.ot_seconds,
             server_he_seconds: done.he_seconds,
-            server_garble_seconds: done.garble_seconds,
+            server_garble_seconds: done.garble_seconds + done.ot_seconds,
+            relu: ReluPhase {
+                gc_relus,
+                ot_relus,
+                bytes: relu_bytes,
+                seconds: relu_seconds,
+            },
         },
     })
 }

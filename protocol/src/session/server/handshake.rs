@@ -4,7 +4,8 @@ use std::io::{Read, Write};
 
 use pi_net::Channel;
 
-use super::{ServedModel, SessionLimits};
+use super::ServedModel;
+use crate::budget::SessionLimits;
 use crate::messages::{ClientHello, ServerHello, PROTOCOL_VERSION};
 use crate::ProtocolError;
 

@@ -15,35 +15,19 @@ use std::time::{Duration, Instant};
 use models::fixed::FixedConfig;
 use models::Model;
 use pi_he::{PreparedLayer, ServerHe};
-use pi_net::{Channel, TcpChannel};
+use pi_net::{Channel, Deadlines, NetChannel, NetError, ServerSecurity};
 
 pub use offline::ServerMaterial;
 
 use super::{csprng, secs};
+use crate::budget::{SessionBudget, SessionLimits};
+use crate::nonlinear::{plan_layers, Link, ReluChoice, ReluCosts, ReluProtocol};
 use crate::program::Program;
 use crate::public_model::PublicModel;
 use crate::ProtocolError;
 
-/// Limits applied to every client session.
-#[derive(Clone, Debug)]
-pub struct SessionLimits {
-    /// Longest wait for a client message before the session is dropped.
-    pub read_timeout: Duration,
-    /// Largest frame accepted from a client.
-    pub max_frame: usize,
-    /// Most inferences one session may preprocess.
-    pub max_batch: u32,
-}
-
-impl Default for SessionLimits {
-    fn default() -> Self {
-        SessionLimits {
-            read_timeout: Duration::from_secs(120),
-            max_frame: 64 << 20,
-            max_batch: 16,
-        }
-    }
-}
+/// How long a side that ends a session keeps the connection to deliver its reason.
+pub const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
 /// What the server logs about a finished session.
 #[derive(Clone, Debug, Default)]
@@ -59,6 +43,7 @@ pub struct ServedModel {
     program: Program,
     public: PublicModel,
     layers: Arc<Vec<PreparedLayer>>,
+    budget: SessionBudget,
 }
 
 impl ServedModel {
@@ -73,15 +58,66 @@ impl ServedModel {
         config: FixedConfig,
         mbps: u32,
     ) -> Result<Self, ProtocolError> {
+        let options = ServeOptions {
+            link: Link {
+                mbps,
+                ..Link::default()
+            },
+            ..ServeOptions::default()
+        };
+        Self::with_options(model, config, &options)
+    }
+
+    /// Plans the model for `options.link` with the ReLU protocol(s) `options.relu` chooses.
+    pub fn with_options(
+        model: Model,
+        config: FixedConfig,
+        options: &ServeOptions,
+    ) -> Result<Self, ProtocolError> {
+        let mbps = options.link.mbps;
         let mut public = PublicModel::new(&model, config);
-        public.he_link_mbps = mbps;
-        let program = Program::new(model, config)?.with_he_link_mbps(mbps)?;
+        public.link_mbps = mbps;
+        public.he_compute_milli = options.he_compute_milli;
+        let program = Program::new(model, config)?
+            .with_he_link_mbps(mbps)?
+            .with_he_compute_milli(options.he_compute_milli)?;
+        // Max pooling and ReLU6 layers have no OT protocol: they always run garbled.
+        public.relu_protocols = program.restrict_plan(&plan_layers(
+            &program.relu_layers(),
+            &options.relu,
+            &options.link,
+            &options.costs,
+        )?);
         let layers = program.prepare_he_layers()?;
+        let budget = program.budget_for(&public.relu_protocols)?;
         Ok(ServedModel {
             program,
             public,
             layers: Arc::new(layers),
+            budget,
         })
+    }
+
+    /// The same model with another declared logit bound (default 2^M; clients refuse results
+    /// outside it). Must be positive and finite.
+    pub fn with_logit_bound(mut self, bound: f32) -> Result<Self, ProtocolError> {
+        if !(bound.is_finite() && bound > 0.0) {
+            return Err(ProtocolError::BadInput(format!(
+                "logit bound {bound} must be positive and finite"
+            )));
+        }
+        self.public.logit_bound = bound;
+        Ok(self)
+    }
+
+    /// The logit bound clients are told.
+    pub fn logit_bound(&self) -> f32 {
+        self.public.logit_bound
+    }
+
+    /// What each phase of a session costs (frame limits and deadlines derive from it).
+    pub fn budget(&self) -> &SessionBudget {
+        &self.budget
     }
 
     /// The model's name.
@@ -103,38 +139,115 @@ impl ServedModel {
     pub fn program(&self) -> &Program {
         &self.program
     }
+
+    /// The protocol of each ReLU layer (announced to clients).
+    pub fn relu_protocols(&self) -> &[ReluProtocol] {
+        &self.public.relu_protocols
+    }
 }
 
-/// Serves one client on a connected socket until the session ends.
+/// How a model is served: the link to plan for and the ReLU protocol choice.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServeOptions {
+    /// The link both the HE planner and `ReluChoice::Auto` assume.
+    pub link: Link,
+    /// Garbled circuits, OT, or per layer automatically.
+    pub relu: ReluChoice,
+    /// Compute costs for `Auto` (measured on the host by the server binary).
+    pub costs: ReluCosts,
+    /// The host's HE compute speed relative to the HE planner's reference machine, in
+    /// thousandths (`pi_he::measure_compute_milli`; 1000 = the reference).
+    pub he_compute_milli: u32,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            link: Link::default(),
+            relu: ReluChoice::Gc,
+            costs: ReluCosts::default(),
+            he_compute_milli: 1000,
+        }
+    }
+}
+
+/// Serves one client on a connected plaintext socket until the session ends (tests and tools;
+/// `pi-server` accepts TLS and hands over a [`NetChannel`] to [`serve_connection`]).
 pub fn serve_session(
     stream: TcpStream,
     served: &ServedModel,
     limits: &SessionLimits,
 ) -> Result<SessionSummary, ProtocolError> {
-    stream
-        .set_read_timeout(Some(limits.read_timeout))
-        .map_err(pi_net::NetError::from)?;
-    let ch = TcpChannel::from_tcp(stream).map_err(pi_net::NetError::from)?;
-    let mut ch = ch.with_max_frame(limits.max_frame);
-    serve_channel(&mut ch, served, limits)
+    let deadlines = Deadlines::new(limits.idle_timeout);
+    let ch = pi_net::accept(
+        stream,
+        &ServerSecurity::Plaintext,
+        deadlines,
+        limits.phase_slack,
+    )?;
+    serve_connection(ch, served, limits)
 }
 
-/// Serves one client over any channel (tests use this with a recording reader).
+/// Serves one client on an accepted connection; on failure tells the client why (abort frame)
+/// before closing.
+pub fn serve_connection(
+    ch: NetChannel,
+    served: &ServedModel,
+    limits: &SessionLimits,
+) -> Result<SessionSummary, ProtocolError> {
+    let mut ch = ch.with_frame_cap(limits.max_frame);
+    let result = serve_channel(&mut ch, served, limits).map_err(ProtocolError::surface_peer_reason);
+    if let Err(e) = &result {
+        if !from_peer(e) {
+            ch.send_abort(&format!("server: {e}"));
+        }
+    }
+    ch.close(CLOSE_LINGER);
+    result
+}
+
+/// Whether the error is the peer's doing at the transport level (nothing left to tell it).
+pub(crate) fn from_peer(e: &ProtocolError) -> bool {
+    matches!(e, ProtocolError::PeerAborted(_))
+        || matches!(e.net(), Some(NetError::Aborted(_) | NetError::Closed))
+}
+
+/// Serves one client over any channel (tests use this with a recording reader): every phase
+/// runs under its frame limit and deadline, derived from the model's [`SessionBudget`].
 pub fn serve_channel<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
     served: &ServedModel,
     limits: &SessionLimits,
 ) -> Result<SessionSummary, ProtocolError> {
     let start = Instant::now();
+    let budget = served.budget;
+    ch.begin_phase("hello", Some(limits.phase_slack), limits.hello_max_frame);
     let hello = handshake::accept(ch, served, limits)?;
+    ch.set_session_deadline(limits.session_time(&budget, hello.batch));
+    ch.begin_phase(
+        "HE key setup",
+        Some(limits.phase_time(&budget.setup)),
+        budget.setup.up.max_frame,
+    );
     let setup = ch.recv_frame()?;
     let he = ServerHe::new(served.program.he_params(), &setup)?;
+    drop(setup);
     let mut rng = csprng();
     let mut material = Vec::with_capacity(hello.batch as usize);
-    for _ in 0..hello.batch {
+    for i in 0..hello.batch {
+        ch.begin_phase(
+            &phase_name("offline", i, hello.batch),
+            Some(limits.phase_time(&budget.offline)),
+            budget.offline.up.max_frame,
+        );
         material.push(offline::offline(ch, served, &he, &mut rng)?);
     }
-    for m in material {
+    for (i, m) in material.into_iter().enumerate() {
+        ch.begin_phase(
+            &phase_name("online", i as u32, hello.batch),
+            Some(limits.phase_time(&budget.online)),
+            budget.online.up.max_frame,
+        );
         online::online(ch, &served.program, m)?;
     }
     let c = ch.counters();
@@ -144,4 +257,13 @@ pub fn serve_channel<R: Read, W: Write>(
         bytes_sent: c.sent,
         bytes_received: c.received,
     })
+}
+
+/// "offline", or "offline 2/4" in a batch.
+pub(crate) fn phase_name(what: &str, i: u32, batch: u32) -> String {
+    if batch > 1 {
+        format!("{what} {}/{batch}", i + 1)
+    } else {
+        what.to_string()
+    }
 }

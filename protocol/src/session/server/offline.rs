@@ -3,7 +3,6 @@
 use std::io::{Read, Write};
 use std::time::Instant;
 
-use pi_gc::ServerCircuits;
 use pi_he::ServerHe;
 use pi_net::Channel;
 use rand_chacha::ChaCha20Rng;
@@ -11,6 +10,7 @@ use zeroize::Zeroize;
 
 use super::ServedModel;
 use crate::messages::OfflineDone;
+use crate::nonlinear::ServerRelus;
 use crate::session::secs;
 use crate::ProtocolError;
 
@@ -18,8 +18,8 @@ use crate::ProtocolError;
 pub struct ServerMaterial {
     /// The server's HE share `s` for each linear node, in step order.
     pub(crate) linear_shares: Vec<Vec<u64>>,
-    /// Δ, the label PRF key and the decoding bits of every garbled circuit.
-    pub(crate) relus: ServerCircuits,
+    /// The ReLU material of every layer (garbled-circuit decoding bits, OT correlations).
+    pub(crate) relus: ServerRelus,
 }
 
 impl Drop for ServerMaterial {
@@ -42,11 +42,12 @@ pub(crate) fn offline<R: Read, W: Write>(
         linear_shares.push(pi_he::server_linear(ch, he, layer, rng)?);
     }
     let he_seconds = secs(t);
-    let t = Instant::now();
-    let relus = pi_gc::garble_offline(ch, program.circuit_specs(), rng)?;
+    let relus = ServerRelus::offline(ch, program, served.relu_protocols(), rng)?;
+    let times = relus.offline_times();
     ch.send(&OfflineDone {
         he_seconds,
-        garble_seconds: secs(t),
+        garble_seconds: times.garble_seconds,
+        ot_seconds: times.ot_seconds,
     })?;
     ch.flush()?;
     Ok(ServerMaterial {
