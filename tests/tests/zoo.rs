@@ -104,3 +104,47 @@ fn pytorch_exports_calibrate_and_run_privately() {
         );
     }
 }
+
+#[test]
+fn with_ot_relus_max_pool_and_relu6_layers_stay_garbled_and_results_stay_exact() {
+    use protocol::{ReluChoice, ReluProtocol, ServeOptions};
+    for name in ["imagenet_resnet", "mobilenet_v2_mini"] {
+        let dir = zoo_dir();
+        let model = onnx::load(dir.join(format!("{name}.onnx"))).expect("import");
+        let samples =
+            npy::load_samples(dir.join(format!("{name}.input.npy")), model.input, 8).unwrap();
+        let config = fixed::calibrate(&model, &samples, &Default::default())
+            .unwrap()
+            .config;
+        let options = ServeOptions {
+            relu: ReluChoice::Ot,
+            ..ServeOptions::default()
+        };
+        let served = ServedModel::with_options(model.clone(), config, &options).expect("serve");
+        // Plain ReLU layers run OT; max-pool (fused ReLU) and ReLU6 layers stay garbled.
+        let spans = served.program().layer_spans().to_vec();
+        let plan = served.relu_protocols().to_vec();
+        assert!(plan.contains(&ReluProtocol::Gc), "{name}: {plan:?}");
+        for (l, p) in spans.iter().zip(&plan) {
+            assert_eq!(
+                *p == ReluProtocol::Ot,
+                l.relu.is_some(),
+                "{name}: layer {l:?} runs {p:?}"
+            );
+        }
+        let image = &samples[1];
+        let (fixed_logits, _) = references_with(&model, &config, image);
+        let run = loopback_session(Arc::new(served), image, 1);
+        run.server.expect("server session");
+        let report = run.client.expect("client session");
+        let logits = &report.inferences[0].logits;
+        let scale = fixed_logits.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+        for (p, r) in logits.iter().zip(&fixed_logits) {
+            assert!(
+                (p - r).abs() <= LOCAL_TRUNCATION_TOLERANCE * scale,
+                "{name}: PI {p} vs reference {r}"
+            );
+        }
+        assert_eq!(argmax(logits), argmax(&fixed_logits), "{name}");
+    }
+}
