@@ -9,6 +9,9 @@
 #   bash scripts/zoo-table.sh DIR [NAME...]          # all models in DIR, or the ones named
 #   PI_ZOO_SKIP_PRIVATE=1 bash scripts/zoo-table.sh DIR   # import / calibrate / count only
 #   PI_ZOO_NICE="nice -n -20" bash scripts/zoo-table.sh DIR NAME  # on a busy shared machine (root)
+#   PI_ZOO_RELU=auto bash scripts/zoo-table.sh DIR        # ReLU protocol of pi-server (default gc)
+# Server and client talk plain TCP on loopback (--insecure-plaintext): the figures measure the
+# protocol, not TLS.
 #
 # Writes DIR/table/NAME.{check,cal,count,eval,report}.json|txt and prints one markdown row per
 # model (also appended to DIR/table/table.md). Needs jq. Private runs of ImageNet-size models take
@@ -63,7 +66,8 @@ for n in "${names[@]}"; do
   log=$out/$n.server.log
   port=$((port + 1))
   # shellcheck disable=SC2086
-  ${PI_ZOO_NICE:-} /usr/bin/time -f "%M %U %S" -o "$out/$n.server.rss" $bin/pi-server --model "$cal" --listen 127.0.0.1:$port --sessions 1 2>"$log" &
+  ${PI_ZOO_NICE:-} /usr/bin/time -f "%M %U %S" -o "$out/$n.server.rss" $bin/pi-server --model "$cal" --listen 127.0.0.1:$port --sessions 1 \
+    --insecure-plaintext --relu-protocol "${PI_ZOO_RELU:-gc}" 2>"$log" &
   server=$!
   for _ in $(seq 1 3000); do
     grep -q "listening" "$log" && break
@@ -79,7 +83,7 @@ for n in "${names[@]}"; do
     continue
   fi
   # shellcheck disable=SC2086
-  ${PI_ZOO_NICE:-} /usr/bin/time -f "%M %U %S" -o "$out/$n.client.rss" $bin/pi-client --connect 127.0.0.1:$port --input "$sample" \
+  ${PI_ZOO_NICE:-} /usr/bin/time -f "%M %U %S" -o "$out/$n.client.rss" $bin/pi-client --connect 127.0.0.1:$port --insecure-plaintext --input "$sample" \
     --report "$out/$n.report.json" --quiet >"$out/$n.client.txt" 2>&1
   rc=$?
   wait $server
