@@ -304,10 +304,10 @@ pub(crate) fn node_shape(
         Op::Pad(p) => {
             arity(1)?;
             let (c, h, w) = chw(first())?;
-            let out = [c + p[0] + p[3], h + p[1] + p[4], w + p[2] + p[5]];
-            if out.iter().any(|&d| d > 1 << 24) {
+            if p.iter().any(|&v| v > 1 << 20) {
                 return Err(ModelError::shape(name, format!("padding {p:?} too large")));
             }
+            let out = [c + p[0] + p[3], h + p[1] + p[4], w + p[2] + p[5]];
             Ok(Shape::Chw {
                 c: out[0],
                 h: out[1],
@@ -319,7 +319,13 @@ pub(crate) fn node_shape(
             let (c, h, w) = chw(first())?;
             for (ax, n) in [c, h, w].into_iter().enumerate() {
                 let (st, len, step) = (sl.start[ax], sl.len[ax], sl.step[ax]);
-                if len == 0 || step == 0 || st >= n || (len - 1) * step >= n - st {
+                if len == 0
+                    || step == 0
+                    || st >= n
+                    || (len - 1)
+                        .checked_mul(step)
+                        .is_none_or(|span| span >= n - st)
+                {
                     return Err(ModelError::shape(
                         name,
                         format!("slice start {st}, length {len}, step {step} on an axis of {n}"),
@@ -335,7 +341,12 @@ pub(crate) fn node_shape(
         Op::GatherMean(g) => {
             arity(1)?;
             let n = first().numel();
-            let m = g.out.numel();
+            let (oc, oh, ow) = g.out.dims();
+            let m = oc
+                .checked_mul(oh)
+                .and_then(|v| v.checked_mul(ow))
+                .filter(|&v| v <= 1 << 28)
+                .ok_or_else(|| ModelError::node(name, "gather-mean output too large"))?;
             if g.sets.len() != m
                 || g.divisors.len() != m
                 || g.divisors.iter().any(|&d| d == 0 || d > 1 << 16)

@@ -230,7 +230,9 @@ pub fn calibrate(
         (0usize, 0f32),
         |b, (i, &v)| if v > b.1 { (i, v) } else { b },
     );
-    // M covers the largest nonlinear input (with headroom) and every ReLU cap.
+    // M covers the largest nonlinear input (with headroom), every ReLU cap, and the model's input
+    // and logits: clients refuse inputs and logits outside |x| < 2^M (protocol::plausible).
+    let io = maxabs[0].max(maxabs[model.output]);
     let caps = model.nodes.iter().filter_map(|n| match &n.op {
         Op::Relu(r) => r.cap,
         Op::MaxPool(mp) => mp.cap,
@@ -239,6 +241,7 @@ pub fn calibrate(
     let m = caps
         .map(|c| bits_for(c as f64) + 1)
         .fold(bits_for(nl.1 as f64) + opts.headroom_bits, u32::max)
+        .max(bits_for(io as f64) + opts.headroom_bits)
         .max(1);
     let mut best: Option<Calibration> = None;
     let mut refusal = None;

@@ -202,7 +202,8 @@ impl Derived {
 
     fn scale(&self, t: &Tensor, invert: bool, node: &str) -> Result<Derived, ModelError> {
         let vals = t.as_f32();
-        if t.dims.len() > self.dims.len()
+        if vals.is_empty()
+            || t.dims.len() > self.dims.len()
             || t.dims
                 .iter()
                 .rev()
