@@ -27,6 +27,9 @@ pub struct CalibrationOptions {
     pub truncation_margin_bits: u32,
     /// Largest ring the HE layer supports.
     pub max_ring_bits: u32,
+    /// Largest |fixed − float| logit, relative to the largest |float logit|, accepted before more
+    /// fractional bits are tried.
+    pub max_logit_error: f32,
 }
 
 impl Default for CalibrationOptions {
@@ -36,6 +39,7 @@ impl Default for CalibrationOptions {
             headroom_bits: 1,
             truncation_margin_bits: 24,
             max_ring_bits: 59,
+            max_logit_error: 0.05,
         }
     }
 }
@@ -315,8 +319,13 @@ pub fn calibrate(
             largest_nonlinear_input: (name(nl.0), nl.1),
             largest_activation: (name(big.0), big.1),
         };
-        let done = agree == samples.len();
-        if best.as_ref().is_none_or(|b| agree > b.top1_agree) {
+        // Done once every top-1 agrees and the logits are close; otherwise keep the best so far
+        // (most agreement, then smallest error) and try more fractional bits.
+        let done = agree == samples.len() && err <= opts.max_logit_error;
+        let better = best.as_ref().is_none_or(|b| {
+            agree > b.top1_agree || (agree == b.top1_agree && err < b.max_logit_error)
+        });
+        if better {
             best = Some(cal);
         }
         if done {
