@@ -35,8 +35,8 @@ pub use params::{
 };
 pub use reference::plain_layer;
 pub use server::{
-    prepare_layer, prepare_layer_with_cache, server_linear, PreparedLayer, ServerHe,
-    PREPARED_CACHE_BYTES,
+    prepare_layer, prepare_layer_with_cache, server_linear, server_linear_seeded, server_masks,
+    PreparedLayer, ServerHe, PREPARED_CACHE_BYTES,
 };
 pub use shape::LinearShape;
 
