@@ -24,6 +24,8 @@ pub(crate) const GGM: u8 = 0x04;
 pub(crate) const OT_CORR: u8 = 0x10;
 /// Garbled tables for one chunk.
 pub(crate) const TABLES: u8 = 0x11;
+/// Decoding offsets of a banked garbling (`bank` module).
+pub(crate) const OFFSETS: u8 = 0x12;
 /// Online: garbler input labels.
 pub(crate) const LABELS: u8 = 0x20;
 /// Online: evaluator output colour bits.
@@ -43,6 +45,7 @@ fn tag_name(tag: u8) -> &'static str {
         TABLES => "garbled table chunk",
         LABELS => "garbler input labels",
         BITS => "output colour bits",
+        OFFSETS => "decoding offsets",
         _ => "unknown",
     }
 }
@@ -220,6 +223,23 @@ impl BulkIn {
         let frame = ch.recv_frame()?;
         let n = frame.len() + 4;
         Ok((Self::check(frame, tag, index, count, len)?, n))
+    }
+
+    /// Verifies tag, index, count and digest of a frame whose payload length is taken from
+    /// the frame itself (a stored frame; the caller checks the length against its parameters).
+    pub(crate) fn check_self_described(
+        frame: Vec<u8>,
+        tag: u8,
+        index: u64,
+        count: u64,
+    ) -> Result<Self, GcError> {
+        let len = frame.len().saturating_sub(HEADER + DIGEST);
+        Self::check(frame, tag, index, count, len)
+    }
+
+    /// The whole frame (header, payload, digest), as received.
+    pub(crate) fn frame(&self) -> &[u8] {
+        &self.frame
     }
 
     /// The verified payload.
