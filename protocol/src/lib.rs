@@ -4,6 +4,7 @@
 //! (HE correlations, garbled ReLUs) → online evaluation → [`report`].
 //! The exact semantics (ring, fixed point, truncation, circuits) are in `docs/protocol.md`.
 
+pub mod bank;
 mod error;
 pub mod messages;
 mod program;
@@ -13,14 +14,17 @@ mod session;
 mod shares;
 
 pub use error::ProtocolError;
+pub use messages::SessionMode;
 /// Link speed (Mbit/s) the HE block planner assumes unless the server says otherwise.
 pub use pi_he::DEFAULT_LINK_MBPS as DEFAULT_HE_LINK_MBPS;
 pub use program::Program;
 pub use public_model::PublicModel;
 pub use report::{InferenceReport, OfflineReport, OnlineReport};
 pub use session::client::{
-    run_client, run_client_on, ClientMaterial, ClientOptions, SessionReport,
+    infer, infer_on, preprocess, preprocess_on, run_client, run_client_on, BankedInference,
+    BankedSetReport, ClientMaterial, ClientOptions, PreprocessReport, SessionReport,
 };
 pub use session::server::{
-    serve_channel, serve_session, ServedModel, ServerMaterial, SessionLimits, SessionSummary,
+    serve_channel, serve_channel_with, serve_session, serve_session_with, Banking, ServedModel,
+    ServerMaterial, SessionLimits, SessionSummary, TicketLog,
 };

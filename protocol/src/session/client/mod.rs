@@ -3,6 +3,7 @@
 //! A session is [`handshake`] (hello → public model), the HE key setup, `batch` × [`offline`]
 //! (each yields one [`ClientMaterial`]), then `batch` × [`online`] (each consumes one).
 
+mod bank;
 mod handshake;
 mod offline;
 mod online;
@@ -14,9 +15,13 @@ use pi_he::ClientHe;
 use pi_net::{Channel, TcpChannel};
 use serde::{Deserialize, Serialize};
 
+pub use bank::{
+    infer, infer_on, preprocess, preprocess_on, BankedInference, BankedSetReport, PreprocessReport,
+};
 pub use offline::ClientMaterial;
 
 use super::{csprng, secs};
+use crate::messages::SessionMode;
 use crate::program::Program;
 use crate::report::InferenceReport;
 use crate::ProtocolError;
@@ -49,6 +54,39 @@ pub struct SessionReport {
     pub session_seconds: f64,
 }
 
+/// The program the client runs for the server's public model.
+fn client_program(public: &crate::PublicModel) -> Result<Program, ProtocolError> {
+    Program::for_client(public.to_model()?, public.config)?.with_he_link_mbps(public.he_link_mbps)
+}
+
+/// The image as ring elements, after checking its shape against the model's.
+fn quantize(
+    program: &Program,
+    shape: [usize; 3],
+    image: &[f32],
+) -> Result<Vec<u64>, ProtocolError> {
+    if shape != program.input_shape() {
+        return Err(ProtocolError::BadInput(format!(
+            "image has shape {:?}, the model expects {:?}",
+            shape,
+            program.input_shape()
+        )));
+    }
+    program.quantize_input(image)
+}
+
+/// Fresh HE keys; their public part is sent to the server.
+fn he_setup<R: Read, W: Write>(
+    ch: &mut Channel<R, W>,
+    program: &Program,
+    rng: &mut rand_chacha::ChaCha20Rng,
+) -> Result<ClientHe, ProtocolError> {
+    let he = ClientHe::new(program.he_params(), rng)?;
+    ch.send_frame(&he.public_setup())?;
+    ch.flush()?;
+    Ok(he)
+}
+
 /// Connects to `addr` and runs `options.batch` private inferences of `image` ([c,h,w] float32).
 pub fn run_client(
     addr: &str,
@@ -76,22 +114,11 @@ pub fn run_client_on<R: Read, W: Write>(
     if options.batch == 0 {
         return Err(ProtocolError::BadInput("batch must be at least 1".into()));
     }
-    let public = handshake::hello(ch, options.batch)?;
-    let program = Program::for_client(public.to_model()?, public.config)?
-        .with_he_link_mbps(public.he_link_mbps)?;
-    if shape != program.input_shape() {
-        return Err(ProtocolError::BadInput(format!(
-            "image has shape {:?}, the model expects {:?}",
-            shape,
-            program.input_shape()
-        )));
-    }
-    let input = program.quantize_input(image)?;
-
+    let public = handshake::hello(ch, options.batch, SessionMode::Inline)?;
+    let program = client_program(&public)?;
+    let input = quantize(&program, shape, image)?;
     let mut rng = csprng();
-    let he = ClientHe::new(program.he_params(), &mut rng)?;
-    ch.send_frame(&he.public_setup())?;
-    ch.flush()?;
+    let he = he_setup(ch, &program, &mut rng)?;
 
     let mut material = Vec::with_capacity(options.batch as usize);
     for i in 0..options.batch as usize {

@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::time::Instant;
 
-use pi_gc::ClientRelus;
+use pi_gc::{ChunkSink, ClientRelus, MemoryChunks};
 use pi_he::ClientHe;
 use pi_net::Channel;
 use rand::Rng;
@@ -31,7 +31,24 @@ impl Drop for ClientMaterial {
     }
 }
 
-/// Offline phase of one inference: every client share is fixed here, before any input exists.
+/// The client's part of one offline phase apart from its garbled chunks (which went to a sink).
+pub(crate) struct OfflineShares {
+    pub(crate) input_mask: Vec<u64>,
+    pub(crate) output_share: Vec<u64>,
+    /// Decoding offsets of the garbled circuits.
+    pub(crate) offsets: Vec<u64>,
+    pub(crate) gc_stats: pi_gc::GcStats,
+    pub(crate) report: OfflineReport,
+}
+
+impl Drop for OfflineShares {
+    fn drop(&mut self) {
+        self.input_mask.zeroize();
+        self.output_share.zeroize();
+    }
+}
+
+/// Offline phase of one inference, kept in memory (the one-shot session).
 pub(crate) fn offline<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
     program: &Program,
@@ -41,6 +58,32 @@ pub(crate) fn offline<R: Read, W: Write>(
     batch: usize,
     progress: &dyn Fn(&str, usize, usize),
 ) -> Result<ClientMaterial, ProtocolError> {
+    let mut memory = MemoryChunks::default();
+    let mut shares = offline_into(ch, program, he, rng, index, batch, progress, &mut memory)?;
+    let mut relus =
+        ClientRelus::from_source(program.relu_params(), Box::new(memory), shares.gc_stats);
+    relus.set_decode_offsets(std::mem::take(&mut shares.offsets))?;
+    Ok(ClientMaterial {
+        input_mask: std::mem::take(&mut shares.input_mask),
+        output_share: std::mem::take(&mut shares.output_share),
+        relus,
+        report: std::mem::take(&mut shares.report),
+    })
+}
+
+/// Offline phase of one inference: every client share is fixed here, before any input exists;
+/// the garbled chunks go to `sink` as they arrive.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn offline_into<R: Read, W: Write>(
+    ch: &mut Channel<R, W>,
+    program: &Program,
+    he: &ClientHe,
+    rng: &mut rand_chacha::ChaCha20Rng,
+    index: usize,
+    batch: usize,
+    progress: &dyn Fn(&str, usize, usize),
+    sink: &mut dyn ChunkSink,
+) -> Result<OfflineShares, ProtocolError> {
     let start = Instant::now();
     let counters = ch.counters();
     let bits = program.ring_bits();
@@ -141,15 +184,20 @@ pub(crate) fn offline<R: Read, W: Write>(
         1,
     );
     let t = Instant::now();
-    let relus = pi_gc::evaluate_offline(ch, program.relu_params(), &gc_inputs, rng)?;
+    let stats = pi_gc::evaluate_offline_into(ch, program.relu_params(), &gc_inputs, rng, sink)?;
+    gc_inputs.iter_mut().for_each(|(b, n)| {
+        b.zeroize();
+        n.zeroize();
+    });
+    let offsets = pi_gc::recv_decode_offsets(ch, program.relu_params())?;
     let gc_seconds = secs(t);
     let done: OfflineDone = ch.recv()?;
     let traffic = ch.counters().since(counters);
-    let stats = relus.stats();
-    Ok(ClientMaterial {
+    Ok(OfflineShares {
         input_mask,
         output_share,
-        relus,
+        offsets,
+        gc_stats: stats,
         report: OfflineReport {
             seconds: secs(start),
             bytes_sent: traffic.sent,

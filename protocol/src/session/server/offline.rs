@@ -1,4 +1,8 @@
 //! Server offline phase of one inference: HE correlations for every linear layer, then garbled ReLUs.
+//!
+//! Every secret the online phase needs derives from one fresh 32-byte seed (the HE output masks
+//! of each layer, the garbled circuits' decoding key) plus Δ and the label PRF key of the
+//! garbling, so the whole material fits in a [`SetSecrets`] and, sealed, in a ticket.
 
 use std::io::{Read, Write};
 use std::time::Instant;
@@ -6,10 +10,12 @@ use std::time::Instant;
 use pi_gc::ServerRelus;
 use pi_he::ServerHe;
 use pi_net::Channel;
+use rand::RngCore;
 use rand_chacha::ChaCha20Rng;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::ServedModel;
+use crate::bank::{decoding_key, he_mask_seed, SetSecrets};
 use crate::messages::OfflineDone;
 use crate::session::secs;
 use crate::ProtocolError;
@@ -18,13 +24,51 @@ use crate::ProtocolError;
 pub struct ServerMaterial {
     /// The server's HE share `s` for each linear node, in step order.
     pub(crate) linear_shares: Vec<Vec<u64>>,
-    /// Δ, the label PRF key and the decoding bits of every garbled ReLU.
+    /// Δ, the label PRF key and the decoding masks of every garbled ReLU.
     pub(crate) relus: ServerRelus,
+    /// The seed the HE masks and the decoding key derive from.
+    seed: Zeroizing<[u8; 32]>,
 }
 
 impl Drop for ServerMaterial {
     fn drop(&mut self) {
         self.linear_shares.iter_mut().for_each(|s| s.zeroize());
+    }
+}
+
+impl ServerMaterial {
+    /// Everything needed to rebuild this material later ([`ServerMaterial::restore`]).
+    pub(crate) fn secrets(&self) -> SetSecrets {
+        SetSecrets::new(self.seed.clone(), self.relus.secrets())
+    }
+
+    /// Rebuilds the material of a banked set from its secrets, without any HE or garbling work.
+    pub(crate) fn restore(served: &ServedModel, secrets: &SetSecrets) -> Self {
+        let program = &served.program;
+        let linear_shares = served
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, layer)| {
+                pi_he::server_masks(
+                    program.he_params(),
+                    &secrets.he_mask_seed(i),
+                    layer.shape().output_len(),
+                )
+            })
+            .collect();
+        let relus = ServerRelus::restore(
+            program.relu_params(),
+            secrets.relus(),
+            &secrets.decoding_key(),
+        );
+        let mut seed = Zeroizing::new([0u8; 32]);
+        seed.copy_from_slice(&secrets.to_bytes()[..32]);
+        ServerMaterial {
+            linear_shares,
+            relus,
+            seed,
+        }
     }
 }
 
@@ -36,14 +80,23 @@ pub(crate) fn offline<R: Read, W: Write>(
     rng: &mut ChaCha20Rng,
 ) -> Result<ServerMaterial, ProtocolError> {
     let program = &served.program;
+    let mut seed = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(seed.as_mut());
     let t = Instant::now();
     let mut linear_shares = Vec::with_capacity(program.linear_count());
-    for layer in served.layers.iter() {
-        linear_shares.push(pi_he::server_linear(ch, he, layer, rng)?);
+    for (i, layer) in served.layers.iter().enumerate() {
+        linear_shares.push(pi_he::server_linear_seeded(
+            ch,
+            he,
+            layer,
+            &he_mask_seed(&seed, i),
+            rng,
+        )?);
     }
     let he_seconds = secs(t);
     let t = Instant::now();
-    let relus = pi_gc::garble_offline(ch, program.relu_params(), rng)?;
+    let mut relus = pi_gc::garble_offline(ch, program.relu_params(), rng)?;
+    relus.rekey_decoding(ch, &decoding_key(&seed))?;
     ch.send(&OfflineDone {
         he_seconds,
         garble_seconds: secs(t),
@@ -52,5 +105,6 @@ pub(crate) fn offline<R: Read, W: Write>(
     Ok(ServerMaterial {
         linear_shares,
         relus,
+        seed,
     })
 }
