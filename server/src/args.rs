@@ -31,6 +31,9 @@ pub struct Args {
     /// Most inferences one client may preprocess in one session (--batch on the client).
     #[arg(long, default_value_t = 16)]
     pub max_batch: u32,
+    /// Most sets one `pi-client preprocess` session may bank (--count on the client).
+    #[arg(long, default_value_t = 256)]
+    pub max_bank: u32,
     /// Link speed (Mbit/s) the HE block planner assumes when it weighs compute against traffic.
     /// Around 100 it packs replies with key switches (fewer bytes, more server compute); on a
     /// fast LAN (e.g. 10000) it uses fewer switches and finishes sooner. Clients follow the server.
@@ -39,6 +42,8 @@ pub struct Args {
     /// Serve this many sessions, then exit (for scripts and tests; default: forever).
     #[arg(long)]
     pub sessions: Option<u64>,
+    #[command(flatten)]
+    pub bank: crate::bank::BankArgs,
 }
 
 impl Args {
@@ -48,6 +53,7 @@ impl Args {
             read_timeout: Duration::from_secs(self.read_timeout),
             max_frame: self.max_frame_mib << 20,
             max_batch: self.max_batch,
+            max_bank: self.max_bank,
         }
     }
 }

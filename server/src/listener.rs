@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use protocol::{ServedModel, SessionLimits};
+use protocol::{Banking, ServedModel, SessionLimits};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::{error, info, warn};
@@ -11,6 +11,7 @@ use tracing::{error, info, warn};
 pub async fn serve(
     listener: TcpListener,
     served: Arc<ServedModel>,
+    banking: Arc<Banking>,
     limits: SessionLimits,
     max_sessions: usize,
     sessions: Option<u64>,
@@ -32,6 +33,7 @@ pub async fn serve(
         served_count += 1;
         let permit = slots.clone().acquire_owned().await?;
         let served = served.clone();
+        let banking = banking.clone();
         let limits = limits.clone();
         tasks.spawn(async move {
             let stream = match stream
@@ -47,19 +49,27 @@ pub async fn serve(
             let id = served_count;
             info!(session = id, %peer, "session started");
             let result = tokio::task::spawn_blocking(move || {
-                protocol::serve_session(stream, &served, &limits)
+                protocol::serve_session_with(stream, &served, &limits, Some(&banking))
             })
             .await;
             drop(permit);
             match result {
-                Ok(Ok(summary)) => info!(
-                    session = id,
-                    inferences = summary.inferences,
-                    seconds = format!("{:.2}", summary.seconds),
-                    bytes_sent = summary.bytes_sent,
-                    bytes_received = summary.bytes_received,
-                    "session finished"
-                ),
+                Ok(Ok(summary)) => {
+                    for reason in &summary.tickets.refused {
+                        warn!(session = id, %peer, %reason, "ticket refused");
+                    }
+                    info!(
+                        session = id,
+                        mode = ?summary.mode,
+                        inferences = summary.inferences,
+                        tickets_issued = summary.tickets.issued.len(),
+                        ticket_redeemed = summary.tickets.redeemed.as_deref().unwrap_or("-"),
+                        seconds = format!("{:.2}", summary.seconds),
+                        bytes_sent = summary.bytes_sent,
+                        bytes_received = summary.bytes_received,
+                        "session finished"
+                    )
+                }
                 Ok(Err(e)) => warn!(session = id, %peer, error = %e, "session failed"),
                 Err(e) => error!(session = id, %peer, error = %e, "session task crashed"),
             }

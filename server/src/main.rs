@@ -1,6 +1,7 @@
 //! `pi-server`: holds a model and serves private inferences to many clients at once.
 
 mod args;
+mod bank;
 mod listener;
 mod model;
 
@@ -36,6 +37,12 @@ async fn main() -> anyhow::Result<()> {
         prepare_s = format!("{:.2}", started.elapsed().as_secs_f64()),
         "model ready"
     );
+    let banking = Arc::new(args.bank.banking()?);
+    info!(
+        key_id = %banking.key_id(),
+        replay_store = %banking.replay_store(),
+        "banking ready"
+    );
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -43,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
     listener::serve(
         listener,
         served,
+        banking,
         args.limits(),
         args.max_sessions,
         args.sessions,
