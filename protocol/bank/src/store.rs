@@ -420,8 +420,8 @@ impl BankReader for DirBank {
         server: &str,
         model: Option<&[u8; 32]>,
     ) -> Result<Option<Box<dyn ClaimedSet>>, ProtocolError> {
-        let t = now();
-        // Candidates from their headers: unexpired, for `model` if given; this server's first.
+        // Candidates from their headers, for `model` if given; this server's first. Expired sets
+        // are offered too: the server's clock decides, and its refusal discards them.
         let mut candidates: Vec<(bool, PathBuf)> = Vec::new();
         for p in self.files(READY)? {
             let Ok(mut f) = File::open(&p) else { continue };
@@ -430,7 +430,7 @@ impl BankReader for DirBank {
             };
             match read_info(&mut f, len) {
                 Ok(info) => {
-                    if model.is_some_and(|m| *m != info.model) || t >= info.expires {
+                    if model.is_some_and(|m| *m != info.model) {
                         continue;
                     }
                     candidates.push((info.server != server, p));
