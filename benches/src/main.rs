@@ -2,7 +2,9 @@
 
 use clap::{Parser, Subcommand};
 
+mod e2e;
 mod linear;
+mod link;
 mod relu;
 
 /// Benchmarks for the private-inference engine (results as one JSON line per run).
@@ -16,6 +18,8 @@ struct Cli {
 /// One subcommand per benchmarked layer; add new ones here.
 #[derive(Subcommand)]
 enum Command {
+    /// Real pi-server/pi-client processes, one-shot vs banked, on loopback or a shaped netns link.
+    E2e(e2e::E2eArgs),
     /// Garbled ReLUs end to end: garble, OT, transfer over loopback TCP, evaluate, decode.
     Relu(relu::ReluArgs),
     /// HE offline phase of every linear layer (options parsed by benches/src/linear.rs; see `linear --help`).
@@ -29,6 +33,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::E2e(args) => e2e::run(&args),
         Command::Relu(args) => relu::run(&args),
         Command::Linear { args } => linear::main(&args),
     }

@@ -37,7 +37,7 @@ const HEADER: u64 = 512;
 /// Largest tail accepted (input mask, output share, offsets, public model, ticket): 1 GiB.
 const MAX_TAIL: u64 = 1 << 30;
 /// Chunks read ahead of the online phase by the prefetching thread.
-const PREFETCH: usize = 3;
+const PREFETCH: usize = 4;
 const INFO_CONTEXT: &str = "pi-bank 2025 set info v1";
 const TAIL_CONTEXT: &str = "pi-bank 2025 set tail v1";
 
@@ -217,14 +217,24 @@ impl DirBank {
         let len = file.metadata().map_err(io_err("reading", &claimed))?.len();
         let loaded = read_info(&mut file, len)
             .and_then(|info| read_tail(&mut file, &info).map(|tail| (info, tail)));
-        match loaded {
-            Ok((info, tail)) => Ok(Some(Claimed {
+        let started = loaded.and_then(|(info, tail)| {
+            // Reading starts now, while the ticket is on its way: the first chunks are ready
+            // when the online phase begins (a refusal just stops the reader).
+            let mut reader = file.try_clone().map_err(|e| e.to_string())?;
+            reader
+                .seek(SeekFrom::Start(HEADER))
+                .map_err(|e| e.to_string())?;
+            let chunks = BufReader::with_capacity(1 << 20, reader).take(info.tail_offset - HEADER);
+            Ok((tail, Prefetch::start(chunks, name.clone())))
+        });
+        match started {
+            Ok((tail, chunks)) => Ok(Some(Claimed {
                 dir: self.dir.clone(),
                 path: claimed,
                 name,
-                file,
-                info,
+                _lock: file,
                 tail,
+                chunks,
             })),
             Err(reason) => {
                 // A damaged set can never be used: remove it and say so.
@@ -469,9 +479,10 @@ struct Claimed {
     dir: PathBuf,
     path: PathBuf,
     name: String,
-    file: File,
-    info: SetInfo,
+    /// Holds the claim's lock until the set is consumed, restored or discarded.
+    _lock: File,
     tail: SetTail,
+    chunks: Prefetch,
 }
 
 impl ClaimedSet for Claimed {
@@ -487,11 +498,7 @@ impl ClaimedSet for Claimed {
         // Deleted before anything online is sent; the open file stays readable until closed.
         fs::remove_file(&self.path).map_err(io_err("removing used set", &self.path))?;
         sync_dir(&self.dir);
-        let mut file = self.file;
-        file.seek(SeekFrom::Start(HEADER))
-            .map_err(io_err("reading", &self.path))?;
-        let chunks = BufReader::with_capacity(1 << 20, file).take(self.info.tail_offset - HEADER);
-        Ok(Box::new(Prefetch::start(chunks, self.name)))
+        Ok(Box::new(self.chunks))
     }
 
     fn restore(self: Box<Self>) -> Result<(), ProtocolError> {

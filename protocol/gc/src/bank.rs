@@ -3,8 +3,10 @@
 //! * Client: every verified chunk (its tables frame and the client's active input labels) goes to
 //!   a [`ChunkSink`] as it arrives, and comes back from a [`ChunkSource`] online, a few chunks at
 //!   a time, so the client's memory does not grow with the circuit count. [`StoredChunk`] has a
-//!   byte format of its own (`write_to` / `read_from`) whose tables keep their BLAKE3 frame digest
-//!   and whose labels get one, so a damaged store is an error, never a wrong output.
+//!   byte format of its own (`write_to` / `read_from`) with an XXH3-128 checksum over the whole
+//!   record, so a damaged store is an error, never a wrong output. (The tables' BLAKE3 digest was
+//!   checked when they arrived; the checksum guards against disk damage, not against the client
+//!   itself, and runs at memory speed on the online path.)
 //! * Server: what it must remember about one garbling fits in a few bytes ([`RelusSecrets`]: Δ and
 //!   the PRF key of its input labels) once its decoding bits are re-keyed: the server sends the
 //!   client `e_i = d_i ⊕ PRF_K'(i)` (`OFFSETS` frames, k bits per circuit), the client XORs `e_i`
@@ -16,6 +18,7 @@ use std::io::{self, Read, Write};
 
 use pi_net::Channel;
 use subtle::ConstantTimeEq;
+use xxhash_rust::xxh3::Xxh3;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::block::{Block, Prf, Tccr};
@@ -30,7 +33,6 @@ const OFFSETS_FRAME: usize = 1 << 16;
 const CHUNK_MAGIC: [u8; 4] = *b"PICK";
 /// Largest tables frame a stored record may announce (a chunk of 2^16 circuits of 64-bit ReLUs).
 const MAX_STORED_FRAME: u64 = 1 << 30;
-const LABEL_DIGEST_CONTEXT: &str = "pi-gc 2025 stored client labels v1";
 const DECODE_CONTEXT: &str = "pi-gc 2025 decoding mask key v1";
 
 /// One received chunk of garbled ReLUs as the client keeps it until it is evaluated.
@@ -55,31 +57,35 @@ impl StoredChunk {
 
     /// Bytes [`StoredChunk::write_to`] writes.
     pub fn stored_len(&self) -> u64 {
-        (4 + 8 * 4 + self.tables.frame().len() + 8 + self.labels.len() * 16 + 32) as u64
+        (4 + 8 * 4 + self.tables.frame().len() + 8 + self.labels.len() * 16 + 16) as u64
     }
 
     /// Writes the record: `"PICK" | index | first | count | frame len (u64 LE) | tables frame
-    /// (with its digest) | label count (u64 LE) | labels (16 B LE each) | BLAKE3 of the labels`.
+    /// (with its digest) | label count (u64 LE) | labels (16 B LE each) | XXH3-128 of everything
+    /// before it (16 B LE)`.
     pub fn write_to(&self, w: &mut dyn Write) -> io::Result<()> {
-        w.write_all(&CHUNK_MAGIC)?;
+        let mut h = Xxh3::new();
+        let mut put = |w: &mut dyn Write, b: &[u8]| -> io::Result<()> {
+            h.update(b);
+            w.write_all(b)
+        };
+        put(w, &CHUNK_MAGIC)?;
         for v in [
             self.index,
             self.first as u64,
             self.count as u64,
             self.tables.frame().len() as u64,
         ] {
-            w.write_all(&v.to_le_bytes())?;
+            put(w, &v.to_le_bytes())?;
         }
-        w.write_all(self.tables.frame())?;
-        w.write_all(&(self.labels.len() as u64).to_le_bytes())?;
-        let mut h = blake3::Hasher::new_derive_key(LABEL_DIGEST_CONTEXT);
+        put(w, self.tables.frame())?;
+        put(w, &(self.labels.len() as u64).to_le_bytes())?;
         let mut buf = Zeroizing::new(Vec::with_capacity(self.labels.len() * 16));
         for l in self.labels.iter() {
             buf.extend_from_slice(&l.to_le_bytes());
         }
-        h.update(&buf);
-        w.write_all(&buf)?;
-        w.write_all(h.finalize().as_bytes())
+        put(w, &buf)?;
+        w.write_all(&h.digest128().to_le_bytes())
     }
 
     /// Reads and verifies one record (tables digest, labels digest, self-consistent lengths);
@@ -87,6 +93,7 @@ impl StoredChunk {
     /// chunk is loaded for evaluation.
     pub fn read_from(r: &mut dyn Read) -> Result<Option<StoredChunk>, GcError> {
         let mut magic = [0u8; 4];
+        let mut h = Xxh3::new();
         match read_exact_or_eof(r, &mut magic)? {
             false => return Ok(None),
             true if magic != CHUNK_MAGIC => {
@@ -96,10 +103,11 @@ impl StoredChunk {
             }
             true => {}
         }
-        let index = read_u64(r)?;
-        let first = read_u64(r)?;
-        let count = read_u64(r)?;
-        let frame_len = read_u64(r)?;
+        h.update(&magic);
+        let index = read_u64(r, &mut h)?;
+        let first = read_u64(r, &mut h)?;
+        let count = read_u64(r, &mut h)?;
+        let frame_len = read_u64(r, &mut h)?;
         if frame_len > MAX_STORED_FRAME || count > 1 << 16 {
             return Err(GcError::Storage(format!(
                 "stored chunk {index}: implausible sizes ({count} circuits, {frame_len} table bytes)"
@@ -107,8 +115,8 @@ impl StoredChunk {
         }
         let mut frame = vec![0u8; frame_len as usize];
         r.read_exact(&mut frame).map_err(truncated)?;
-        let tables = BulkIn::check_self_described(frame, msg::TABLES, index, count)?;
-        let labels_len = read_u64(r)?;
+        h.update(&frame);
+        let labels_len = read_u64(r, &mut h)?;
         if labels_len > (1 << 16) * 128 {
             return Err(GcError::Storage(format!(
                 "stored chunk {index}: implausible label count {labels_len}"
@@ -116,16 +124,18 @@ impl StoredChunk {
         }
         let mut buf = Zeroizing::new(vec![0u8; labels_len as usize * 16]);
         r.read_exact(&mut buf).map_err(truncated)?;
-        let mut digest = [0u8; 32];
-        r.read_exact(&mut digest).map_err(truncated)?;
-        let mut h = blake3::Hasher::new_derive_key(LABEL_DIGEST_CONTEXT);
         h.update(&buf);
-        if !bool::from(h.finalize().as_bytes().ct_eq(&digest)) {
+        let mut digest = [0u8; 16];
+        r.read_exact(&mut digest).map_err(truncated)?;
+        if !bool::from(h.digest128().to_le_bytes().ct_eq(&digest)) {
             return Err(GcError::Integrity {
-                what: "stored client labels",
+                what: "stored chunk",
                 index,
             });
         }
+        // Tag, index and count are still checked; the tables' digest was checked on arrival and
+        // the checksum above covers them since.
+        let tables = BulkIn::check_header(frame, msg::TABLES, index, count)?;
         let mut labels = Zeroizing::new(Vec::with_capacity(labels_len as usize));
         crate::block::blocks_from_bytes(&buf, &mut labels);
         Ok(Some(StoredChunk {
@@ -146,9 +156,10 @@ fn truncated(e: io::Error) -> GcError {
     }
 }
 
-fn read_u64(r: &mut dyn Read) -> Result<u64, GcError> {
+fn read_u64(r: &mut dyn Read, h: &mut Xxh3) -> Result<u64, GcError> {
     let mut b = [0u8; 8];
     r.read_exact(&mut b).map_err(truncated)?;
+    h.update(&b);
     Ok(u64::from_le_bytes(b))
 }
 

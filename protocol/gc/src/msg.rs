@@ -225,16 +225,37 @@ impl BulkIn {
         Ok((Self::check(frame, tag, index, count, len)?, n))
     }
 
-    /// Verifies tag, index, count and digest of a frame whose payload length is taken from
-    /// the frame itself (a stored frame; the caller checks the length against its parameters).
-    pub(crate) fn check_self_described(
+    /// Verifies tag, index and count of a frame whose digest was verified when it arrived and
+    /// that was kept under a checksum since (a stored frame); the caller checks the payload length
+    /// against its parameters.
+    pub(crate) fn check_header(
         frame: Vec<u8>,
         tag: u8,
         index: u64,
         count: u64,
     ) -> Result<Self, GcError> {
-        let len = frame.len().saturating_sub(HEADER + DIGEST);
-        Self::check(frame, tag, index, count, len)
+        check_tag(&frame, tag)?;
+        if frame.len() < HEADER + DIGEST {
+            return Err(GcError::Length {
+                what: tag_name(tag),
+                expected: HEADER + DIGEST,
+                got: frame.len(),
+            });
+        }
+        let rd = |at: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&frame[at..at + 8]);
+            u64::from_le_bytes(a)
+        };
+        if rd(1) != index || rd(9) != count {
+            return Err(GcError::Desync(format!(
+                "{}: expected index {index} with {count} circuits, got index {} with {}",
+                tag_name(tag),
+                rd(1),
+                rd(9)
+            )));
+        }
+        Ok(BulkIn { frame })
     }
 
     /// The whole frame (header, payload, digest), as received.

@@ -211,13 +211,13 @@ fn damaged_or_truncated_stores_are_refused() {
         online(&b, tables, &[1500]),
         Err(GcError::Integrity { .. })
     ));
-    // A flipped byte among the last chunk's labels (just before its 32-byte digest).
+    // A flipped byte among the last chunk's labels (just before its 16-byte checksum).
     let mut labels = b.stored.clone();
     labels[n - 40] ^= 1;
     assert!(matches!(
         online(&b, labels, &[1500]),
         Err(GcError::Integrity {
-            what: "stored client labels",
+            what: "stored chunk",
             ..
         })
     ));

@@ -294,7 +294,7 @@ fn prepare(
     image: &[f32],
 ) -> Result<(crate::Program, Vec<u64>), ProtocolError> {
     let tail = set.tail();
-    let program = client_program(&tail.public)?;
+    let program = crate::Program::for_client_online(tail.public.to_model()?, tail.public.config)?;
     if tail.public.bank_fingerprint() != tail.model {
         return Err(ProtocolError::Bank("model fingerprint mismatch".into()));
     }

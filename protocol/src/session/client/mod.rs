@@ -81,7 +81,7 @@ fn he_setup<R: Read, W: Write>(
     program: &Program,
     rng: &mut rand_chacha::ChaCha20Rng,
 ) -> Result<ClientHe, ProtocolError> {
-    let he = ClientHe::new(program.he_params(), rng)?;
+    let he = ClientHe::new(program.he_params()?, rng)?;
     ch.send_frame(&he.public_setup())?;
     ch.flush()?;
     Ok(he)

@@ -142,7 +142,7 @@ pub(crate) fn redeem<R: Read, W: Write>(
         ch.send(&TicketVerdict::Accepted)?;
         ch.flush()?;
         log.redeemed = Some(id);
-        let material = ServerMaterial::restore(served, &opened.secrets);
+        let material = ServerMaterial::restore(served, &opened.secrets)?;
         return online::online(ch, &served.program, material);
     }
     Err(ProtocolError::Violation(format!(

@@ -224,5 +224,5 @@ fn he_setup<R: Read, W: Write>(
     served: &ServedModel,
 ) -> Result<ServerHe, ProtocolError> {
     let setup = ch.recv_frame()?;
-    Ok(ServerHe::new(served.program.he_params(), &setup)?)
+    Ok(ServerHe::new(served.program.he_params()?, &setup)?)
 }

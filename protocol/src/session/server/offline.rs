@@ -43,18 +43,18 @@ impl ServerMaterial {
     }
 
     /// Rebuilds the material of a banked set from its secrets, without any HE or garbling work.
-    pub(crate) fn restore(served: &ServedModel, secrets: &SetSecrets) -> Self {
+    pub(crate) fn restore(
+        served: &ServedModel,
+        secrets: &SetSecrets,
+    ) -> Result<Self, ProtocolError> {
         let program = &served.program;
+        let params = program.he_params()?;
         let linear_shares = served
             .layers
             .iter()
             .enumerate()
             .map(|(i, layer)| {
-                pi_he::server_masks(
-                    program.he_params(),
-                    &secrets.he_mask_seed(i),
-                    layer.shape().output_len(),
-                )
+                pi_he::server_masks(params, &secrets.he_mask_seed(i), layer.shape().output_len())
             })
             .collect();
         let relus = ServerRelus::restore(
@@ -64,11 +64,11 @@ impl ServerMaterial {
         );
         let mut seed = Zeroizing::new([0u8; 32]);
         seed.copy_from_slice(&secrets.to_bytes()[..32]);
-        ServerMaterial {
+        Ok(ServerMaterial {
             linear_shares,
             relus,
             seed,
-        }
+        })
     }
 }
 
