@@ -271,7 +271,7 @@ pub fn main(args: &[String]) -> Result<()> {
         "he_seconds": he_seconds, "bytes_client_to_server": c.sent, "bytes_server_to_client": c.received,
         "setup_bytes": setup_bytes, "macs": layers.iter().map(|l| l.shape.macs()).sum::<u64>(),
         "layer_bytes": rows.iter().map(|r| r["bytes"].as_u64().unwrap_or(0)).sum::<u64>(),
-        "pack_bits": params.pack_bits(), "link_mbps": params.link_mbps(),
+        "pack_bits": params.pack_bits(), "link_mbps": params.link_mbps(), "kernels": pi_he::kernel_path(),
         "correct": correct, "layers": rows,
     });
     println!("{out}");

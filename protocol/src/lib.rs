@@ -15,6 +15,8 @@ mod shares;
 
 pub use error::ProtocolError;
 pub use messages::SessionMode;
+/// The HE arithmetic kernels this process runs (`ifma`, `avx2` or `scalar`).
+pub use pi_he::kernel_path as he_kernel_path;
 /// Link speed (Mbit/s) the HE block planner assumes unless the server says otherwise.
 pub use pi_he::DEFAULT_LINK_MBPS as DEFAULT_HE_LINK_MBPS;
 pub use program::Program;

@@ -35,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
         relus = served.relus(),
         macs = served.macs(),
         prepare_s = format!("{:.2}", started.elapsed().as_secs_f64()),
+        he_kernels = protocol::he_kernel_path(),
         "model ready"
     );
     let banking = Arc::new(args.bank.banking()?);

@@ -9,7 +9,8 @@
 //! weights prepared once, seeded ciphertexts and keys, key switching, modulus switching to 2^b,
 //! partial replies, flooding) is done here in Rust.
 //! Parameters, noise analysis and message formats: `docs/protocol.md`, "HE parameters".
-//! Set `PI_HE_NO_IFMA=1` to force the portable (non-AVX-512) NTT path.
+//! The NTT runs on AVX-512 IFMA, AVX2 + FMA or scalar code, whichever the CPU has ([`kernel_path`]);
+//! `PI_HE_NO_IFMA=1` forces the portable path (AVX2 where present), `PI_HE_NO_SIMD=1` the scalar one.
 
 #![warn(missing_docs)]
 
@@ -59,6 +60,11 @@ pub(crate) fn plan_for(params: &HeParams, canon: &Canon) -> Result<Plan, HeError
         bytes_per_ns: params.link_mbps as f64 / 8000.0,
     };
     Plan::choose(canon, params.n, &cost)
+}
+
+/// The arithmetic kernels this process runs: `"ifma"`, `"avx2"` or `"scalar"` (figures should name it).
+pub fn kernel_path() -> &'static str {
+    arith::SimdPath::detect(1 << 49).name()
 }
 
 /// One revealed output of a reply: product j of the pack group, its Y index, the output element.
