@@ -19,6 +19,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -323,9 +324,11 @@ impl BankWriter for DirBank {
             .unwrap_or(0);
         let stem = format!("set-{nanos:020}-{}", hex(&r));
         let path = self.dir.join(format!("{stem}.{PARTIAL}"));
+        // Owner-only: the set holds the client's input mask, which unmasks its input.
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&path)
             .map_err(io_err("creating", &path))?;
         file.try_lock()
