@@ -189,6 +189,14 @@ impl Netns {
                 ns,
                 &["ip", "link", "set", dev, "mtu", &TUN_MTU.to_string(), "up"],
             )?;
+            // TCP's initial window is 10 segments: with jumbo frames that would be 6× the bytes
+            // of a 1500-byte link, so the route starts with 2 (≈ 18 KB, as 10 × 1460 B would).
+            self.in_ns(
+                ns,
+                &[
+                    "ip", "route", "replace", peer, "dev", dev, "src", ip, "initcwnd", "2",
+                ],
+            )?;
         }
         let one_way = Duration::from_secs_f64(rtt_ms / 2000.0);
         let (fs2, fc2) = (fs.try_clone()?, fc.try_clone()?);

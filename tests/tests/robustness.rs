@@ -9,7 +9,7 @@ use models::fixed::FixedConfig;
 use models::zoo::ResNetSpec;
 use pi_net::{NetError, TcpChannel};
 use pi_tests::{random_image, references};
-use protocol::messages::{ClientHello, MaskedInput, ServerHello, PROTOCOL_VERSION};
+use protocol::messages::{ClientHello, MaskedInput, ServerHello, SessionMode, PROTOCOL_VERSION};
 use protocol::{ClientOptions, ProtocolError, ServedModel, SessionLimits};
 
 fn small_model() -> models::Model {
@@ -30,6 +30,7 @@ fn spawn_server(
         read_timeout: std::time::Duration::from_secs(20),
         max_frame: 8 << 20,
         max_batch: 4,
+        max_bank: 4,
     };
     let handle = thread::spawn(move || {
         let mut workers = Vec::new();
@@ -97,6 +98,8 @@ fn malformed_messages_are_rejected_and_the_server_keeps_serving() {
     ch.send(&ClientHello {
         version: PROTOCOL_VERSION + 1,
         batch: 1,
+        mode: SessionMode::Inline,
+        bank_model: None,
     })
     .expect("send");
     ch.flush().expect("flush");
@@ -137,6 +140,8 @@ fn a_client_that_vanishes_mid_offline_ends_only_its_session() {
     ch.send(&ClientHello {
         version: PROTOCOL_VERSION,
         batch: 1,
+        mode: SessionMode::Inline,
+        bank_model: None,
     })
     .expect("send");
     ch.flush().expect("flush");

@@ -53,11 +53,10 @@ pub fn exec(args: &StatusArgs) -> anyhow::Result<()> {
             format!("expires in {:.1} h", (s.expires - now) as f64 / 3600.0)
         };
         println!(
-            "  {}  model {} ({}, {})  {} ReLUs  {}  ticket {} B  {}  server {}",
+            "  {}  {} [{}]  {} ReLUs  {}  ticket {} B  {}  server {}",
             s.name,
             s.model_name,
             s.model,
-            "public fingerprint",
             s.relus,
             mib(s.bytes),
             s.ticket_bytes,

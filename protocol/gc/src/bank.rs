@@ -113,8 +113,7 @@ impl StoredChunk {
                 "stored chunk {index}: implausible sizes ({count} circuits, {frame_len} table bytes)"
             )));
         }
-        let mut frame = vec![0u8; frame_len as usize];
-        r.read_exact(&mut frame).map_err(truncated)?;
+        let frame = read_vec(r, frame_len as usize)?;
         h.update(&frame);
         let labels_len = read_u64(r, &mut h)?;
         if labels_len > (1 << 16) * 128 {
@@ -122,8 +121,7 @@ impl StoredChunk {
                 "stored chunk {index}: implausible label count {labels_len}"
             )));
         }
-        let mut buf = Zeroizing::new(vec![0u8; labels_len as usize * 16]);
-        r.read_exact(&mut buf).map_err(truncated)?;
+        let buf = Zeroizing::new(read_vec(r, labels_len as usize * 16)?);
         h.update(&buf);
         let mut digest = [0u8; 16];
         r.read_exact(&mut digest).map_err(truncated)?;
@@ -154,6 +152,17 @@ fn truncated(e: io::Error) -> GcError {
     } else {
         GcError::Storage(format!("reading a stored chunk: {e}"))
     }
+}
+
+/// Reads exactly `n` bytes into a fresh vector without zero-filling it first (the reader fills
+/// the uninitialised capacity directly).
+fn read_vec(r: &mut dyn Read, n: usize) -> Result<Vec<u8>, GcError> {
+    let mut v = Vec::with_capacity(n);
+    r.take(n as u64).read_to_end(&mut v).map_err(truncated)?;
+    if v.len() != n {
+        return Err(truncated(io::ErrorKind::UnexpectedEof.into()));
+    }
+    Ok(v)
 }
 
 fn read_u64(r: &mut dyn Read, h: &mut Xxh3) -> Result<u64, GcError> {

@@ -492,7 +492,7 @@ pub fn evaluate_offline_into<R: Read, W: Write>(
             "server chunk size {chunk_circuits}"
         )));
     }
-    let mut out = Progress { stats };
+    let mut out = OfflineProgress { stats };
     if params.is_empty() {
         return Ok(out.stats);
     }
@@ -590,8 +590,8 @@ pub fn evaluate_offline_into<R: Read, W: Write>(
     Ok(out.stats)
 }
 
-/// The statistics `evaluate_offline_into` accumulates.
-struct Progress {
+/// What `evaluate_offline_into` accumulates while it runs.
+struct OfflineProgress {
     stats: GcStats,
 }
 
