@@ -140,7 +140,7 @@ fn banked_inferences_equal_the_reference_and_each_set_runs_once() {
     }
     // Nothing left: a clear error, and nothing was run.
     let (r, _) = infer(&s, &b, dir.path(), &image(3));
-    let e = r.err().expect("empty bank").to_string();
+    let e = r.expect_err("empty bank").to_string();
     assert!(
         e.contains("no banked set") && e.contains("preprocess"),
         "{e}"
@@ -164,7 +164,7 @@ fn a_replayed_ticket_is_refused_and_its_copy_discarded() {
     // The same set again (a copied file, a backup restored, a buggy client): refused.
     std::fs::copy(&copy, &file).unwrap();
     let (r, srv) = infer(&s, &b, &store, &image(0));
-    let e = r.err().expect("replay").to_string();
+    let e = r.expect_err("replay").to_string();
     assert!(e.contains("already used"), "{e}");
     assert_eq!(sets(&store), 0, "a refused set is discarded");
     let srv = srv.expect("the server ends the session cleanly");
@@ -192,7 +192,7 @@ fn expired_foreign_key_and_changed_weights_are_refused_and_the_next_set_is_used(
     // A server with another key (another deployment, or a rotated key): refused, discarded.
     let other = banking([4; 32], 3600, replay.clone());
     let (r, _) = infer(&s, &other, dir.path(), &img);
-    let e = r.err().expect("foreign key").to_string();
+    let e = r.expect_err("foreign key").to_string();
     assert!(e.contains("another key") && e.contains("discarded"), "{e}");
     assert_eq!(sets(dir.path()), 0);
     // Same architecture, other weights: the ticket no longer fits the served model.
@@ -209,7 +209,7 @@ fn expired_foreign_key_and_changed_weights_are_refused_and_the_next_set_is_used(
     conv.weight[0] += 0.5;
     let s2 = served(&m2);
     let (r, _) = infer(&s2, &b, dir.path(), &img);
-    let e = r.err().expect("changed weights").to_string();
+    let e = r.expect_err("changed weights").to_string();
     assert!(e.contains("another model"), "{e}");
     assert_eq!(sets(dir.path()), 0);
 }
@@ -225,7 +225,7 @@ fn a_server_of_another_model_rejects_the_hello_and_the_set_is_kept() {
     spec.seed = 4;
     let other = served(&spec.build().unwrap());
     let (r, _) = infer(&other, &b, dir.path(), &image(0));
-    let e = r.err().expect("another model").to_string();
+    let e = r.expect_err("another model").to_string();
     assert!(
         e.contains("preprocess") && e.contains("this server serves"),
         "{e}"
@@ -263,7 +263,7 @@ fn an_unreachable_replay_store_refuses_online_work_and_the_set_is_kept() {
         dir.path(),
         &image(1),
     );
-    let e = r.err().expect("store down").to_string();
+    let e = r.expect_err("store down").to_string();
     assert!(e.contains("unavailable") && e.contains("kept"), "{e}");
     assert!(srv.is_err(), "the server ends the session");
     assert_eq!(
@@ -300,10 +300,10 @@ fn truncated_and_damaged_set_files_are_refused_and_removed() {
     assert_eq!(st.damaged.len(), 1, "{:?}", st.damaged);
     assert!(st.damaged[0].1.contains("truncated"), "{:?}", st.damaged);
     let (r, _) = infer(&s, &b, dir.path(), &image(0));
-    let e = r.err().expect("truncated").to_string();
+    let e = r.expect_err("truncated").to_string();
     assert!(e.contains("truncated") && e.contains("removed"), "{e}");
     let (r, _) = infer(&s, &b, dir.path(), &image(0));
-    let e = r.err().expect("damaged").to_string();
+    let e = r.expect_err("damaged").to_string();
     assert!(e.contains("checksum") && e.contains("removed"), "{e}");
     // 3: a flipped byte inside its garbled tables: found while the online phase reads it; the
     // set is already gone (its ticket was used), so it is never retried.
@@ -311,7 +311,7 @@ fn truncated_and_damaged_set_files_are_refused_and_removed() {
     bytes[512 + 36 + 17 + 64] ^= 1;
     std::fs::write(&files[2], bytes).unwrap();
     let (r, _) = infer(&s, &b, dir.path(), &image(0));
-    let e = r.err().expect("damaged tables").to_string();
+    let e = r.expect_err("damaged tables").to_string();
     assert!(e.contains("integrity"), "{e}");
     assert_eq!(sets(dir.path()), 0);
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
@@ -364,7 +364,7 @@ fn a_full_disk_while_banking_keeps_the_finished_sets() {
         let r = protocol::preprocess_on(&mut ch, &addr, 3, &mut bank, &|_, _, _| {});
         drop(ch);
         let _ = h.join();
-        let e = r.err().expect("disk full").to_string();
+        let e = r.expect_err("disk full").to_string();
         assert!(e.contains("disk full"), "{e}");
         let st = bank.status().unwrap();
         assert_eq!(st.sets.len(), 1, "the finished set is kept");
