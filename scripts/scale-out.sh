@@ -49,7 +49,14 @@ wait_port() { # port what
   echo "scale-out: $2 did not listen on port $1" >&2; exit 1
 }
 fail() { echo "FAILED: $*" >&2; for f in "$work"/*.log; do echo "--- $f" >&2; tail -n 20 "$f" >&2; done; exit 1; }
-client() { timeout 300 "$bin/pi-client" "$@"; }
+# TLS end to end through HAProxy (TCP mode passes the records through): one throwaway CA, one
+# server certificate for 127.0.0.1 shared by both replicas.
+"$bin/pi-server" dev-cert --dir "$work/pki" --name 127.0.0.1 >/dev/null 2>&1 || fail "dev-cert"
+tls_server=(--tls-cert "$work/pki/server.pem" --tls-key "$work/pki/server.key")
+client() {
+  local sub=$1; shift
+  timeout 300 "$bin/pi-client" "$sub" --tls-ca "$work/pki/ca.pem" "$@"
+}
 
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work" --save "" \
@@ -60,12 +67,12 @@ wait_port "$redis_port" redis-server
 key="$work/ticket.key"
 replay="redis://127.0.0.1:$redis_port"
 port_a=$(free_port)
-"$bin/pi-server" "${model_args[@]}" --listen "127.0.0.1:$port_a" --ticket-key "$key" \
+"$bin/pi-server" "${model_args[@]}" "${tls_server[@]}" --listen "127.0.0.1:$port_a" --ticket-key "$key" \
   --replay-store "$replay" >"$work/replica-a.log" 2>&1 &
 pids+=($!)
 wait_port "$port_a" "replica A"
 port_b=$(free_port)
-"$bin/pi-server" "${model_args[@]}" --listen "127.0.0.1:$port_b" --ticket-key "$key" \
+"$bin/pi-server" "${model_args[@]}" "${tls_server[@]}" --listen "127.0.0.1:$port_b" --ticket-key "$key" \
   --replay-store "$replay" >"$work/replica-b.log" 2>&1 &
 pids+=($!)
 wait_port "$port_b" "replica B"

@@ -41,6 +41,9 @@ pub struct E2eArgs {
     /// Seconds allowed to each client process.
     #[arg(long, default_value_t = 1800)]
     pub timeout: u64,
+    /// Plain TCP (`--insecure-plaintext` on both sides) instead of TLS 1.3 with a throwaway CA.
+    #[arg(long)]
+    pub plaintext: bool,
     /// How to shape the link: netem when the kernel has it, else the TUN emulator (auto).
     #[arg(long, default_value = "auto", value_parser = ["auto", "netem", "tun"])]
     pub shaper: String,
@@ -188,12 +191,44 @@ fn measure(
             l.local_addr()?.to_string()
         }
     };
+    let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
+    let pki = work.join("pki");
+    let (server_tls, client_tls): (Vec<String>, Vec<String>) = if args.plaintext {
+        (
+            vec!["--insecure-plaintext".into()],
+            vec!["--insecure-plaintext".into()],
+        )
+    } else {
+        let out = Command::new(server_bin)
+            .args(["dev-cert", "--dir"])
+            .arg(&pki)
+            .args(["--name", host])
+            .output()
+            .context("pi-server dev-cert")?;
+        if !out.status.success() {
+            bail!(
+                "pi-server dev-cert failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let p = |f: &str| pki.join(f).display().to_string();
+        (
+            vec![
+                "--tls-cert".into(),
+                p("server.pem"),
+                "--tls-key".into(),
+                p("server.key"),
+            ],
+            vec!["--tls-ca".into(), p("ca.pem")],
+        )
+    };
     let mut cmd = match net {
         Some(n) => n.exec(&n.server, server_bin),
         None => Command::new(server_bin),
     };
     cmd.args(["--listen", &addr, "--ticket-key"])
-        .arg(work.join("ticket.key"));
+        .arg(work.join("ticket.key"))
+        .args(&server_tls);
     if let Some(m) = &args.model {
         cmd.arg("--model").arg(m);
     }
@@ -221,7 +256,9 @@ fn measure(
             Some(n) => n.exec(&n.client, client_bin),
             None => Command::new(client_bin),
         };
-        c.args(sub).args(["--connect", &addr, "--quiet"]);
+        c.args(sub)
+            .args(["--connect", &addr, "--quiet"])
+            .args(&client_tls);
         c
     };
     let input: Vec<String> = match &args.input {
@@ -275,6 +312,7 @@ fn measure(
             Some(n) => json!({"netns": true, "rate": args.rate, "rtt_ms": rtt_ms, "shaper": n.shaper.name()}),
             None => json!({"netns": false, "loopback": true}),
         },
+        "tls": !args.plaintext,
         "prediction": inline["prediction"],
         "inline": {
             "total_seconds": inline["total_seconds"],

@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod door;
 mod e2e;
 mod linear;
 mod link;
@@ -22,6 +23,11 @@ enum Command {
     E2e(e2e::E2eArgs),
     /// Garbled ReLUs end to end: garble, OT, transfer over loopback TCP, evaluate, decode.
     Relu(relu::ReluArgs),
+    /// The server's door against a real pi-server: mutated sessions, slow-loris, replay cost, TLS cost.
+    Door {
+        #[command(subcommand)]
+        figure: door::DoorCommand,
+    },
     /// HE offline phase of every linear layer (options parsed by benches/src/linear.rs; see `linear --help`).
     #[command(disable_help_flag = true)]
     Linear {
@@ -35,6 +41,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::E2e(args) => e2e::run(&args),
         Command::Relu(args) => relu::run(&args),
+        Command::Door { figure } => door::run(&figure),
         Command::Linear { args } => linear::main(&args),
     }
 }

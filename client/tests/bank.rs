@@ -107,6 +107,7 @@ fn preprocess_status_infer_and_a_restarted_server_with_the_same_key() {
         "preprocess",
         "--connect",
         &addr,
+        "--insecure-plaintext",
         "--store",
         s,
         "--count",
@@ -141,6 +142,7 @@ fn preprocess_status_infer_and_a_restarted_server_with_the_same_key() {
         "infer",
         "--connect",
         &addr,
+        "--insecure-plaintext",
         "--store",
         s,
         "--input",
@@ -166,6 +168,7 @@ fn preprocess_status_infer_and_a_restarted_server_with_the_same_key() {
         "infer",
         "--connect",
         &addr,
+        "--insecure-plaintext",
         "--store",
         s,
         "--input",
@@ -187,6 +190,7 @@ fn preprocess_status_infer_and_a_restarted_server_with_the_same_key() {
         "preprocess",
         "--connect",
         &addr,
+        "--insecure-plaintext",
         "--store",
         s,
         "--quiet",
@@ -197,6 +201,7 @@ fn preprocess_status_infer_and_a_restarted_server_with_the_same_key() {
         "infer",
         "--connect",
         &addr,
+        "--insecure-plaintext",
         "--store",
         s,
         "--input",
@@ -243,7 +248,13 @@ fn a_client_killed_mid_preprocess_keeps_its_finished_sets_only() {
     let key = dir.path().join("ticket.key");
     let (addr, h) = server(&m, &key, 1);
     let mut child = Command::new(CLIENT)
-        .args(["preprocess", "--connect", &addr, "--store"])
+        .args([
+            "preprocess",
+            "--connect",
+            &addr,
+            "--insecure-plaintext",
+            "--store",
+        ])
         .arg(&store)
         .args(["--count", "50", "--quiet"])
         .stdout(Stdio::null())
@@ -268,6 +279,7 @@ fn a_client_killed_mid_preprocess_keeps_its_finished_sets_only() {
         "infer",
         "--connect",
         &addr,
+        "--insecure-plaintext",
         "--store",
         store.to_str().unwrap(),
         "--input",
@@ -292,6 +304,7 @@ fn a_client_killed_mid_infer_never_reuses_the_set() {
         "preprocess",
         "--connect",
         &addr,
+        "--insecure-plaintext",
         "--store",
         store.to_str().unwrap(),
         "--count",
@@ -305,7 +318,13 @@ fn a_client_killed_mid_infer_never_reuses_the_set() {
     let public = PublicModel::new(&m, FixedConfig::default());
     let stall = std::thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
-        let mut ch = pi_net::TcpChannel::from_tcp(stream).unwrap();
+        let mut ch = pi_net::accept(
+            stream,
+            &pi_net::ServerSecurity::Plaintext,
+            pi_net::Deadlines::new(Duration::from_secs(60)),
+            Duration::from_secs(60),
+        )
+        .unwrap();
         let _hello: protocol::messages::ClientHello = ch.recv().unwrap();
         let _offer: protocol::messages::TicketOffer = ch.recv().unwrap();
         ch.send(&ServerHello::Accept {
@@ -320,7 +339,13 @@ fn a_client_killed_mid_infer_never_reuses_the_set() {
     });
     let (x, _) = write_image(dir.path(), 3);
     let mut child = Command::new(CLIENT)
-        .args(["infer", "--connect", &addr, "--store"])
+        .args([
+            "infer",
+            "--connect",
+            &addr,
+            "--insecure-plaintext",
+            "--store",
+        ])
         .arg(&store)
         .args(["--input", x.to_str().unwrap(), "--quiet"])
         .stdout(Stdio::null())
@@ -348,6 +373,7 @@ fn a_client_killed_mid_infer_never_reuses_the_set() {
         "infer",
         "--connect",
         &addr,
+        "--insecure-plaintext",
         "--store",
         store.to_str().unwrap(),
         "--input",
@@ -374,6 +400,7 @@ fn status_of_a_missing_bank_and_infer_from_an_empty_one_say_what_to_do() {
         "infer",
         "--connect",
         &addr,
+        "--insecure-plaintext",
         "--store",
         empty.to_str().unwrap(),
         "--sample",

@@ -33,6 +33,7 @@ fn reports_prediction_table_and_json() {
         .args([
             "--connect",
             &addr,
+            "--insecure-plaintext",
             "--input",
             input.to_str().expect("utf-8"),
             "--report",
@@ -111,6 +112,7 @@ fn a_bad_input_file_is_a_clear_error() {
         .args([
             "--connect",
             "127.0.0.1:9",
+            "--insecure-plaintext",
             "--input",
             input.to_str().expect("utf-8"),
         ])
@@ -120,4 +122,99 @@ fn a_bad_input_file_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.npy"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Serves `model` for one plaintext session on a thread; returns the address.
+fn serve_once(model: models::Model) -> (String, std::thread::JoinHandle<()>) {
+    let served = Arc::new(ServedModel::new(model, FixedConfig::default()).expect("serve"));
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let h = std::thread::spawn(move || {
+        if let Ok((stream, _)) = listener.accept() {
+            let _ = protocol::serve_session(stream, &served, &SessionLimits::default());
+        }
+    });
+    (addr, h)
+}
+
+fn tiny() -> models::Model {
+    let mut spec = models::zoo::ResNetSpec::new(vec![1], vec![4], 10, [3, 8, 8]);
+    spec.seed = 8;
+    spec.bias_std = 0.1;
+    spec.build().expect("model")
+}
+
+fn client(addr: &str, input: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_pi-client"))
+        .args([
+            "--connect",
+            addr,
+            "--insecure-plaintext",
+            "--input",
+            input.to_str().expect("utf-8"),
+            "--quiet",
+        ])
+        .output()
+        .expect("run pi-client")
+}
+
+#[test]
+fn logits_outside_the_servers_bound_are_a_failure_not_a_prediction() {
+    // One weight of 1e6 in the classifier: the logits leave the fixed-point range.
+    let mut model = tiny();
+    for node in &mut model.nodes {
+        if let models::Op::Linear(l) = &mut node.op {
+            l.weight[0] = 1e6;
+        }
+    }
+    let (addr, server) = serve_once(model);
+    let dir = std::env::temp_dir().join(format!("pi-client-bound-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let input = dir.join("x.npy");
+    let image: Vec<f32> = (0..3 * 8 * 8).map(|i| (i % 5) as f32 / 2.0).collect();
+    models::npy::write_f32(&input, &[3, 8, 8], &image).expect("write npy");
+    let out = client(&addr, &input);
+    server.join().expect("server thread");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "must fail: {err}");
+    assert!(
+        err.contains("implausible") && err.contains("bound"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("prediction"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn an_input_outside_the_fixed_point_range_is_refused() {
+    let (addr, server) = serve_once(tiny());
+    let dir = std::env::temp_dir().join(format!("pi-client-range-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let input = dir.join("x.npy");
+    let mut image = vec![0.5f32; 3 * 8 * 8];
+    image[17] = 1e30;
+    models::npy::write_f32(&input, &[3, 8, 8], &image).expect("write npy");
+    let out = client(&addr, &input);
+    server.join().expect("server thread");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("input element 17") && err.contains("range"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn without_tls_or_an_explicit_plaintext_flag_the_client_says_what_to_pass() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pi-client"))
+        .args(["--connect", "127.0.0.1:9", "--sample"])
+        .output()
+        .expect("run pi-client");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--tls-ca") && err.contains("--insecure-plaintext"),
+        "{err}"
+    );
 }

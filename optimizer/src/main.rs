@@ -349,7 +349,7 @@ struct EvalArgs {
     #[arg(long, default_value_t = 20, requires = "data")]
     private_limit: usize,
     /// Command run per image for private inference, with {input} (.npy) and {report} (JSON) substituted,
-    /// e.g. 'pi-client --quiet --connect 127.0.0.1:4433 --input {input} --report {report}'.
+    /// e.g. 'pi-client --quiet --connect 127.0.0.1:4433 --tls-ca ca.pem --input {input} --report {report}'.
     #[arg(long, requires = "data")]
     private_cmd: Option<String>,
 }

@@ -30,7 +30,31 @@ pub enum ProtocolError {
     /// The server refused a banked set's ticket.
     #[error("banked set {set} refused by the server: {reason}")]
     TicketRefused { set: String, reason: String },
-    /// The peer reported an error and ended the session.
-    #[error("peer aborted: {0}")]
+    /// The result is outside the range the server declared: corrupted or overflowed.
+    #[error("implausible result: {0}")]
+    Implausible(String),
+    /// The peer refused the session or ended it, and said why.
+    #[error("the peer ended the session: {0}")]
     PeerAborted(String),
+}
+
+impl ProtocolError {
+    /// The transport error under this error, whichever layer raised it.
+    pub fn net(&self) -> Option<&NetError> {
+        match self {
+            ProtocolError::Net(e)
+            | ProtocolError::Gc(pi_gc::GcError::Net(e))
+            | ProtocolError::He(pi_he::HeError::Net(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// This error with a reason the peer sent (an abort frame) brought to the top, so the user
+    /// reads the peer's words rather than the layer that happened to be reading.
+    pub fn surface_peer_reason(self) -> Self {
+        match self.net() {
+            Some(NetError::Aborted(r)) => ProtocolError::PeerAborted(r.clone()),
+            _ => self,
+        }
+    }
 }

@@ -5,14 +5,17 @@
 //! The exact semantics (ring, fixed point, truncation, circuits) are in `docs/protocol.md`.
 
 pub mod bank;
+pub mod budget;
 mod error;
 pub mod messages;
+pub mod plausible;
 mod program;
 pub mod public_model;
 pub mod report;
 mod session;
 mod shares;
 
+pub use budget::{SessionBudget, SessionLimits};
 pub use error::ProtocolError;
 pub use messages::SessionMode;
 /// The HE arithmetic kernels this process runs (`ifma`, `avx2` or `scalar`).
@@ -27,6 +30,7 @@ pub use session::client::{
     BankedSetReport, ClientMaterial, ClientOptions, PreprocessReport, SessionReport,
 };
 pub use session::server::{
-    serve_channel, serve_channel_with, serve_session, serve_session_with, Banking, ServedModel,
-    ServerMaterial, SessionLimits, SessionSummary, TicketLog,
+    serve_channel, serve_channel_with, serve_connection, serve_connection_with, serve_session,
+    serve_session_with, Banking, ServedModel, ServerMaterial, SessionSummary, TicketLog,
+    CLOSE_LINGER,
 };

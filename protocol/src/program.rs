@@ -281,6 +281,19 @@ impl Program {
         self.relu_params.len()
     }
 
+    /// Number of ReLU nodes (one online garbled-circuit round each).
+    pub fn relu_nodes(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| matches!(s, Step::Relu { .. }))
+            .count()
+    }
+
+    /// Number of output values (logits).
+    pub fn output_len(&self) -> usize {
+        self.shapes.get(self.model.output).map_or(0, |s| s.numel())
+    }
+
     pub(crate) fn relu_params(&self) -> &[ReluParams] {
         &self.relu_params
     }
@@ -300,8 +313,10 @@ impl Program {
 
     /// `q(x, fa)` of a float image.
     pub(crate) fn quantize_input(&self, image: &[f32]) -> Result<Vec<u64>, ProtocolError> {
-        fixed::quantize_input(&self.model, &self.plan, image)
-            .map_err(|e| ProtocolError::BadInput(e.to_string()))
+        fixed::quantize_input(&self.model, &self.plan, image).map_err(|e| match e {
+            models::ModelError::BadInput(m) => ProtocolError::BadInput(m),
+            other => ProtocolError::BadInput(other.to_string()),
+        })
     }
 
     /// Logits from the reconstructed output ring values.

@@ -6,13 +6,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::ProtocolError;
 
-/// A model's structure and fixed-point configuration, without weights or biases, and the link
-/// speed the HE block planner is tuned for (both sides must plan alike).
+/// A model's structure and fixed-point configuration, without weights or biases, the link
+/// speed the HE block planner is tuned for (both sides must plan alike), and the bound the
+/// server declares for every logit (the client refuses results outside it).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PublicModel {
     model: Model,
     pub config: FixedConfig,
     pub he_link_mbps: u32,
+    pub logit_bound: f32,
 }
 
 impl PublicModel {
@@ -36,6 +38,7 @@ impl PublicModel {
             model,
             config,
             he_link_mbps: pi_he::DEFAULT_LINK_MBPS,
+            logit_bound: crate::plausible::default_logit_bound(&config),
         }
     }
 

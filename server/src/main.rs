@@ -1,20 +1,25 @@
 //! `pi-server`: holds a model and serves private inferences to many clients at once.
 
+mod admit;
 mod args;
 mod bank;
 mod listener;
 mod model;
+mod peers;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::Parser;
 use protocol::ServedModel;
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{info, warn};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+use crate::args::{Args, Command};
+
+fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -22,19 +27,91 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let args = args::Args::parse();
+    let args = Args::parse();
+    let result = match &args.command {
+        Some(Command::DevCert { dir, names }) => dev_cert(dir, names),
+        None => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the runtime")
+            .and_then(|rt| rt.block_on(serve(args))),
+    };
+    // Exit without waiting for session workers the shutdown already cut.
+    match result {
+        Ok(()) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::exit(1)
+        }
+    }
+}
 
+fn dev_cert(dir: &std::path::Path, names: &[String]) -> anyhow::Result<()> {
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let pki = pi_net::devcert::DevPki::generate(&names)?;
+    let paths = pki.write(dir)?;
+    for p in &paths {
+        println!("{}", p.display());
+    }
+    eprintln!(
+        "throwaway CA and certificates for {} written to {} (tests and demos only)",
+        names.join(", "),
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Binds the first address `listen` resolves to that accepts a bind.
+async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(listen)
+        .await
+        .with_context(|| {
+            format!("--listen {listen}: expected HOST:PORT (e.g. 127.0.0.1:4433 or localhost:4433)")
+        })?
+        .collect();
+    let mut last = None;
+    for a in &addrs {
+        match TcpListener::bind(a).await {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some((a, e)),
+        }
+    }
+    match last {
+        Some((a, e)) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            bail!("cannot listen on {listen} ({a}): the port is in use (another pi-server?); choose another port")
+        }
+        Some((a, e)) => bail!("cannot listen on {listen} ({a}): {e}"),
+        None => bail!("--listen {listen} resolves to no address"),
+    }
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    // Flags that need no model first, so a mistake is reported at once.
+    let security = args.security()?;
+    if let Some(b) = args.logit_bound {
+        if !(b.is_finite() && b > 0.0) {
+            bail!("--logit-bound {b}: must be a positive number");
+        }
+    }
     let model = model::load(args.model.as_deref())?;
     let started = std::time::Instant::now();
-    let served = Arc::new(
-        ServedModel::with_he_link(model, Default::default(), args.he_link_mbps)
-            .context("preparing the model")?,
-    );
+    let mut served = ServedModel::with_he_link(model, Default::default(), args.he_link_mbps)
+        .context("preparing the model")?;
+    if let Some(b) = args.logit_bound {
+        served = served.with_logit_bound(b)?;
+    }
+    args.check_against(&served)?;
+    let served = Arc::new(served);
+    let limits = args.limits();
+    let budget = served.budget();
     info!(
         model = %served.name(),
         relus = served.relus(),
         macs = served.macs(),
+        logit_bound = served.logit_bound(),
         prepare_s = format!("{:.2}", started.elapsed().as_secs_f64()),
+        offline_deadline_s = limits.phase_time(&budget.offline).as_secs(),
+        online_deadline_s = limits.phase_time(&budget.online).as_secs(),
         he_kernels = protocol::he_kernel_path(),
         "model ready"
     );
@@ -44,17 +121,29 @@ async fn main() -> anyhow::Result<()> {
         replay_store = %banking.replay_store(),
         "banking ready"
     );
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?;
-    info!(addr = %listener.local_addr()?, "listening");
-    listener::serve(
-        listener,
-        served,
+    let listener = bind(&args.listen).await?;
+    let tls = match &security {
+        pi_net::ServerSecurity::Tls(t) if t.requires_client_cert() => {
+            "TLS 1.3, client certificates required"
+        }
+        pi_net::ServerSecurity::Tls(_) => "TLS 1.3",
+        pi_net::ServerSecurity::Plaintext => "PLAINTEXT (--insecure-plaintext)",
+    };
+    if security.is_plaintext() {
+        warn!("serving without TLS: the server is not authenticated and traffic is not protected");
+    }
+    info!(addr = %listener.local_addr()?, security = tls, "listening");
+    let cfg = listener::Config {
+        security,
         banking,
-        args.limits(),
-        args.max_sessions,
-        args.sessions,
-    )
-    .await
+        limits,
+        handshake_timeout: args.handshake_timeout(),
+        queue_timeout: Duration::from_secs(args.queue_timeout),
+        max_sessions: args.max_sessions,
+        max_pending: args.max_pending,
+        max_per_peer: args.max_per_peer,
+        shutdown_grace: Duration::from_secs(args.shutdown_grace),
+        sessions: args.sessions,
+    };
+    listener::serve(listener, served, cfg).await
 }

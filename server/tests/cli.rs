@@ -1,104 +1,165 @@
-//! The real `pi-server` process: serves a model file, survives a bad client, answers a good one.
+//! The real `pi-server` process: serves a model file over TLS after a bad client, and refuses
+//! unusable flags at startup with a message that says what to do.
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
-use models::fixed::FixedConfig;
-use protocol::ClientOptions;
+use pi_net::devcert::DevPki;
+use pi_tests::process::{temp_dir, ServerProcess};
+use pi_tests::{random_image, references, save_model, tiny_model, tls_options};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn wait_for(addr: &str) {
-    let start = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "pi-server did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+const BIN: &str = env!("CARGO_BIN_EXE_pi-server");
 
 #[test]
 fn serves_a_model_file_after_a_bad_client() {
-    let mut spec = models::zoo::ResNetSpec::new(vec![1], vec![4], 10, [3, 8, 8]);
-    spec.seed = 4;
-    spec.bias_std = 0.1;
-    let model = spec.build().expect("model");
-    let dir = std::env::temp_dir().join(format!("pi-server-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
-    let path = dir.join("m.onnx");
-    models::onnx::save(&model, &path).expect("save");
-
-    let addr = format!("127.0.0.1:{}", free_port());
-    // The probe connection of wait_for counts as a session, so allow 3: probe, bad, good.
-    let mut server = Command::new(env!("CARGO_BIN_EXE_pi-server"))
-        .args([
+    let dir = temp_dir("server-cli");
+    let model = tiny_model(4);
+    let path = save_model(&model, &dir);
+    let pki = DevPki::generate(&["127.0.0.1"]).expect("pki");
+    let [_, cert, key, _, _] = pki.write(&dir).expect("pki files");
+    let p = |x: &Path| x.to_string_lossy().into_owned();
+    // Bad and good client: the bad one never reaches a session, so one session is served.
+    let mut server = ServerProcess::start(
+        Path::new(BIN),
+        &[
             "--model",
-            path.to_str().expect("utf-8 path"),
-            "--listen",
-            &addr,
+            &p(&path),
+            "--tls-cert",
+            &p(&cert),
+            "--tls-key",
+            &p(&key),
             "--sessions",
-            "3",
-            "--read-timeout",
-            "10",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn pi-server");
-    wait_for(&addr);
+            "1",
+        ],
+    )
+    .expect("pi-server");
 
-    let mut bad = TcpStream::connect(&addr).expect("connect");
+    let mut bad = TcpStream::connect(&server.addr).expect("connect");
     bad.write_all(&[0xff; 64]).expect("write garbage");
     drop(bad);
 
-    let image: Vec<f32> = (0..3 * 8 * 8)
-        .map(|i| ((i * 37 % 17) as f32 - 8.0) / 4.0)
-        .collect();
+    let image = random_image(&model, 9);
     let report = protocol::run_client(
-        &addr,
+        &server.addr,
         [3, 8, 8],
         &image,
-        &ClientOptions::default(),
+        &tls_options(&pki, Duration::from_secs(30)),
         &|_, _, _| {},
     )
     .expect("private inference against the real server");
-    let plan = models::fixed::plan(&model, &FixedConfig::default()).expect("plan");
-    let want = models::fixed::infer(&model, &plan, &image).expect("reference");
+    let (want, _) = references(&model, &image);
     assert_eq!(report.inferences[0].logits, want);
 
-    let status = server.wait().expect("server exit");
+    let status = server.wait(Duration::from_secs(30)).expect("exits");
     assert!(status.success(), "pi-server exited with {status}");
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut server.stderr.take().expect("stderr"), &mut log)
-        .expect("read log");
+    let log = server.log();
     assert!(
-        log.contains("session failed"),
+        log.contains("connection refused before a session"),
         "the bad client should be logged: {log}"
     );
     assert!(log.contains("session finished"), "{log}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
-#[test]
-fn a_missing_model_file_is_a_clear_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_pi-server"))
-        .args([
-            "--model",
-            "/nonexistent/model.onnx",
-            "--listen",
-            "127.0.0.1:0",
-        ])
+fn fails_with(args: &[&str], needle: &str) {
+    let out = Command::new(BIN)
+        .args(args)
         .output()
         .expect("run pi-server");
-    assert!(!out.status.success());
+    assert!(!out.status.success(), "{args:?} should fail");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("/nonexistent/model.onnx"), "{err}");
+    assert!(err.contains(needle), "{args:?}: {err}");
+}
+
+#[test]
+fn unusable_flags_are_refused_at_startup_with_what_to_do() {
+    fails_with(
+        &["--model", "/nonexistent/model.onnx", "--insecure-plaintext"],
+        "/nonexistent/model.onnx",
+    );
+    fails_with(&["--listen", "127.0.0.1:0"], "--tls-cert");
+    fails_with(
+        &[
+            "--tls-cert",
+            "/nonexistent/c.pem",
+            "--tls-key",
+            "/nonexistent/k.pem",
+        ],
+        "/nonexistent/c.pem",
+    );
+    fails_with(
+        &["--insecure-plaintext", "--max-frame-mib", "1"],
+        "below the largest message",
+    );
+    for bad in [
+        ["--max-frame-mib", "0"],
+        ["--max-batch", "0"],
+        ["--idle-timeout", "0"],
+        ["--max-sessions", "0"],
+        ["--handshake-timeout", "0"],
+        ["--min-rate-kib", "0"],
+    ] {
+        let mut args = vec!["--insecure-plaintext"];
+        args.extend_from_slice(&bad);
+        fails_with(&args, bad[0]);
+    }
+    // The old name of --idle-timeout still works, and is checked the same way.
+    fails_with(
+        &["--insecure-plaintext", "--read-timeout", "0"],
+        "idle-timeout",
+    );
+    fails_with(
+        &["--insecure-plaintext", "--listen", "no-such-host.invalid:1"],
+        "--listen",
+    );
+    fails_with(
+        &["--insecure-plaintext", "--logit-bound", "0"],
+        "--logit-bound",
+    );
+}
+
+#[test]
+fn host_names_are_accepted_in_listen() {
+    let mut server = Command::new(BIN)
+        .args([
+            "--insecure-plaintext",
+            "--listen",
+            "localhost:0",
+            "--sessions",
+            "1",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = server.stderr.take().expect("stderr");
+    let line = std::io::BufRead::lines(std::io::BufReader::new(stderr))
+        .map_while(Result::ok)
+        .find(|l| l.contains("listening") || l.contains("Error"))
+        .unwrap_or_default();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(line.contains("listening"), "{line}");
+}
+
+#[test]
+fn dev_cert_writes_a_usable_pki() {
+    let dir = temp_dir("dev-cert");
+    let out = Command::new(BIN)
+        .args(["dev-cert", "--dir", &dir.to_string_lossy()])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in pi_net::devcert::FILES {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    pi_net::ServerTls::from_files(&dir.join("server.pem"), &dir.join("server.key"), None)
+        .expect("server pair loads");
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -13,6 +13,10 @@ use protocol::{
 };
 use rand::{Rng, SeedableRng};
 
+pub mod hostile;
+pub mod process;
+pub mod proxy;
+
 /// A reader that keeps a copy of every byte it reads (the server's view of the session).
 pub struct Recorder<R> {
     inner: R,
@@ -98,4 +102,35 @@ pub fn has_local_truncation(model: &Model) -> bool {
         let truncates = np.local_truncation().is_some_and(|t| t.shift > 0);
         truncates && (partial || np.relu().is_none())
     })
+}
+
+/// The small ResNet (8×8×3 input, 10 classes) the process-level tests serve.
+pub fn tiny_model(seed: u64) -> Model {
+    let mut spec = models::zoo::ResNetSpec::new(vec![1], vec![4], 10, [3, 8, 8]);
+    spec.seed = seed;
+    spec.bias_std = 0.1;
+    spec.build().expect("valid spec")
+}
+
+/// Writes `model` as ONNX into `dir` and returns the path.
+pub fn save_model(model: &Model, dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("model.onnx");
+    models::onnx::save(model, &path).expect("save model");
+    path
+}
+
+/// Client options for TLS against a server certificate from `pki`.
+pub fn tls_options(pki: &pi_net::devcert::DevPki, idle: std::time::Duration) -> ClientOptions {
+    let tls = pi_net::ClientTls::from_pem(pki.ca_cert.as_bytes(), None, "test CA").expect("CA");
+    ClientOptions {
+        connect: pi_net::ConnectOptions {
+            security: pi_net::ClientSecurity::Tls {
+                tls,
+                server_name: None,
+            },
+            connect_timeout: std::time::Duration::from_secs(5),
+            idle_timeout: idle,
+        },
+        ..ClientOptions::default()
+    }
 }

@@ -4,10 +4,11 @@ use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use models::fixed::FixedConfig;
 use models::zoo::ResNetSpec;
-use pi_net::{NetError, TcpChannel};
+use pi_net::{ConnectOptions, NetChannel, NetError};
 use pi_tests::{random_image, references};
 use protocol::messages::{ClientHello, MaskedInput, ServerHello, SessionMode, PROTOCOL_VERSION};
 use protocol::{ClientOptions, ProtocolError, ServedModel, SessionLimits};
@@ -27,10 +28,10 @@ fn spawn_server(
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     let limits = SessionLimits {
-        read_timeout: std::time::Duration::from_secs(20),
+        idle_timeout: std::time::Duration::from_secs(20),
         max_frame: 8 << 20,
         max_batch: 4,
-        max_bank: 4,
+        ..SessionLimits::default()
     };
     let handle = thread::spawn(move || {
         let mut workers = Vec::new();
@@ -55,6 +56,11 @@ fn spawn_server(
     (addr, handle)
 }
 
+/// A plaintext connection of the kind `pi-client --insecure-plaintext` opens.
+fn plain(addr: &str) -> NetChannel {
+    pi_net::connect(addr, &ConnectOptions::plaintext(Duration::from_secs(20))).expect("connect")
+}
+
 fn good_client(addr: &str, image: &[f32]) -> Result<Vec<f32>, ProtocolError> {
     let report = protocol::run_client(
         addr,
@@ -74,14 +80,19 @@ fn malformed_messages_are_rejected_and_the_server_keeps_serving() {
     let (fixed, _) = references(&model, &image);
     let (addr, server) = spawn_server(served, 6);
 
-    // 1. Garbage instead of a hello.
-    let mut ch = TcpChannel::connect(&addr).expect("connect");
+    // 1. Garbage instead of a hello (a well-framed frame that is not a hello).
+    let mut ch = plain(&addr);
     ch.send_frame(&[0xde, 0xad]).expect("send");
     ch.flush().expect("flush");
+    let reply = ch.recv_frame();
+    assert!(
+        matches!(&reply, Err(NetError::Aborted(r)) if r.contains("server")),
+        "the server says why: {reply:?}"
+    );
     drop(ch);
     // 2. A frame header announcing more than the server accepts.
     let mut s = TcpStream::connect(&addr).expect("connect");
-    s.write_all(&u32::MAX.to_le_bytes()).expect("write");
+    s.write_all(&(100u32 << 20).to_le_bytes()).expect("write");
     drop(s);
     // 3. A frame cut short.
     let mut s = TcpStream::connect(&addr).expect("connect");
@@ -89,12 +100,12 @@ fn malformed_messages_are_rejected_and_the_server_keeps_serving() {
     s.write_all(&[1, 2, 3]).expect("write");
     drop(s);
     // 4. Out of order: the online input before any hello.
-    let mut ch = TcpChannel::connect(&addr).expect("connect");
+    let mut ch = plain(&addr);
     ch.send(&MaskedInput { values: vec![1; 8] }).expect("send");
     ch.flush().expect("flush");
     drop(ch);
     // 5. Wrong protocol version: an explicit reject.
-    let mut ch = TcpChannel::connect(&addr).expect("connect");
+    let mut ch = plain(&addr);
     ch.send(&ClientHello {
         version: PROTOCOL_VERSION + 1,
         batch: 1,
@@ -123,7 +134,7 @@ fn malformed_messages_are_rejected_and_the_server_keeps_serving() {
         results[1]
             .as_ref()
             .unwrap_err()
-            .contains("exceeds the limit"),
+            .contains("exceeds this phase's limit"),
         "{:?}",
         results[1]
     );
@@ -136,7 +147,7 @@ fn a_client_that_vanishes_mid_offline_ends_only_its_session() {
     let image = random_image(&model, 2);
     let (fixed, _) = references(&model, &image);
     let (addr, server) = spawn_server(served, 2);
-    let mut ch = TcpChannel::connect(&addr).expect("connect");
+    let mut ch = plain(&addr);
     ch.send(&ClientHello {
         version: PROTOCOL_VERSION,
         batch: 1,

@@ -43,7 +43,8 @@ pub fn exec(args: &InferArgs) -> anyhow::Result<()> {
     };
     let options = ClientOptions {
         batch: 1,
-        read_timeout: args.connect.read_timeout(),
+        connect: args.connect.options()?,
+        session_timeout: args.connect.session_timeout(),
     };
     let result = protocol::infer(
         &args.connect.connect,

@@ -42,7 +42,8 @@ pub fn exec(args: &PreprocessArgs) -> anyhow::Result<()> {
     };
     let options = ClientOptions {
         batch: args.count,
-        read_timeout: args.connect.read_timeout(),
+        connect: args.connect.options()?,
+        session_timeout: args.connect.session_timeout(),
     };
     let result = protocol::preprocess(
         &args.connect.connect,

@@ -32,6 +32,7 @@ pub struct RunArgs {
 
 /// Runs the session and prints (and optionally writes) its report.
 pub fn exec(args: &RunArgs) -> anyhow::Result<()> {
+    let connect = args.connect.options()?;
     let (shape, image) = args.input.load()?;
     let bar = progress_bar(args.quiet);
     let progress = |phase: &str, done: usize, total: usize| {
@@ -41,7 +42,8 @@ pub fn exec(args: &RunArgs) -> anyhow::Result<()> {
     };
     let options = ClientOptions {
         batch: args.batch,
-        read_timeout: args.connect.read_timeout(),
+        connect,
+        session_timeout: args.connect.session_timeout(),
     };
     let report = protocol::run_client(&args.connect.connect, shape, &image, &options, &progress)
         .with_context(|| format!("private inference against {}", args.connect.connect))?;

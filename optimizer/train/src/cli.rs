@@ -399,7 +399,7 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 20)]
     pub private_limit: usize,
     /// Private inference per image through a command; `{input}` (a .npy) and `{report}` (its
-    /// JSON report) are substituted, e.g. 'pi-client --connect 127.0.0.1:7000 --input {input} --report {report}'.
+    /// JSON report) are substituted, e.g. 'pi-client --connect 127.0.0.1:7000 --tls-ca ca.pem --input {input} --report {report}'.
     #[arg(long)]
     pub private_cmd: Option<String>,
     /// Fixed point: fractional bits of activations (fa).

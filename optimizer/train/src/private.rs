@@ -42,7 +42,7 @@ pub fn read_report_logits(path: &Path) -> Result<Vec<f32>> {
 
 /// A predictor that, per image, writes `{input}` (.npy), runs `template` through `sh -c` with
 /// `{input}` and `{report}` substituted, and reads the logits from `{report}`.
-/// Example: `pi-client --connect 127.0.0.1:7000 --input {input} --report {report}`.
+/// Example: `pi-client --connect 127.0.0.1:7000 --tls-ca ca.pem --input {input} --report {report}`.
 pub fn command_predictor(
     template: String,
     shape: [usize; 3],

@@ -12,7 +12,6 @@ use models::fixed::FixedConfig;
 use models::Model;
 use pi_bank::replay::RedbReplay;
 use pi_bank::DirBank;
-use pi_net::TcpChannel;
 use protocol::bank::replay::{MemoryReplay, ReplayError, ReplayGuard};
 use protocol::bank::ticket::TicketKey;
 use protocol::{
@@ -70,7 +69,11 @@ fn server(
 fn preprocess(served: &Arc<ServedModel>, b: &Arc<Banking>, store: &Path, count: u32) {
     let (addr, h) = server(served.clone(), b.clone());
     let mut bank = DirBank::open(store).expect("bank");
-    let mut ch = TcpChannel::connect(&addr).expect("connect");
+    let mut ch = pi_net::connect(
+        &addr,
+        &pi_net::ConnectOptions::plaintext(Duration::from_secs(60)),
+    )
+    .expect("connect");
     let r = protocol::preprocess_on(&mut ch, &addr, count, &mut bank, &|_, _, _| {})
         .expect("preprocess");
     assert_eq!(r.sets.len(), count as usize);
@@ -89,7 +92,11 @@ fn infer(
 ) {
     let (addr, h) = server(served.clone(), b.clone());
     let mut bank = DirBank::open(store).expect("bank");
-    let mut ch = TcpChannel::connect(&addr).expect("connect");
+    let mut ch = pi_net::connect(
+        &addr,
+        &pi_net::ConnectOptions::plaintext(Duration::from_secs(60)),
+    )
+    .expect("connect");
     let r = protocol::infer_on(
         &mut ch,
         &addr,
@@ -360,7 +367,11 @@ fn a_full_disk_while_banking_keeps_the_finished_sets() {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let (addr, h) = server(s.clone(), b.clone());
         let mut bank = DirBank::open(mnt.path()).expect("bank");
-        let mut ch = TcpChannel::connect(&addr).expect("connect");
+        let mut ch = pi_net::connect(
+            &addr,
+            &pi_net::ConnectOptions::plaintext(Duration::from_secs(60)),
+        )
+        .expect("connect");
         let r = protocol::preprocess_on(&mut ch, &addr, 3, &mut bank, &|_, _, _| {});
         drop(ch);
         let _ = h.join();

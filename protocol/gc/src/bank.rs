@@ -24,7 +24,7 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::block::{Block, Prf, Tccr};
 use crate::msg::{self, BulkIn, BulkOut};
 use crate::relu::{mask, ReluParams};
-use crate::session::{ClientChunk, ClientRelus, GcStats, Layout, ServerRelus};
+use crate::session::{ClientChunk, ClientOffline, ClientRelus, GcStats, Layout, ServerRelus};
 use crate::GcError;
 
 /// Circuits per `OFFSETS` frame (≤ 416 KiB at 52 bits per circuit).
@@ -224,7 +224,7 @@ impl ClientRelus {
     pub fn from_source(
         params: &[ReluParams],
         source: Box<dyn ChunkSource>,
-        stats: GcStats,
+        offline: &ClientOffline,
     ) -> ClientRelus {
         ClientRelus {
             params: params.to_vec(),
@@ -233,8 +233,8 @@ impl ClientRelus {
             offsets: Vec::new(),
             loaded: 0,
             next: 0,
-            hash: Tccr::new(),
-            stats,
+            hash: Tccr::with_nonce(offline.hash_nonce),
+            stats: offline.stats,
         }
     }
 
@@ -412,7 +412,7 @@ impl ServerRelus {
         }
         ch.flush()?;
         self.stats.setup_bytes += ch.counters().since(c0).total();
-        self.decode = masks;
+        self.decode = Zeroizing::new(masks);
         Ok(())
     }
 
@@ -425,7 +425,7 @@ impl ServerRelus {
     ) -> ServerRelus {
         ServerRelus {
             params: params.to_vec(),
-            decode: decoding_masks(params, decoding_key),
+            decode: Zeroizing::new(decoding_masks(params, decoding_key)),
             delta: Zeroizing::new(secrets.delta),
             prf_key: Zeroizing::new(secrets.prf_key),
             prf: Prf::new(u128::from_le_bytes(secrets.prf_key)),
@@ -433,6 +433,19 @@ impl ServerRelus {
             stats: GcStats::default(),
         }
     }
+}
+
+/// The `OFFSETS` frames [`ServerRelus::rekey_decoding`] sends (server → client).
+pub fn offsets_traffic(params: &[ReluParams]) -> crate::Flow {
+    let mut f = crate::Flow::default();
+    for part in params.chunks(OFFSETS_FRAME) {
+        let bits: usize = part.iter().map(|p| p.out_bits as usize).sum();
+        let len = msg::HEADER + bits.div_ceil(8) + msg::DIGEST;
+        f.bytes += len as u64;
+        f.frames += 1;
+        f.max_frame = f.max_frame.max(len);
+    }
+    f
 }
 
 /// Client: receives the decoding offsets the server sent with [`ServerRelus::rekey_decoding`].

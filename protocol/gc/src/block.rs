@@ -32,14 +32,6 @@ pub(crate) fn bit_mask(bit: bool) -> Block {
     (bit as u128).wrapping_neg()
 }
 
-/// σ(x_hi, x_lo) = (x_hi ⊕ x_lo, x_hi): the linear orthomorphism of Guo et al. 2020.
-#[inline(always)]
-pub(crate) fn sigma(x: Block) -> Block {
-    let hi = (x >> 64) as u64;
-    let lo = x as u64;
-    (((hi ^ lo) as u128) << 64) | hi as u128
-}
-
 /// Encrypts `xs` in place with `cipher`, in batches that fill the AES pipeline.
 #[inline]
 pub(crate) fn aes_in_place(cipher: &Aes128Enc, xs: &mut [Block]) {
@@ -56,9 +48,18 @@ pub(crate) fn aes_in_place(cipher: &Aes128Enc, xs: &mut [Block]) {
     }
 }
 
-/// Tweakable circular-correlation-robust hash H(x, i) = π(σ(x) ⊕ i) ⊕ σ(x) ⊕ i over fixed-key AES.
+/// Tweakable circular-correlation-robust hash of Guo, Katz, Wang and Yu (S&P 2020, §7):
+/// H(x, i) = π(π(x) ⊕ i') ⊕ π(x), with i' = i ⊕ N for this garbling's random nonce N, over the
+/// fixed-key AES permutation π. Two AES calls per hash (batched, so the pipeline stays full).
+///
+/// Unlike the σ-based hash used before (π(σ(x) ⊕ i) ⊕ σ(x) ⊕ i, a function of σ(x) ⊕ i only),
+/// inputs with different tweaks do not collide by construction: a client that chooses its
+/// labels (through its OT seeds) cannot line up two gates' hashes to learn Δ. The nonce makes
+/// tweaks differ across garblings, so work against one garbling's tweaks does not carry to
+/// another's.
 pub struct Tccr {
     pi: Aes128Enc,
+    nonce: Block,
 }
 
 impl Default for Tccr {
@@ -68,34 +69,59 @@ impl Default for Tccr {
 }
 
 impl Tccr {
-    /// Builds the hash with the public fixed key.
+    /// The hash with nonce 0 (tests and benchmarks; sessions use [`Tccr::with_nonce`]).
     pub fn new() -> Self {
+        Self::with_nonce(0)
+    }
+
+    /// The hash of one garbling, whose tweaks are offset by `nonce`.
+    pub fn with_nonce(nonce: Block) -> Self {
         Tccr {
             pi: Aes128Enc::new(&FIXED_KEY.into()),
+            nonce,
         }
     }
 
-    /// Replaces every pre-tweaked input z = σ(x) ⊕ i by π(z) ⊕ z, in place.
+    /// The nonce XORed into every tweak.
+    pub fn nonce(&self) -> Block {
+        self.nonce
+    }
+
+    /// Replaces every `xs[j]` by H(xs[j], tweaks[j]), in place (`tweaks` at least as long).
     #[inline]
-    pub(crate) fn hash_pretweaked(&self, zs: &mut [Block]) {
+    pub(crate) fn hash_many(&self, xs: &mut [Block], tweaks: &[Block]) {
         let mut buf = [aes::Block::default(); BATCH];
-        for chunk in zs.chunks_mut(BATCH) {
+        let mut u = [0 as Block; BATCH];
+        for (chunk, tw) in xs.chunks_mut(BATCH).zip(tweaks.chunks(BATCH)) {
             let n = chunk.len();
-            for (b, z) in buf.iter_mut().zip(chunk.iter()) {
-                *b = aes::Block::from(z.to_le_bytes());
+            for (b, x) in buf.iter_mut().zip(chunk.iter()) {
+                *b = aes::Block::from(x.to_le_bytes());
             }
             self.pi.encrypt_blocks(&mut buf[..n]);
-            for (z, b) in chunk.iter_mut().zip(buf.iter()) {
-                *z ^= u128::from_le_bytes((*b).into());
+            for ((b, ui), t) in buf.iter_mut().zip(u.iter_mut()).zip(tw).take(n) {
+                *ui = u128::from_le_bytes((*b).into());
+                *b = aes::Block::from((*ui ^ *t ^ self.nonce).to_le_bytes());
+            }
+            self.pi.encrypt_blocks(&mut buf[..n]);
+            for ((x, b), ui) in chunk.iter_mut().zip(buf.iter()).zip(u.iter()) {
+                *x = u128::from_le_bytes((*b).into()) ^ ui;
             }
         }
     }
 
     /// H(x, i) for one input (tests and reference use; the garbler batches).
     pub fn hash(&self, x: Block, tweak: Block) -> Block {
-        let mut z = [sigma(x) ^ tweak];
-        self.hash_pretweaked(&mut z);
+        let mut z = [x];
+        self.hash_many(&mut z, &[tweak]);
         z[0]
+    }
+
+    /// The fixed permutation π itself (the collision test builds the old hash from it).
+    #[cfg(test)]
+    pub(crate) fn permute(&self, x: Block) -> Block {
+        let mut b = aes::Block::from(x.to_le_bytes());
+        self.pi.encrypt_block(&mut b);
+        u128::from_le_bytes(b.into())
     }
 }
 
@@ -132,30 +158,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sigma_is_linear_and_invertible() {
-        let x = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210u128;
-        let y = 0xdead_beef_0000_1111_2222_3333_4444_5555u128;
-        assert_eq!(sigma(x ^ y), sigma(x) ^ sigma(y));
-        // σ is an orthomorphism: σ(x) ⊕ x is also a permutation, in particular nonzero for x ≠ 0.
-        assert_ne!(sigma(x) ^ x, 0);
-        assert_ne!(sigma(x), x);
-    }
-
-    #[test]
     fn hash_batches_agree_with_single_calls_and_depend_on_tweak() {
         let h = Tccr::new();
         let xs: Vec<Block> = (0..70u128)
             .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
             .collect();
-        let mut zs: Vec<Block> = xs
-            .iter()
-            .enumerate()
-            .map(|(i, &x)| sigma(x) ^ i as u128)
-            .collect();
-        h.hash_pretweaked(&mut zs);
+        let tweaks: Vec<Block> = (0..70u128).collect();
+        let mut zs = xs.clone();
+        h.hash_many(&mut zs, &tweaks);
         for (i, &x) in xs.iter().enumerate() {
             assert_eq!(zs[i], h.hash(x, i as u128));
+            // The definition, spelled out: π(π(x) ⊕ i) ⊕ π(x).
+            let px = h.permute(x);
+            assert_eq!(zs[i], h.permute(px ^ i as u128) ^ px);
         }
         assert_ne!(h.hash(xs[1], 0), h.hash(xs[1], 1));
+        // The nonce moves every tweak: the same (x, i) hashes differently in another garbling.
+        let other = Tccr::with_nonce(0x1234_5678_9abc_def0_0fed_cba9_8765_4321);
+        assert_ne!(other.hash(xs[1], 0), h.hash(xs[1], 0));
+        assert_eq!(other.hash(xs[1], 5), h.hash(xs[1], 5 ^ other.nonce()));
     }
 }

@@ -7,9 +7,11 @@
 //! grouping (including `L = 1`) produces and consumes the same bytes.
 //!
 //! Tweaks: AND gate `g` of the circuit with global index `c` uses tweaks (c << 64) | 2g and
-//! (c << 64) | (2g + 1), unique per session since one Δ is never used for two circuit lists.
+//! (c << 64) | (2g + 1), unique within a garbling (one Δ is never used for two circuit lists);
+//! the hash XORs its per-garbling random nonce into every tweak, so they also differ across
+//! garblings.
 
-use crate::block::{lsb_mask, sigma, Block, Tccr};
+use crate::block::{lsb_mask, Block, Tccr};
 use crate::circuit::Builder;
 
 /// Bytes of garbled table per AND gate (two 16-byte ciphertexts).
@@ -22,7 +24,6 @@ pub const MAX_LANES: usize = 8;
 pub struct LaneGarbler<'a, const L: usize> {
     hash: &'a Tccr,
     delta: Block,
-    sdelta: Block,
     tweak_hi: [Block; L],
     gate: u64,
     tables: &'a mut [u8],
@@ -42,7 +43,6 @@ impl<'a, const L: usize> LaneGarbler<'a, L> {
         LaneGarbler {
             hash,
             delta,
-            sdelta: sigma(delta),
             tweak_hi: circuits.map(|c| (c as u128) << 64),
             gate: 0,
             tables,
@@ -78,15 +78,16 @@ impl<const L: usize> Builder for LaneGarbler<'_, L> {
     fn and(&mut self, a: &Self::Wire, b: &Self::Wire) -> Self::Wire {
         let j0 = (self.gate as u128) << 1;
         let mut z = [0 as Block; 4 * MAX_LANES];
+        let mut t = [0 as Block; 4 * MAX_LANES];
         for l in 0..L {
-            let ta = sigma(a[l]) ^ self.tweak_hi[l] ^ j0;
-            let tb = sigma(b[l]) ^ self.tweak_hi[l] ^ j0 ^ 1;
-            z[4 * l] = ta;
-            z[4 * l + 1] = ta ^ self.sdelta;
-            z[4 * l + 2] = tb;
-            z[4 * l + 3] = tb ^ self.sdelta;
+            let (ta, tb) = (self.tweak_hi[l] | j0, self.tweak_hi[l] | j0 | 1);
+            z[4 * l] = a[l];
+            z[4 * l + 1] = a[l] ^ self.delta;
+            z[4 * l + 2] = b[l];
+            z[4 * l + 3] = b[l] ^ self.delta;
+            t[4 * l..4 * l + 4].copy_from_slice(&[ta, ta, tb, tb]);
         }
-        self.hash.hash_pretweaked(&mut z[..4 * L]);
+        self.hash.hash_many(&mut z[..4 * L], &t[..4 * L]);
         let off = self.gate as usize * TABLE_BYTES_PER_AND;
         let mut out = [0 as Block; L];
         for l in 0..L {
@@ -168,11 +169,14 @@ impl<const L: usize> Builder for LaneEvaluator<'_, L> {
     fn and(&mut self, a: &Self::Wire, b: &Self::Wire) -> Self::Wire {
         let j0 = (self.gate as u128) << 1;
         let mut z = [0 as Block; 2 * MAX_LANES];
+        let mut t = [0 as Block; 2 * MAX_LANES];
         for l in 0..L {
-            z[2 * l] = sigma(a[l]) ^ self.tweak_hi[l] ^ j0;
-            z[2 * l + 1] = sigma(b[l]) ^ self.tweak_hi[l] ^ j0 ^ 1;
+            z[2 * l] = a[l];
+            z[2 * l + 1] = b[l];
+            t[2 * l] = self.tweak_hi[l] | j0;
+            t[2 * l + 1] = self.tweak_hi[l] | j0 | 1;
         }
-        self.hash.hash_pretweaked(&mut z[..2 * L]);
+        self.hash.hash_many(&mut z[..2 * L], &t[..2 * L]);
         let off = self.gate as usize * TABLE_BYTES_PER_AND;
         let mut out = [0 as Block; L];
         for l in 0..L {

@@ -10,6 +10,8 @@
 pub mod bank;
 pub mod block;
 pub mod circuit;
+#[cfg(test)]
+mod collision_tests;
 mod error;
 pub mod garble;
 pub mod relu;
@@ -26,11 +28,14 @@ pub(crate) fn run_inline() -> bool {
 }
 pub mod ot;
 pub mod session;
+mod traffic;
 
 pub use bank::{
-    recv_decode_offsets, ChunkSink, ChunkSource, MemoryChunks, RelusSecrets, StoredChunk,
+    offsets_traffic, recv_decode_offsets, ChunkSink, ChunkSource, MemoryChunks, RelusSecrets,
+    StoredChunk,
 };
 pub use session::{
-    evaluate_offline, evaluate_offline_into, garble_offline, garble_offline_with, ClientRelus,
-    GcStats, OfflineConfig, ServerRelus,
+    evaluate_offline, evaluate_offline_into, garble_offline, garble_offline_with, ClientOffline,
+    ClientRelus, GcStats, OfflineConfig, ServerRelus,
 };
+pub use traffic::{traffic, Flow, GcTraffic};

@@ -31,8 +31,8 @@ pub(crate) const LABELS: u8 = 0x20;
 /// Online: evaluator output colour bits.
 pub(crate) const BITS: u8 = 0x21;
 
-const HEADER: usize = 17;
-const DIGEST: usize = 32;
+pub(crate) const HEADER: usize = 17;
+pub(crate) const DIGEST: usize = 32;
 const DIGEST_CONTEXT: &str = "pi-gc 2025 bulk frame digest v1";
 
 fn tag_name(tag: u8) -> &'static str {

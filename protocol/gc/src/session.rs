@@ -2,7 +2,8 @@
 //!
 //! Offline (one call per session on each side, in lock step, chunk by chunk):
 //! 1. server → client `HELLO`: version, SoftSpoken k, chunk size, circuit count, BLAKE3 digest
-//!    of the parameter list (the client refuses a different list: `Desync`);
+//!    of the parameter list (the client refuses a different list: `Desync`), and the random
+//!    nonce of this garbling's hash tweaks ([`crate::block::Tccr`]);
 //! 2. base OT + GGM setup (`ot::softspoken`), Δ is the server's correlation;
 //! 3. per chunk of `chunk` circuits: client → server `OT_CORR` (its choice bits are its inputs
 //!    b and n), server → client `TABLES` (garbled with the OT outputs as client input zero labels).
@@ -40,8 +41,8 @@ use crate::ot::{CotReceiver, CotSender};
 use crate::relu::{eval_relu_group, garble_relu_group, mask, ReluParams};
 use crate::GcError;
 
-const VERSION: u8 = 1;
-const HELLO_LEN: usize = 1 + 1 + 4 + 8 + 32;
+const VERSION: u8 = 2;
+pub(crate) const HELLO_LEN: usize = 1 + 1 + 4 + 8 + 32 + 16;
 
 /// Tunables of the offline phase (chosen by the server, announced to the client).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +63,7 @@ impl Default for OfflineConfig {
 }
 
 /// Circuits per online label frame.
-const ONLINE_FRAME: usize = 8192;
+pub(crate) const ONLINE_FRAME: usize = 8192;
 /// Largest chunk a client accepts.
 const MAX_CHUNK: usize = 1 << 16;
 
@@ -193,7 +194,7 @@ fn server_zero_labels<const L: usize>(prf: &Prf, circuits: [u64; L], w: usize) -
 /// Server-side result of the offline phase: everything needed to run the circuits online.
 pub struct ServerRelus {
     pub(crate) params: Vec<ReluParams>,
-    pub(crate) decode: Vec<u64>,
+    pub(crate) decode: Zeroizing<Vec<u64>>,
     pub(crate) delta: Zeroizing<Block>,
     pub(crate) prf_key: Zeroizing<[u8; 16]>,
     pub(crate) prf: Prf,
@@ -259,6 +260,10 @@ pub fn garble_offline_with<R: Read, W: Write>(
     hello.extend_from_slice(&(cfg.chunk_circuits as u32).to_le_bytes());
     hello.extend_from_slice(&(params.len() as u64).to_le_bytes());
     hello.extend_from_slice(&params_digest(params));
+    // A fresh nonce per garbling: tweaks never repeat across garblings under the fixed key.
+    let mut nonce = [0u8; 16];
+    rng.fill_bytes(&mut nonce);
+    hello.extend_from_slice(&nonce);
     if cfg.ot_k > 255 {
         return Err(GcError::InvalidParams(format!(
             "SoftSpoken k = {}",
@@ -275,7 +280,7 @@ pub fn garble_offline_with<R: Read, W: Write>(
     if params.is_empty() {
         return Ok(ServerRelus {
             params: Vec::new(),
-            decode: Vec::new(),
+            decode: Zeroizing::new(Vec::new()),
             delta: Zeroizing::new(1),
             prf_key,
             prf,
@@ -290,8 +295,8 @@ pub fn garble_offline_with<R: Read, W: Write>(
     stats.ot_seconds += t.elapsed().as_secs_f64();
     stats.ot_bytes += ch.counters().since(c1).total();
     let delta = Zeroizing::new(ot.delta());
-    let hash = Tccr::new();
-    let mut decode = Vec::with_capacity(params.len());
+    let hash = Tccr::with_nonce(u128::from_le_bytes(nonce));
+    let mut decode = Zeroizing::new(Vec::with_capacity(params.len()));
     // The table frame buffer, reused from chunk to chunk (the previous frame is already sent).
     let mut spare = Vec::new();
 
@@ -445,19 +450,20 @@ pub fn evaluate_offline<R: Read, W: Write>(
     rng: &mut (impl CryptoRng + RngCore),
 ) -> Result<ClientRelus, GcError> {
     let mut memory = MemoryChunks::default();
-    let stats = evaluate_offline_into(ch, params, inputs, rng, &mut memory)?;
-    Ok(ClientRelus::from_source(params, Box::new(memory), stats))
+    let done = evaluate_offline_into(ch, params, inputs, rng, &mut memory)?;
+    Ok(ClientRelus::from_source(params, Box::new(memory), &done))
 }
 
 /// Offline, client, handing every verified chunk to `sink` as it arrives (a bank on disk keeps
-/// the client's memory independent of the circuit count); returns this party's statistics.
+/// the client's memory independent of the circuit count); returns what the online phase needs
+/// besides the chunks (the garbling's hash nonce) and this party's statistics.
 pub fn evaluate_offline_into<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
     params: &[ReluParams],
     inputs: &[(u64, u64)],
     rng: &mut (impl CryptoRng + RngCore),
     sink: &mut dyn ChunkSink,
-) -> Result<GcStats, GcError> {
+) -> Result<ClientOffline, GcError> {
     if inputs.len() != params.len() {
         return Err(GcError::Length {
             what: "client inputs",
@@ -476,6 +482,8 @@ pub fn evaluate_offline_into<R: Read, W: Write>(
     let mut c8 = [0u8; 8];
     c8.copy_from_slice(&hello[6..14]);
     let count = u64::from_le_bytes(c8);
+    let mut n16 = [0u8; 16];
+    n16.copy_from_slice(&hello[46..62]);
     if version != VERSION {
         return Err(GcError::Desync(format!(
             "protocol version {version}, expected {VERSION}"
@@ -492,9 +500,12 @@ pub fn evaluate_offline_into<R: Read, W: Write>(
             "server chunk size {chunk_circuits}"
         )));
     }
-    let mut out = OfflineProgress { stats };
+    let mut out = OfflineProgress {
+        stats,
+        hash_nonce: u128::from_le_bytes(n16),
+    };
     if params.is_empty() {
-        return Ok(out.stats);
+        return Ok(out.done());
     }
     let c1 = ch.counters();
     let t = Instant::now();
@@ -587,12 +598,31 @@ pub fn evaluate_offline_into<R: Read, W: Write>(
             labels: labels_i,
         })?;
     }
-    Ok(out.stats)
+    Ok(out.done())
 }
 
 /// What `evaluate_offline_into` accumulates while it runs.
 struct OfflineProgress {
     stats: GcStats,
+    hash_nonce: u128,
+}
+
+impl OfflineProgress {
+    fn done(self) -> ClientOffline {
+        ClientOffline {
+            stats: self.stats,
+            hash_nonce: self.hash_nonce,
+        }
+    }
+}
+
+/// What the client's online phase needs from its offline phase besides the chunks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientOffline {
+    /// This party's offline statistics.
+    pub stats: GcStats,
+    /// The garbling's hash nonce (public: the server sent it in its hello).
+    pub hash_nonce: u128,
 }
 
 /// Packs `k`-bit values into a little-endian bit stream.

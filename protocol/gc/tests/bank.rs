@@ -6,8 +6,8 @@ use std::thread;
 
 use pi_gc::{
     evaluate_offline_into, garble_offline_with, recv_decode_offsets, relu_reference, ChunkSink,
-    ChunkSource, ClientRelus, GcError, OfflineConfig, ReluParams, RelusSecrets, ServerRelus,
-    StoredChunk,
+    ChunkSource, ClientOffline, ClientRelus, GcError, OfflineConfig, ReluParams, RelusSecrets,
+    ServerRelus, StoredChunk,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -48,6 +48,7 @@ struct Banked {
     offsets: Vec<u64>,
     secrets: [u8; 32],
     decoding_key: [u8; 32],
+    offline: ClientOffline,
 }
 
 /// Offline with a small chunk size, chunks serialised, decoding re-keyed; nothing kept in memory
@@ -82,7 +83,7 @@ fn bank(n: usize, seed: u64) -> Banked {
         chunk_circuits: 700,
     };
     let (mut s, mut c) = pi_net::loopback_pair().unwrap();
-    let (secrets, (stored, offsets)) = thread::scope(|sc| {
+    let (secrets, (stored, offsets, offline)) = thread::scope(|sc| {
         let ps = params.clone();
         let srv = sc.spawn(move || {
             let mut relus =
@@ -91,7 +92,7 @@ fn bank(n: usize, seed: u64) -> Banked {
             *relus.secrets().to_bytes()
         });
         let mut sink = Bytes::default();
-        evaluate_offline_into(
+        let offline = evaluate_offline_into(
             &mut c,
             &params,
             &inputs,
@@ -100,7 +101,7 @@ fn bank(n: usize, seed: u64) -> Banked {
         )
         .unwrap();
         let offsets = recv_decode_offsets(&mut c, &params).unwrap();
-        (srv.join().unwrap(), (sink.0, offsets))
+        (srv.join().unwrap(), (sink.0, offsets, offline))
     });
     Banked {
         params,
@@ -110,6 +111,7 @@ fn bank(n: usize, seed: u64) -> Banked {
         offsets,
         secrets,
         decoding_key,
+        offline,
     }
 }
 
@@ -117,11 +119,8 @@ fn bank(n: usize, seed: u64) -> Banked {
 fn online(b: &Banked, stored: Vec<u8>, sizes: &[usize]) -> Result<Vec<u64>, GcError> {
     let secrets = RelusSecrets::from_bytes(&b.secrets)?;
     let mut srv = ServerRelus::restore(&b.params, &secrets, &b.decoding_key);
-    let mut cli = ClientRelus::from_source(
-        &b.params,
-        Box::new(Reader(Cursor::new(stored))),
-        Default::default(),
-    );
+    let mut cli =
+        ClientRelus::from_source(&b.params, Box::new(Reader(Cursor::new(stored))), &b.offline);
     cli.set_decode_offsets(b.offsets.clone())?;
     let mut outs = Vec::new();
     let mut at = 0;
@@ -182,7 +181,7 @@ fn decoding_offsets_are_needed_and_hide_the_decoding_bits() {
     let mut cli = ClientRelus::from_source(
         &b.params,
         Box::new(Reader(Cursor::new(b.stored.clone()))),
-        Default::default(),
+        &b.offline,
     );
     let (out, r) = run_online(&mut srv, &mut cli, &b.a);
     r.unwrap();

@@ -514,3 +514,47 @@ fn tampered_online_labels_are_detected_and_circuits_are_not_reused() {
     // The failed call consumed its circuits: they are never evaluated again.
     assert_eq!(cli.remaining(), 64 - 15);
 }
+
+#[test]
+fn the_traffic_forecast_is_what_crosses_the_wire() {
+    let b = ReluParams {
+        in_bits: 20,
+        shift: 4,
+        out_bits: 52,
+    };
+    let params: Vec<ReluParams> = (0..5000)
+        .map(|i| if i % 7 == 0 { b } else { ReluParams::DEFAULT })
+        .collect();
+    let c = case(params, 9);
+    for cfg in [
+        OfflineConfig {
+            ot_k: 4,
+            chunk_circuits: 1024,
+        },
+        OfflineConfig {
+            ot_k: 1,
+            chunk_circuits: 2048,
+        },
+    ] {
+        let want = pi_gc::traffic(&c.params, &cfg);
+        let (mut s, mut cl, _) = pair(CLEAN, CLEAN);
+        let (srv, cli) = offline(cfg, &c, &mut s, &mut cl);
+        let (mut srv, mut cli) = (srv.unwrap(), cli.unwrap());
+        let sent = cl.counters();
+        assert_eq!(
+            sent.sent,
+            want.offline_up.bytes + 4 * want.offline_up.frames
+        );
+        assert_eq!(
+            sent.received,
+            want.offline_down.bytes + 4 * want.offline_down.frames
+        );
+        online_and_check(&c, &[5000], &mut srv, &mut cli, &mut s, &mut cl);
+        let on = cl.counters().since(sent);
+        assert_eq!(on.sent, want.online_up.bytes + 4 * want.online_up.frames);
+        assert_eq!(
+            on.received,
+            want.online_down.bytes + 4 * want.online_down.frames
+        );
+    }
+}

@@ -179,6 +179,7 @@ pub fn client_linear<R: Read, W: Write>(
         magic: REQUEST_MAGIC,
         params: params.fingerprint(),
         shape: shape.fingerprint(),
+        plan: plan.fingerprint(),
         num_cts: plan.num_inputs() as u32,
     })?;
     for f in &frames {

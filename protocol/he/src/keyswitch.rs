@@ -83,6 +83,9 @@ pub(crate) fn galois_keygen(
             }
         }
     }
+    // The widened copy of the secret key and its images are secrets too.
+    let mut s = s;
+    s.zeroize();
     s_ntt.zeroize();
     sg.zeroize();
     sg_ntt.zeroize();

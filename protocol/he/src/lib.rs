@@ -37,7 +37,7 @@ pub use params::{
 pub use reference::plain_layer;
 pub use server::{
     prepare_layer, prepare_layer_with_cache, server_linear, server_linear_seeded, server_masks,
-    PreparedLayer, ServerHe, PREPARED_CACHE_BYTES,
+    setup_len, PreparedLayer, ServerHe, PREPARED_CACHE_BYTES,
 };
 pub use shape::LinearShape;
 
@@ -100,6 +100,55 @@ pub(crate) fn revealed(canon: &Canon, plan: &Plan, t: usize, pg: usize) -> Vec<R
         }
     }
     v
+}
+
+/// Bytes on the wire of one layer's exchange, from the block plan both sides derive.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LayerTraffic {
+    /// Client → server: the request header and every input ciphertext (payload bytes).
+    pub request_bytes: u64,
+    /// Server → client: the reply header and every reply ciphertext (payload bytes).
+    pub reply_bytes: u64,
+    /// Frames client → server.
+    pub request_frames: u64,
+    /// Frames server → client.
+    pub reply_frames: u64,
+    /// The largest single frame client → server.
+    pub max_request_frame: usize,
+    /// The largest single frame server → client.
+    pub max_reply_frame: usize,
+}
+
+/// What one layer's exchange puts on the wire (exact payload sizes; frame headers excluded).
+pub fn layer_traffic(params: &HeParams, shape: &LinearShape) -> Result<LayerTraffic, HeError> {
+    let c = Canon::new(shape)?;
+    let p = plan_for(params, &c)?;
+    let n = params.n;
+    let ct = 32
+        + params
+            .prime_bits
+            .iter()
+            .map(|&b| wire::packed_len(n, b))
+            .sum::<usize>();
+    // bincode fixint sizes of LayerRequest and LayerReply.
+    let (req_hdr, reply_hdr) = (4 + 8 + 8 + 8 + 4, 4 + 4);
+    let mut t = LayerTraffic {
+        request_bytes: (req_hdr + p.num_inputs() * ct) as u64,
+        request_frames: 1 + p.num_inputs() as u64,
+        max_request_frame: if p.num_inputs() > 0 { ct } else { req_hdr },
+        reply_bytes: reply_hdr as u64,
+        reply_frames: 1 + p.num_outputs() as u64,
+        max_reply_frame: reply_hdr,
+    };
+    for (ti, tile) in p.tiles.iter().enumerate() {
+        for pg in 0..p.cfgs[tile.cfg].n_pack {
+            let rev = revealed(&c, &p, ti, pg).len();
+            let len = wire::packed_len(n, params.c1_bits) + wire::packed_len(rev, params.c0_bits);
+            t.reply_bytes += len as u64;
+            t.max_reply_frame = t.max_reply_frame.max(len);
+        }
+    }
+    Ok(t)
 }
 
 /// Block plan summary of a layer: (input ciphertexts, reply ciphertexts, largest packing factor).

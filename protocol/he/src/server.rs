@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
 use rayon::prelude::*;
+use zeroize::Zeroize;
 
 use crate::arith::Acc52;
 use crate::bfv::{self, PublicKey};
@@ -34,16 +35,10 @@ impl ServerHe {
     /// Validates the client's setup message (parameter fingerprint, sizes, residues < q_i).
     pub fn new(params: &HeParams, client_setup: &[u8]) -> Result<Self, HeError> {
         let n = params.n;
-        let pk_body: usize = params.prime_bits.iter().map(|&b| packed_len(n, b)).sum();
+        let (pk_body, key_body) = setup_parts(params);
         let digits = params.num_primes();
-        let key_body: usize = digits
-            * params
-                .ks_bits
-                .iter()
-                .map(|&b| packed_len(n, b))
-                .sum::<usize>();
         let elements = params.galois_elements();
-        let want = 4 + 8 + 32 + pk_body + elements.len() * (32 + key_body);
+        let want = setup_len(params);
         if client_setup.len() != want {
             return Err(HeError::Malformed(format!(
                 "setup has {} bytes, expected {want}",
@@ -337,6 +332,25 @@ pub fn prepare_layer_with_cache(
 type ReplyCt = (Vec<u8>, Vec<(usize, u64)>);
 
 /// One received input ciphertext in NTT form: c0 from the wire, c1 = a from its seed.
+/// Bytes of the public-key body and of one Galois key body in the setup message.
+fn setup_parts(params: &HeParams) -> (usize, usize) {
+    let n = params.n;
+    let pk_body: usize = params.prime_bits.iter().map(|&b| packed_len(n, b)).sum();
+    let key_body: usize = params.num_primes()
+        * params
+            .ks_bits
+            .iter()
+            .map(|&b| packed_len(n, b))
+            .sum::<usize>();
+    (pk_body, key_body)
+}
+
+/// Exact length of the client's setup message (`ClientHe::public_setup`).
+pub fn setup_len(params: &HeParams) -> usize {
+    let (pk_body, key_body) = setup_parts(params);
+    4 + 8 + 32 + pk_body + params.galois_elements().len() * (32 + key_body)
+}
+
 struct InputCt {
     c0: Vec<u64>,
     a: Vec<u64>,
@@ -397,6 +411,13 @@ pub fn server_linear_seeded<R: Read, W: Write, G: RngCore + CryptoRng>(
     {
         return Err(HeError::Malformed(
             "layer request for other parameters or another layer".into(),
+        ));
+    }
+    if req.plan != plan.fingerprint() {
+        return Err(HeError::Malformed(
+            "the client cut this layer into other blocks than the server: the two sides \
+             disagree on the HE planner (different versions or link settings)"
+                .into(),
         ));
     }
     if req.num_cts as usize != plan.num_inputs() {
@@ -481,11 +502,12 @@ pub fn server_linear_seeded<R: Read, W: Write, G: RngCore + CryptoRng>(
         magic: REPLY_MAGIC,
         num_cts: plan.num_outputs() as u32,
     })?;
-    for (bytes, masks) in slots.into_iter().flatten().flatten() {
+    for (bytes, mut masks) in slots.into_iter().flatten().flatten() {
         ch.send_frame(&bytes)?;
-        for (idx, s) in masks {
+        for &(idx, s) in &masks {
             s_out[idx] = s;
         }
+        masks.zeroize();
     }
     ch.flush()?;
     Ok(s_out)

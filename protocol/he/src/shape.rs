@@ -494,6 +494,33 @@ impl Plan {
         })
     }
 
+    /// Fingerprint of the whole plan (every geometry and tile): both sides put theirs in the
+    /// layer request, so a client and a server that would cut a layer differently (other
+    /// versions or link settings) stop at the first layer instead of computing garbage.
+    pub fn fingerprint(&self) -> u64 {
+        let mut f = Fnv::new();
+        for v in [
+            self.n,
+            self.wi,
+            self.bmax,
+            self.cfgs.len(),
+            self.tiles.len(),
+        ] {
+            f.u64(v as u64);
+        }
+        for c in &self.cfgs {
+            for v in [c.hi, c.hwi, c.d, c.cs, c.cw, c.mw, c.n_cb, c.n_mg, c.n_pack] {
+                f.u64(v as u64);
+            }
+        }
+        for t in &self.tiles {
+            for v in [t.y0, t.rows, t.cfg] {
+                f.u64(v as u64);
+            }
+        }
+        f.finish()
+    }
+
     /// Number of input ciphertexts the client sends.
     pub fn num_inputs(&self) -> usize {
         self.tiles.iter().map(|t| self.cfgs[t.cfg].n_cb).sum()

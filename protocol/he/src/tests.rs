@@ -78,9 +78,51 @@ fn header(params: &HeParams, shape: &LinearShape, n: u32) -> Vec<u8> {
         magic: REQUEST_MAGIC,
         params: params.fingerprint(),
         shape: shape.fingerprint(),
+        plan: plan_for(params, &shape::Canon::new(shape).unwrap())
+            .unwrap()
+            .fingerprint(),
         num_cts: n,
     };
     bincode::serialize(&req).unwrap()
+}
+
+#[test]
+fn a_request_for_another_block_plan_is_refused() {
+    let (params, client, server, layer) = setup(11);
+    let mut req: LayerRequest = bincode::deserialize(&header(&params, &conv(), 1)).unwrap();
+    req.plan ^= 1;
+    req.num_cts = layer.ciphertexts().0 as u32;
+    let r = server_against(&server, &layer, vec![bincode::serialize(&req).unwrap()]);
+    match r {
+        Err(HeError::Malformed(m)) => assert!(m.contains("planner"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    good_run(&client, &server, &layer);
+}
+
+#[test]
+fn layer_traffic_is_what_crosses_the_wire() {
+    let (params, client, server, layer) = setup(12);
+    let want = layer_traffic(&params, &conv()).unwrap();
+    let (mut sch, mut cch) = pi_net::loopback_pair().unwrap();
+    let x: Vec<u64> = (0..conv().input_len() as u64).collect();
+    thread::scope(|sc| {
+        let h = sc.spawn(|| {
+            server_linear(
+                &mut sch,
+                &server,
+                &layer,
+                &mut ChaCha20Rng::seed_from_u64(1),
+            )
+            .unwrap()
+        });
+        client_linear(&mut cch, &client, &conv(), &x).unwrap();
+        h.join().unwrap();
+    });
+    let c = cch.counters();
+    assert_eq!(c.sent, want.request_bytes + 4 * want.request_frames);
+    assert_eq!(c.received, want.reply_bytes + 4 * want.reply_frames);
+    assert_eq!(setup_len(&params), client.public_setup().len());
 }
 
 fn ct_len(params: &HeParams) -> usize {

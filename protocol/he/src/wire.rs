@@ -8,6 +8,8 @@ pub(crate) struct LayerRequest {
     pub magic: u32,
     pub params: u64,
     pub shape: u64,
+    /// Fingerprint of the client's block plan (`Plan::fingerprint`); the server compares its own.
+    pub plan: u64,
     pub num_cts: u32,
 }
 

@@ -31,6 +31,8 @@ pub struct SetTail {
     pub output_share: Vec<u64>,
     /// Decoding offsets of the garbled circuits (one per circuit).
     pub offsets: Vec<u64>,
+    /// The garbling's hash nonce (public; the server sent it in its garbling hello).
+    pub gc_hash_nonce: u128,
     /// The server's sealed ticket.
     pub ticket: Vec<u8>,
     /// How the offline phase went.

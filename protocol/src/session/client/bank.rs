@@ -5,15 +5,19 @@ use std::io::{Read, Write};
 use std::time::Instant;
 
 use pi_gc::ClientRelus;
-use pi_net::{Channel, TcpChannel};
+use pi_net::Channel;
 use serde::{Deserialize, Serialize};
 
 use super::offline::{offline_into, ClientMaterial};
-use super::{client_program, handshake, he_setup, online, quantize, ClientOptions};
+use super::{
+    client_program, handshake, he_setup, online, quantize, run_on_connection, ClientOptions,
+    HELLO_REPLY_MAX,
+};
 use crate::bank::store::{BankReader, BankWriter, ClaimedSet, SetTail};
 use crate::bank::ticket::TicketHeader;
 use crate::messages::{SessionMode, TicketIssued, TicketOffer, TicketVerdict};
 use crate::report::{InferenceReport, OfflineReport};
+use crate::session::server::phase_name;
 use crate::session::{csprng, secs};
 use crate::ProtocolError;
 
@@ -54,13 +58,6 @@ pub struct BankedInference {
     pub discarded: Vec<(String, String)>,
 }
 
-fn connect(addr: &str, options: &ClientOptions) -> Result<TcpChannel, ProtocolError> {
-    let ch = TcpChannel::connect(addr).map_err(pi_net::NetError::from)?;
-    ch.set_read_timeout(Some(options.read_timeout))
-        .map_err(pi_net::NetError::from)?;
-    Ok(ch)
-}
-
 /// Connects to `addr` and banks `count` sets into `bank`.
 pub fn preprocess(
     addr: &str,
@@ -69,8 +66,9 @@ pub fn preprocess(
     options: &ClientOptions,
     progress: &dyn Fn(&str, usize, usize),
 ) -> Result<PreprocessReport, ProtocolError> {
-    let mut ch = connect(addr, options)?;
-    preprocess_on(&mut ch, addr, count, bank, progress)
+    run_on_connection(addr, options, |ch| {
+        preprocess_on(ch, addr, count, bank, progress)
+    })
 }
 
 /// Banks `count` sets over a connected channel; each set is complete in the bank (chunks, tail,
@@ -86,13 +84,20 @@ pub fn preprocess_on<R: Read, W: Write>(
     if count == 0 {
         return Err(ProtocolError::BadInput("count must be at least 1".into()));
     }
+    ch.begin_phase("hello", None, HELLO_REPLY_MAX);
     let public = handshake::hello(ch, count, SessionMode::Preprocess)?;
     let program = client_program(&public)?;
+    let budget = program.budget()?;
     let fingerprint = public.bank_fingerprint();
     let mut rng = csprng();
     let he = he_setup(ch, &program, &mut rng)?;
     let mut sets = Vec::with_capacity(count as usize);
     for i in 0..count as usize {
+        ch.begin_phase(
+            &phase_name("offline", i as u32, count),
+            None,
+            budget.offline.down.max_frame,
+        );
         let mut writer = bank.begin()?;
         let mut shares = offline_into(
             ch,
@@ -116,6 +121,7 @@ pub fn preprocess_on<R: Read, W: Write>(
             input_mask: std::mem::take(&mut shares.input_mask),
             output_share: std::mem::take(&mut shares.output_share),
             offsets: std::mem::take(&mut shares.offsets),
+            gc_hash_nonce: shares.gc.hash_nonce,
             ticket: issued.ticket,
             report: shares.report.clone(),
         };
@@ -147,8 +153,9 @@ pub fn infer(
     progress: &dyn Fn(&str, usize, usize),
 ) -> Result<BankedInference, ProtocolError> {
     let start = Instant::now();
-    let mut ch = connect(addr, options)?;
-    infer_on(&mut ch, addr, shape, image, bank, progress, start)
+    run_on_connection(addr, options, |ch| {
+        infer_on(ch, addr, shape, image, bank, progress, start)
+    })
 }
 
 /// One banked inference over a connected channel (`start`: when the user's wait began).
@@ -190,6 +197,8 @@ pub fn infer_on<R: Read, W: Write>(
     };
     let (program, input) = prepared;
     let model = set.tail().model;
+    let logit_bound = set.tail().public.logit_bound;
+    ch.begin_phase("hello", None, HELLO_REPLY_MAX);
     handshake::send_hello(ch, 1, SessionMode::Redeem, Some(model))?;
     ch.send(&TicketOffer {
         ticket: set.tail().ticket.clone(),
@@ -265,7 +274,11 @@ pub fn infer_on<R: Read, W: Write>(
         }
     };
     let ((name, tail), source) = (set, source);
-    let mut relus = ClientRelus::from_source(program.relu_params(), source, Default::default());
+    let gc = pi_gc::ClientOffline {
+        stats: Default::default(),
+        hash_nonce: tail.gc_hash_nonce,
+    };
+    let mut relus = ClientRelus::from_source(program.relu_params(), source, &gc);
     relus.set_decode_offsets(tail.offsets.clone())?;
     let material = ClientMaterial {
         input_mask: tail.input_mask.clone(),
@@ -274,7 +287,9 @@ pub fn infer_on<R: Read, W: Write>(
         report: tail.report.clone(),
     };
     progress("online", 0, 1);
+    ch.begin_phase("online", None, program.online_phase().down.max_frame);
     let mut report = online::online(ch, &program, &input, material)?;
+    crate::plausible::check_logits(&report.logits, logit_bound)?;
     report.total_seconds = secs(start);
     progress("done", 1, 1);
     Ok(BankedInference {
@@ -294,6 +309,7 @@ fn prepare(
     image: &[f32],
 ) -> Result<(crate::Program, Vec<u64>), ProtocolError> {
     let tail = set.tail();
+    crate::plausible::check_input(&tail.public.config, image)?;
     let program = crate::Program::for_client_online(tail.public.to_model()?, tail.public.config)?;
     if tail.public.bank_fingerprint() != tail.model {
         return Err(ProtocolError::Bank("model fingerprint mismatch".into()));

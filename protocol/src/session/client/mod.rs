@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use pi_he::ClientHe;
-use pi_net::{Channel, TcpChannel};
+use pi_net::{Channel, ConnectOptions, NetChannel, NetError};
 use serde::{Deserialize, Serialize};
 
 pub use bank::{
@@ -20,6 +20,7 @@ pub use bank::{
 };
 pub use offline::ClientMaterial;
 
+use super::server::phase_name;
 use super::{csprng, secs};
 use crate::messages::SessionMode;
 use crate::program::Program;
@@ -27,22 +28,29 @@ use crate::report::InferenceReport;
 use crate::ProtocolError;
 
 /// How the client runs a session.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ClientOptions {
     /// Inferences to preprocess and then run in one session.
     pub batch: u32,
-    /// Longest wait for a server message.
-    pub read_timeout: Duration,
+    /// TLS or plaintext, connect and idle timeouts.
+    pub connect: ConnectOptions,
+    /// Longest the whole session may take (`None`: only the idle timeout applies).
+    pub session_timeout: Option<Duration>,
 }
 
 impl Default for ClientOptions {
+    /// One inference, plaintext, 300 s idle timeout (tests; `pi-client` asks for TLS).
     fn default() -> Self {
         ClientOptions {
             batch: 1,
-            read_timeout: Duration::from_secs(300),
+            connect: ConnectOptions::plaintext(Duration::from_secs(300)),
+            session_timeout: None,
         }
     }
 }
+
+/// The largest frame a client accepts in the server's hello (the weightless model).
+const HELLO_REPLY_MAX: usize = 16 << 20;
 
 /// Everything the client reports about one session.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -52,6 +60,46 @@ pub struct SessionReport {
     pub macs: u64,
     pub inferences: Vec<InferenceReport>,
     pub session_seconds: f64,
+}
+
+/// Connects to `addr` and runs `options.batch` private inferences of `image` ([c,h,w] float32).
+///
+/// When the session fails, the server's reason is reported if it sent one; when this side
+/// fails, it tells the server why before closing.
+pub fn run_client(
+    addr: &str,
+    shape: [usize; 3],
+    image: &[f32],
+    options: &ClientOptions,
+    progress: &dyn Fn(&str, usize, usize),
+) -> Result<SessionReport, ProtocolError> {
+    run_on_connection(addr, options, |ch| {
+        run_client_on(ch, shape, image, options, progress)
+    })
+}
+
+fn is_transport(e: &ProtocolError) -> bool {
+    matches!(
+        e.net(),
+        Some(NetError::Io(_) | NetError::Timeout(_) | NetError::Closed)
+    )
+}
+
+/// After a failed write or a lost connection: the abort frame the server may have sent first.
+fn server_reason(ch: &mut NetChannel) -> Option<ProtocolError> {
+    ch.begin_phase("closing", None, 64 << 20);
+    if let Some(d) = ch.deadlines() {
+        // After begin_phase, which would clear it: half a second, whatever the other limits.
+        d.closing(Duration::from_millis(500));
+    }
+    for _ in 0..8 {
+        match ch.recv_frame() {
+            Ok(_) => continue,
+            Err(NetError::Aborted(r)) => return Some(ProtocolError::PeerAborted(r)),
+            Err(_) => return None,
+        }
+    }
+    None
 }
 
 /// The program the client runs for the server's public model.
@@ -87,19 +135,31 @@ fn he_setup<R: Read, W: Write>(
     Ok(he)
 }
 
-/// Connects to `addr` and runs `options.batch` private inferences of `image` ([c,h,w] float32).
-pub fn run_client(
+/// Runs a session over a connected channel with `body`, reporting the server's reason when the
+/// session fails on its side and telling the server why when it fails on this side.
+fn run_on_connection<T>(
     addr: &str,
-    shape: [usize; 3],
-    image: &[f32],
     options: &ClientOptions,
-    progress: &dyn Fn(&str, usize, usize),
-) -> Result<SessionReport, ProtocolError> {
-    let ch = TcpChannel::connect(addr).map_err(pi_net::NetError::from)?;
-    ch.set_read_timeout(Some(options.read_timeout))
-        .map_err(pi_net::NetError::from)?;
-    let mut ch = ch;
-    run_client_on(&mut ch, shape, image, options, progress)
+    body: impl FnOnce(&mut NetChannel) -> Result<T, ProtocolError>,
+) -> Result<T, ProtocolError> {
+    let mut ch = pi_net::connect(addr, &options.connect)?;
+    if let Some(t) = options.session_timeout {
+        ch.set_session_deadline(t);
+    }
+    let result = body(&mut ch);
+    let result = match result.map_err(ProtocolError::surface_peer_reason) {
+        Err(e @ ProtocolError::PeerAborted(_)) => Err(e),
+        Err(e) if crate::session::server::from_peer(&e) || is_transport(&e) => {
+            Err(server_reason(&mut ch).unwrap_or(e))
+        }
+        Err(e) => {
+            ch.send_abort(&format!("client: {e}"));
+            Err(e)
+        }
+        ok => ok,
+    };
+    ch.close(Duration::from_millis(100));
+    result
 }
 
 /// Runs a client session over an already connected channel.
@@ -114,14 +174,22 @@ pub fn run_client_on<R: Read, W: Write>(
     if options.batch == 0 {
         return Err(ProtocolError::BadInput("batch must be at least 1".into()));
     }
+    ch.begin_phase("hello", None, HELLO_REPLY_MAX);
     let public = handshake::hello(ch, options.batch, SessionMode::Inline)?;
+    crate::plausible::check_input(&public.config, image)?;
     let program = client_program(&public)?;
+    let budget = program.budget()?;
     let input = quantize(&program, shape, image)?;
     let mut rng = csprng();
     let he = he_setup(ch, &program, &mut rng)?;
 
     let mut material = Vec::with_capacity(options.batch as usize);
     for i in 0..options.batch as usize {
+        ch.begin_phase(
+            &phase_name("offline", i as u32, options.batch),
+            None,
+            budget.offline.down.max_frame,
+        );
         material.push(offline::offline(
             ch,
             &program,
@@ -135,7 +203,14 @@ pub fn run_client_on<R: Read, W: Write>(
     let mut inferences = Vec::with_capacity(material.len());
     for (i, m) in material.into_iter().enumerate() {
         progress("online", i, options.batch as usize);
-        inferences.push(online::online(ch, &program, &input, m)?);
+        ch.begin_phase(
+            &phase_name("online", i as u32, options.batch),
+            None,
+            budget.online.down.max_frame,
+        );
+        let inference = online::online(ch, &program, &input, m)?;
+        crate::plausible::check_logits(&inference.logits, public.logit_bound)?;
+        inferences.push(inference);
     }
     progress("done", options.batch as usize, options.batch as usize);
     Ok(SessionReport {

@@ -37,7 +37,7 @@ pub(crate) struct OfflineShares {
     pub(crate) output_share: Vec<u64>,
     /// Decoding offsets of the garbled circuits.
     pub(crate) offsets: Vec<u64>,
-    pub(crate) gc_stats: pi_gc::GcStats,
+    pub(crate) gc: pi_gc::ClientOffline,
     pub(crate) report: OfflineReport,
 }
 
@@ -60,8 +60,7 @@ pub(crate) fn offline<R: Read, W: Write>(
 ) -> Result<ClientMaterial, ProtocolError> {
     let mut memory = MemoryChunks::default();
     let mut shares = offline_into(ch, program, he, rng, index, batch, progress, &mut memory)?;
-    let mut relus =
-        ClientRelus::from_source(program.relu_params(), Box::new(memory), shares.gc_stats);
+    let mut relus = ClientRelus::from_source(program.relu_params(), Box::new(memory), &shares.gc);
     relus.set_decode_offsets(std::mem::take(&mut shares.offsets))?;
     Ok(ClientMaterial {
         input_mask: std::mem::take(&mut shares.input_mask),
@@ -167,12 +166,15 @@ pub(crate) fn offline_into<R: Read, W: Write>(
         };
         shares[id] = Some(out);
         for dead in program.last_uses(id) {
-            shares[*dead] = None;
+            if let Some(mut v) = shares[*dead].take() {
+                v.zeroize();
+            }
         }
     }
     let output_share = shares[program.output()]
         .take()
         .ok_or(ProtocolError::Violation("no output".into()))?;
+    shares.iter_mut().flatten().for_each(|v| v.zeroize());
 
     progress(
         if batch > 1 {
@@ -184,11 +186,13 @@ pub(crate) fn offline_into<R: Read, W: Write>(
         1,
     );
     let t = Instant::now();
-    let stats = pi_gc::evaluate_offline_into(ch, program.relu_params(), &gc_inputs, rng, sink)?;
+    let gc = pi_gc::evaluate_offline_into(ch, program.relu_params(), &gc_inputs, rng, sink);
+    // b and n = −r of every circuit: the client's masks, no longer needed once garbled.
     gc_inputs.iter_mut().for_each(|(b, n)| {
         b.zeroize();
         n.zeroize();
     });
+    let gc = gc?;
     let offsets = pi_gc::recv_decode_offsets(ch, program.relu_params())?;
     let gc_seconds = secs(t);
     let done: OfflineDone = ch.recv()?;
@@ -197,14 +201,14 @@ pub(crate) fn offline_into<R: Read, W: Write>(
         input_mask,
         output_share,
         offsets,
-        gc_stats: stats,
+        gc,
         report: OfflineReport {
             seconds: secs(start),
             bytes_sent: traffic.sent,
             bytes_received: traffic.received,
             he_seconds,
-            garble_seconds: (gc_seconds - stats.ot_seconds).max(0.0),
-            ot_seconds: stats.ot_seconds,
+            garble_seconds: (gc_seconds - gc.stats.ot_seconds).max(0.0),
+            ot_seconds: gc.stats.ot_seconds,
             server_he_seconds: done.he_seconds,
             server_garble_seconds: done.garble_seconds,
         },

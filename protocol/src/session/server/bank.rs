@@ -9,15 +9,18 @@ use pi_he::ServerHe;
 use pi_net::{Channel, NetError};
 
 use super::offline::{self, ServerMaterial};
-use super::{online, ServedModel};
+use super::{online, phase_name, ServedModel};
 use crate::bank::replay::ReplayGuard;
 use crate::bank::ticket::{self, TicketKey};
+use crate::budget::SessionLimits;
 use crate::messages::{TicketIssued, TicketOffer, TicketVerdict};
 use crate::session::csprng;
 use crate::ProtocolError;
 
 /// Tickets offered in one redeem session before the server gives up on the client.
 const MAX_OFFERS: usize = 16;
+/// Largest ticket offer frame (a ticket is 181 bytes).
+const OFFER_MAX_FRAME: usize = 4096;
 
 /// How this server banks: the key its tickets are sealed under, their lifetime, and the store
 /// that records used ticket ids.
@@ -66,13 +69,20 @@ pub(crate) fn unix_now() -> u64 {
 pub(crate) fn preprocess<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
     served: &ServedModel,
+    limits: &SessionLimits,
     he: &ServerHe,
     banking: &Banking,
     count: u32,
     log: &mut TicketLog,
 ) -> Result<(), ProtocolError> {
     let mut rng = csprng();
-    for _ in 0..count {
+    let budget = served.budget();
+    for i in 0..count {
+        ch.begin_phase(
+            &phase_name("offline", i, count),
+            Some(limits.phase_time(&budget.offline)),
+            budget.offline.up.max_frame,
+        );
         let material = offline::offline(ch, served, he, &mut rng)?;
         let now = unix_now();
         let ticket = ticket::seal(
@@ -96,14 +106,18 @@ pub(crate) fn preprocess<R: Read, W: Write>(
 pub(crate) fn redeem<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
     served: &ServedModel,
+    limits: &SessionLimits,
     banking: &Banking,
     log: &mut TicketLog,
 ) -> Result<(), ProtocolError> {
     for _ in 0..MAX_OFFERS {
+        ch.begin_phase("ticket", Some(limits.phase_slack), OFFER_MAX_FRAME);
         let offer: TicketOffer = match ch.recv() {
             Ok(o) => o,
-            // A client with no other set to offer hangs up after a refusal.
-            Err(NetError::Closed) if !log.refused.is_empty() => return Ok(()),
+            // A client with no other set to offer hangs up (or says why) after a refusal.
+            Err(NetError::Closed | NetError::Aborted(_)) if !log.refused.is_empty() => {
+                return Ok(())
+            }
             Err(e) => return Err(e.into()),
         };
         let now = unix_now();
@@ -142,6 +156,12 @@ pub(crate) fn redeem<R: Read, W: Write>(
         ch.send(&TicketVerdict::Accepted)?;
         ch.flush()?;
         log.redeemed = Some(id);
+        let budget = served.budget();
+        ch.begin_phase(
+            "online",
+            Some(limits.phase_time(&budget.online)),
+            budget.online.up.max_frame,
+        );
         let material = ServerMaterial::restore(served, &opened.secrets)?;
         return online::online(ch, &served.program, material);
     }

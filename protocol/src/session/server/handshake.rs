@@ -4,7 +4,8 @@ use std::io::{Read, Write};
 
 use pi_net::Channel;
 
-use super::{ServedModel, SessionLimits};
+use super::ServedModel;
+use crate::budget::SessionLimits;
 use crate::messages::{ClientHello, ServerHello, SessionMode, PROTOCOL_VERSION};
 use crate::ProtocolError;
 
@@ -22,10 +23,7 @@ pub(crate) fn accept<R: Read, W: Write>(
             hello.version
         ))
     } else if hello.mode != SessionMode::Inline && !banking {
-        Some(
-            "this server does not bank preprocessing (no ticket key); use the one-shot client"
-                .into(),
-        )
+        Some("this server does not bank preprocessing; use the one-shot client".into())
     } else {
         match hello.mode {
             SessionMode::Inline if hello.batch == 0 || hello.batch > limits.max_batch => {
@@ -40,17 +38,19 @@ pub(crate) fn accept<R: Read, W: Write>(
                     hello.batch, limits.max_bank
                 ))
             }
-            SessionMode::Redeem if hello.batch != 1 => {
-                Some(format!("a redeem session runs 1 inference, not {}", hello.batch))
-            }
-            SessionMode::Redeem
-                if hello.bank_model != Some(served.public.bank_fingerprint()) =>
-            {
+            SessionMode::Redeem if hello.batch != 1 => Some(format!(
+                "a redeem session runs 1 inference, not {}",
+                hello.batch
+            )),
+            SessionMode::Redeem if hello.bank_model != Some(served.bank_fingerprint) => {
                 Some(format!(
                     "the banked set is for model {}, this server serves {} ({}): run `pi-client preprocess` against it",
-                    hello.bank_model.map(|f| crate::bank::ticket::hex(&f[..8])).unwrap_or_default(),
+                    hello
+                        .bank_model
+                        .map(|f| crate::bank::ticket::hex(&f[..8]))
+                        .unwrap_or_default(),
                     served.name(),
-                    crate::bank::ticket::hex(&served.public.bank_fingerprint()[..8]),
+                    crate::bank::ticket::hex(&served.bank_fingerprint[..8]),
                 ))
             }
             _ => None,

@@ -19,40 +19,20 @@ use std::time::{Duration, Instant};
 use models::fixed::FixedConfig;
 use models::Model;
 use pi_he::{PreparedLayer, ServerHe};
-use pi_net::{Channel, TcpChannel};
+use pi_net::{Channel, Deadlines, NetChannel, NetError, ServerSecurity};
 
 pub use bank::{Banking, TicketLog};
 pub use offline::ServerMaterial;
 
 use super::{csprng, secs};
+use crate::budget::{SessionBudget, SessionLimits};
 use crate::messages::SessionMode;
 use crate::program::Program;
 use crate::public_model::PublicModel;
 use crate::ProtocolError;
 
-/// Limits applied to every client session.
-#[derive(Clone, Debug)]
-pub struct SessionLimits {
-    /// Longest wait for a client message before the session is dropped.
-    pub read_timeout: Duration,
-    /// Largest frame accepted from a client.
-    pub max_frame: usize,
-    /// Most inferences one inline session may preprocess.
-    pub max_batch: u32,
-    /// Most sets one preprocess session may bank.
-    pub max_bank: u32,
-}
-
-impl Default for SessionLimits {
-    fn default() -> Self {
-        SessionLimits {
-            read_timeout: Duration::from_secs(120),
-            max_frame: 64 << 20,
-            max_batch: 16,
-            max_bank: 256,
-        }
-    }
-}
+/// How long a side that ends a session keeps the connection to deliver its reason.
+pub const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
 /// What the server logs about a finished session.
 #[derive(Clone, Debug, Default)]
@@ -71,9 +51,12 @@ pub struct ServedModel {
     program: Program,
     public: PublicModel,
     layers: Arc<Vec<PreparedLayer>>,
+    budget: SessionBudget,
     /// BLAKE3 of the whole model (weights included) and its fixed-point configuration: tickets
     /// are bound to it.
     fingerprint: [u8; 32],
+    /// The public model's fingerprint (what a client's banked set names).
+    bank_fingerprint: [u8; 32],
 }
 
 impl ServedModel {
@@ -91,19 +74,45 @@ impl ServedModel {
         let mut public = PublicModel::new(&model, config);
         public.he_link_mbps = mbps;
         let fingerprint = model_fingerprint(&model, &config)?;
+        let bank_fingerprint = public.bank_fingerprint();
         let program = Program::new(model, config)?.with_he_link_mbps(mbps)?;
         let layers = program.prepare_he_layers()?;
+        let budget = program.budget()?;
         Ok(ServedModel {
             program,
             public,
             layers: Arc::new(layers),
+            budget,
             fingerprint,
+            bank_fingerprint,
         })
     }
 
     /// Fingerprint of the served model, weights included (tickets are bound to it).
     pub fn fingerprint(&self) -> &[u8; 32] {
         &self.fingerprint
+    }
+
+    /// The same model with another declared logit bound (default 2^M; clients refuse results
+    /// outside it). Must be positive and finite.
+    pub fn with_logit_bound(mut self, bound: f32) -> Result<Self, ProtocolError> {
+        if !(bound.is_finite() && bound > 0.0) {
+            return Err(ProtocolError::BadInput(format!(
+                "logit bound {bound} must be positive and finite"
+            )));
+        }
+        self.public.logit_bound = bound;
+        Ok(self)
+    }
+
+    /// The logit bound clients are told.
+    pub fn logit_bound(&self) -> f32 {
+        self.public.logit_bound
+    }
+
+    /// What each phase of a session costs (frame limits and deadlines derive from it).
+    pub fn budget(&self) -> &SessionBudget {
+        &self.budget
     }
 
     /// The model's name.
@@ -134,7 +143,8 @@ fn model_fingerprint(model: &Model, config: &FixedConfig) -> Result<[u8; 32], Pr
     Ok(blake3::derive_key("pi-bank 2025 served model v1", &bytes))
 }
 
-/// Serves one client on a connected socket until the session ends (no banking).
+/// Serves one client on a connected plaintext socket until the session ends (tests and tools;
+/// `pi-server` accepts TLS and hands over a [`NetChannel`] to [`serve_connection`]); no banking.
 pub fn serve_session(
     stream: TcpStream,
     served: &ServedModel,
@@ -143,22 +153,61 @@ pub fn serve_session(
     serve_session_with(stream, served, limits, None)
 }
 
-/// Serves one client on a connected socket; `banking` enables preprocess and redeem sessions.
+/// As [`serve_session`]; `banking` enables preprocess and redeem sessions.
 pub fn serve_session_with(
     stream: TcpStream,
     served: &ServedModel,
     limits: &SessionLimits,
     banking: Option<&Banking>,
 ) -> Result<SessionSummary, ProtocolError> {
-    stream
-        .set_read_timeout(Some(limits.read_timeout))
-        .map_err(pi_net::NetError::from)?;
-    let ch = TcpChannel::from_tcp(stream).map_err(pi_net::NetError::from)?;
-    let mut ch = ch.with_max_frame(limits.max_frame);
-    serve_channel_with(&mut ch, served, limits, banking)
+    let deadlines = Deadlines::new(limits.idle_timeout);
+    let ch = pi_net::accept(
+        stream,
+        &ServerSecurity::Plaintext,
+        deadlines,
+        limits.phase_slack,
+    )?;
+    serve_connection_with(ch, served, limits, banking)
 }
 
-/// Serves one client over any channel (tests use this with a recording reader); no banking.
+/// Serves one client on an accepted connection; on failure tells the client why (abort frame)
+/// before closing. No banking.
+pub fn serve_connection(
+    ch: NetChannel,
+    served: &ServedModel,
+    limits: &SessionLimits,
+) -> Result<SessionSummary, ProtocolError> {
+    serve_connection_with(ch, served, limits, None)
+}
+
+/// As [`serve_connection`]; `banking` enables preprocess and redeem sessions.
+pub fn serve_connection_with(
+    ch: NetChannel,
+    served: &ServedModel,
+    limits: &SessionLimits,
+    banking: Option<&Banking>,
+) -> Result<SessionSummary, ProtocolError> {
+    let mut ch = ch.with_frame_cap(limits.max_frame);
+    let result = serve_channel_with(&mut ch, served, limits, banking)
+        .map_err(ProtocolError::surface_peer_reason);
+    if let Err(e) = &result {
+        if !from_peer(e) {
+            ch.send_abort(&format!("server: {e}"));
+        }
+    }
+    ch.close(CLOSE_LINGER);
+    result
+}
+
+/// Whether the error is the peer's doing at the transport level (nothing left to tell it).
+pub(crate) fn from_peer(e: &ProtocolError) -> bool {
+    matches!(e, ProtocolError::PeerAborted(_))
+        || matches!(e.net(), Some(NetError::Aborted(_) | NetError::Closed))
+}
+
+/// Serves one client over any channel (tests use this with a recording reader): every phase
+/// runs under its frame limit and deadline, derived from the model's [`SessionBudget`]. No
+/// banking.
 pub fn serve_channel<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
     served: &ServedModel,
@@ -167,7 +216,7 @@ pub fn serve_channel<R: Read, W: Write>(
     serve_channel_with(ch, served, limits, None)
 }
 
-/// Serves one client over any channel; `banking` enables preprocess and redeem sessions.
+/// As [`serve_channel`]; `banking` enables preprocess and redeem sessions.
 pub fn serve_channel_with<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
     served: &ServedModel,
@@ -175,37 +224,47 @@ pub fn serve_channel_with<R: Read, W: Write>(
     banking: Option<&Banking>,
 ) -> Result<SessionSummary, ProtocolError> {
     let start = Instant::now();
+    let budget = served.budget;
+    ch.begin_phase("hello", Some(limits.phase_slack), limits.hello_max_frame);
     let hello = handshake::accept(ch, served, limits, banking.is_some())?;
     let mut tickets = TicketLog::default();
-    let inferences = match hello.mode {
-        SessionMode::Inline => {
-            let he = he_setup(ch, served)?;
+    let inferences = match (hello.mode, banking) {
+        (SessionMode::Inline, _) => {
+            ch.set_session_deadline(limits.session_time(&budget, hello.batch));
+            let he = he_setup(ch, served, limits)?;
             let mut rng = csprng();
             let mut material = Vec::with_capacity(hello.batch as usize);
-            for _ in 0..hello.batch {
+            for i in 0..hello.batch {
+                ch.begin_phase(
+                    &phase_name("offline", i, hello.batch),
+                    Some(limits.phase_time(&budget.offline)),
+                    budget.offline.up.max_frame,
+                );
                 material.push(offline::offline(ch, served, &he, &mut rng)?);
             }
-            for m in material {
+            for (i, m) in material.into_iter().enumerate() {
+                ch.begin_phase(
+                    &phase_name("online", i as u32, hello.batch),
+                    Some(limits.phase_time(&budget.online)),
+                    budget.online.up.max_frame,
+                );
                 online::online(ch, &served.program, m)?;
             }
             hello.batch
         }
-        // The handshake refused banked modes when banking is off.
-        SessionMode::Preprocess => match banking {
-            Some(b) => {
-                let he = he_setup(ch, served)?;
-                bank::preprocess(ch, served, &he, b, hello.batch, &mut tickets)?;
-                0
-            }
-            None => 0,
-        },
-        SessionMode::Redeem => match banking {
-            Some(b) => {
-                bank::redeem(ch, served, b, &mut tickets)?;
-                u32::from(tickets.redeemed.is_some())
-            }
-            None => 0,
-        },
+        (SessionMode::Preprocess, Some(b)) => {
+            ch.set_session_deadline(limits.bank_time(&budget, hello.batch));
+            let he = he_setup(ch, served, limits)?;
+            bank::preprocess(ch, served, limits, &he, b, hello.batch, &mut tickets)?;
+            0
+        }
+        (SessionMode::Redeem, Some(b)) => {
+            ch.set_session_deadline(limits.redeem_time(&budget));
+            bank::redeem(ch, served, limits, b, &mut tickets)?;
+            u32::from(tickets.redeemed.is_some())
+        }
+        // The handshake refuses banked modes when banking is off.
+        (_, None) => 0,
     };
     let c = ch.counters();
     Ok(SessionSummary {
@@ -222,7 +281,25 @@ pub fn serve_channel_with<R: Read, W: Write>(
 fn he_setup<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
     served: &ServedModel,
+    limits: &SessionLimits,
 ) -> Result<ServerHe, ProtocolError> {
+    let budget = served.budget;
+    ch.begin_phase(
+        "HE key setup",
+        Some(limits.phase_time(&budget.setup)),
+        budget.setup.up.max_frame,
+    );
     let setup = ch.recv_frame()?;
-    Ok(ServerHe::new(served.program.he_params()?, &setup)?)
+    let he = ServerHe::new(served.program.he_params()?, &setup)?;
+    drop(setup);
+    Ok(he)
+}
+
+/// "offline", or "offline 2/4" in a batch.
+pub(crate) fn phase_name(what: &str, i: u32, batch: u32) -> String {
+    if batch > 1 {
+        format!("{what} {}/{batch}", i + 1)
+    } else {
+        what.to_string()
+    }
 }

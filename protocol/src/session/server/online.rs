@@ -4,6 +4,7 @@ use std::io::{Read, Write};
 use std::time::Instant;
 
 use pi_net::Channel;
+use zeroize::Zeroize;
 
 use super::offline::ServerMaterial;
 use crate::messages::{MaskedInput, OutputShare};
@@ -49,7 +50,7 @@ pub(crate) fn online<R: Read, W: Write>(
                 let mut x = get(&shares, *input)?.to_vec();
                 truncate_server_all(&mut x, *pre_shift, bits);
                 let mut y = program.eval_linear(id, &x)?;
-                let s = s_iter
+                let mut s = s_iter
                     .next()
                     .ok_or(ProtocolError::Exhausted("HE correlations"))?;
                 if s.len() != y.len() {
@@ -58,6 +59,7 @@ pub(crate) fn online<R: Read, W: Write>(
                 y.iter_mut()
                     .zip(&s)
                     .for_each(|(v, s)| *v = v.wrapping_add(*s) & ring);
+                s.zeroize();
                 linear_seconds += secs(t);
                 y
             }
