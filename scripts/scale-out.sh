@@ -52,7 +52,8 @@ fail() { echo "FAILED: $*" >&2; for f in "$work"/*.log; do echo "--- $f" >&2; ta
 # TLS end to end through HAProxy (TCP mode passes the records through): one throwaway CA, one
 # server certificate for 127.0.0.1 shared by both replicas.
 "$bin/pi-server" dev-cert --dir "$work/pki" --name 127.0.0.1 >/dev/null 2>&1 || fail "dev-cert"
-tls_server=(--tls-cert "$work/pki/server.pem" --tls-key "$work/pki/server.key")
+# Banked sets cover garbled ReLU layers: the replicas garble every layer.
+tls_server=(--tls-cert "$work/pki/server.pem" --tls-key "$work/pki/server.key" --relu-protocol gc)
 client() {
   local sub=$1; shift
   timeout 300 "$bin/pi-client" "$sub" --tls-ca "$work/pki/ca.pem" "$@"

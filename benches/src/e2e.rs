@@ -229,6 +229,10 @@ fn measure(
     cmd.args(["--listen", &addr, "--ticket-key"])
         .arg(work.join("ticket.key"))
         .args(&server_tls);
+    // Banked material covers garbled ReLU layers: both runs use them, so they compare alike.
+    if !args.server_args.contains("--relu-protocol") {
+        cmd.args(["--relu-protocol", "gc"]);
+    }
     if let Some(m) = &args.model {
         cmd.arg("--model").arg(m);
     }

@@ -6,6 +6,7 @@ mod door;
 mod e2e;
 mod linear;
 mod link;
+mod ot;
 mod relu;
 
 /// Benchmarks for the private-inference engine (results as one JSON line per run).
@@ -21,8 +22,10 @@ struct Cli {
 enum Command {
     /// Real pi-server/pi-client processes, one-shot vs banked, on loopback or a shaped netns link.
     E2e(e2e::E2eArgs),
-    /// Garbled ReLUs end to end: garble, OT, transfer over loopback TCP, evaluate, decode.
+    /// ReLUs end to end over loopback TCP, garbled (`--protocol gc`) or OT-based (`--protocol ot`).
     Relu(relu::ReluArgs),
+    /// Correlated-OT throughput: Ferret silent OT or SoftSpoken.
+    Ot(ot::OtArgs),
     /// The server's door against a real pi-server: mutated sessions, slow-loris, replay cost, TLS cost.
     Door {
         #[command(subcommand)]
@@ -41,6 +44,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::E2e(args) => e2e::run(&args),
         Command::Relu(args) => relu::run(&args),
+        Command::Ot(args) => ot::run(&args),
         Command::Door { figure } => door::run(&figure),
         Command::Linear { args } => linear::main(&args),
     }

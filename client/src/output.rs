@@ -73,13 +73,24 @@ pub fn print_table(r: &SessionReport) {
             off.he_seconds, off.garble_seconds, off.ot_seconds, off.server_he_seconds, off.server_garble_seconds
         );
         println!(
-            "{:<10} {:>9.3} {:>13} {:>13}   linear {:.3}s (server), GC {:.3}s",
+            "{:<10} {:>9.3} {:>13} {:>13}   linear {:.3}s (server), ReLUs {:.3}s",
             "online",
             on.seconds,
             mib(on.bytes_sent),
             mib(on.bytes_received),
             on.linear_seconds,
             on.gc_seconds
+        );
+        let (ro, rn) = (&off.relu, &on.relu);
+        println!(
+            "{:<10} gc {} + ot {}: offline {:.1} B and {:.2} µs per ReLU, online {:.1} B and {:.2} µs per ReLU",
+            "ReLUs",
+            ro.gc_relus,
+            ro.ot_relus,
+            ro.bytes_per_relu(),
+            ro.us_per_relu(),
+            rn.bytes_per_relu(),
+            rn.us_per_relu()
         );
         let bytes = off.bytes_sent + off.bytes_received + on.bytes_sent + on.bytes_received;
         println!(

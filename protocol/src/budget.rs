@@ -3,13 +3,16 @@
 //! the deadline of every phase and of the whole session.
 //!
 //! Everything is derived from the model (both sides compute the same figures): the HE sizes
-//! from `pi_he::layer_traffic`, the garbled-circuit sizes from `pi_gc::traffic`. A phase may
+//! from `pi_he::layer_traffic`, the ReLU sizes from `pi_gc::traffic` for the garbled layers and
+//! `pi_ot::traffic` for the OT layers (the announced per-layer plan). A phase may
 //! take `phase_slack + bytes / min_rate + compute`, so a slow but steady peer is served and a
 //! peer that trickles (or stops reading) is cut at a bound known in advance.
 
 use std::time::Duration;
 
-use pi_gc::OfflineConfig;
+use pi_gc::{OfflineConfig, ReluParams};
+
+use crate::nonlinear::ReluProtocol;
 
 use crate::program::Program;
 use crate::ProtocolError;
@@ -99,8 +102,14 @@ pub struct SessionBudget {
 }
 
 impl Program {
-    /// The traffic and compute of each phase of a session of this program.
+    /// The traffic and compute of each phase of a session of this program, every ReLU layer
+    /// garbled.
     pub fn budget(&self) -> Result<SessionBudget, ProtocolError> {
+        self.budget_for(&vec![ReluProtocol::Gc; self.relu_layers().len()])
+    }
+
+    /// The traffic and compute of each phase with ReLU layer i run by `plan[i]`.
+    pub fn budget_for(&self, plan: &[ReluProtocol]) -> Result<SessionBudget, ProtocolError> {
         let he = self.he_params()?;
         let setup = Phase {
             up: Flow::frame(pi_he::setup_len(he)),
@@ -122,19 +131,38 @@ impl Program {
                 max_frame: t.max_reply_frame,
             });
         }
-        let gc = pi_gc::traffic(self.relu_params(), &OfflineConfig::default());
-        // The decoding offsets, then OfflineDone (two f64), then a preprocess session's ticket.
-        let offsets = pi_gc::offsets_traffic(self.relu_params());
+        let (gc_params, ot_params) = split_by_plan(self, plan)?;
+        // Each protocol's session runs only when it has ReLUs.
+        let mut gc = pi_gc::GcTraffic::default();
+        if !gc_params.is_empty() {
+            gc = pi_gc::traffic(&gc_params, &OfflineConfig::default());
+        }
+        if !ot_params.is_empty() {
+            let ot = pi_ot::traffic(&ot_params);
+            gc.offline_up = merge(gc.offline_up, ot.offline_up);
+            gc.offline_down = merge(gc.offline_down, ot.offline_down);
+            // Online, every OT layer is its own call.
+            for ((params, n), proto) in self.relu_layers().iter().zip(plan) {
+                if *proto == ReluProtocol::Ot {
+                    let layer = pi_ot::traffic(&vec![*params; *n]);
+                    gc.online_up = merge(gc.online_up, layer.online_up);
+                    gc.online_down = merge(gc.online_down, layer.online_down);
+                }
+            }
+        }
+        // The decoding offsets of the garbled layers, OfflineDone (three f64), then a preprocess
+        // session's ticket.
+        let offsets = pi_gc::offsets_traffic(&gc_params);
         let offline = Phase {
             up: up.and(gc.offline_up.into()),
             down: down
                 .and(gc.offline_down.into())
                 .and(offsets.into())
-                .and(Flow::frame(16))
+                .and(Flow::frame(24))
                 .and(Flow::frame(8 + crate::bank::ticket::TICKET_LEN)),
             compute: compute(self, OFFLINE_NS_PER_MAC, OFFLINE_US_PER_RELU),
         };
-        let online = self.online_phase();
+        let online = self.online_phase_with(&gc);
         Ok(SessionBudget {
             setup,
             offline,
@@ -142,10 +170,17 @@ impl Program {
         })
     }
 
-    /// The traffic and compute of one online phase (no HE parameters needed: a banked
-    /// inference's client has none).
+    /// The traffic and compute of one online phase with every ReLU layer garbled (no HE
+    /// parameters needed: a banked inference's client has none).
     pub fn online_phase(&self) -> Phase {
-        let gc = pi_gc::traffic(self.relu_params(), &OfflineConfig::default());
+        self.online_phase_with(&pi_gc::traffic(
+            self.relu_params(),
+            &OfflineConfig::default(),
+        ))
+    }
+
+    /// One online phase whose ReLU layers move `gc`'s online traffic.
+    fn online_phase_with(&self, gc: &pi_gc::GcTraffic) -> Phase {
         // MaskedInput and OutputShare: bincode vectors of u64 (+ two f64 on the output).
         let input = Flow::frame(8 + 8 * self.input_len());
         let output = Flow::frame(8 + 8 * self.output_len() + 16);
@@ -161,6 +196,38 @@ impl Program {
             compute: compute(self, ONLINE_NS_PER_MAC, ONLINE_US_PER_RELU),
         }
     }
+}
+
+fn merge(a: pi_gc::Flow, b: pi_gc::Flow) -> pi_gc::Flow {
+    pi_gc::Flow {
+        bytes: a.bytes + b.bytes,
+        frames: a.frames + b.frames,
+        max_frame: a.max_frame.max(b.max_frame),
+    }
+}
+
+/// The ReLU parameters of the garbled layers and of the OT layers.
+fn split_by_plan(
+    p: &Program,
+    plan: &[ReluProtocol],
+) -> Result<(Vec<ReluParams>, Vec<ReluParams>), ProtocolError> {
+    let layers = p.relu_layers();
+    if plan.len() != layers.len() {
+        return Err(ProtocolError::Violation(format!(
+            "{} ReLU protocols for {} ReLU layers",
+            plan.len(),
+            layers.len()
+        )));
+    }
+    let (mut gc, mut ot) = (Vec::new(), Vec::new());
+    for ((params, n), proto) in layers.iter().zip(plan) {
+        let dst = match proto {
+            ReluProtocol::Gc => &mut gc,
+            ReluProtocol::Ot => &mut ot,
+        };
+        dst.extend(std::iter::repeat_n(*params, *n));
+    }
+    Ok((gc, ot))
 }
 
 fn compute(p: &Program, ns_per_mac: f64, us_per_relu: f64) -> Duration {

@@ -9,6 +9,9 @@ pub enum ProtocolError {
     /// Garbled-circuit or OT failure.
     #[error("garbled circuits: {0}")]
     Gc(#[from] pi_gc::GcError),
+    /// OT-based ReLU or silent-OT failure.
+    #[error("OT ReLUs: {0}")]
+    Ot(#[from] pi_ot::OtError),
     /// Homomorphic-encryption failure.
     #[error("homomorphic encryption: {0}")]
     He(#[from] pi_he::HeError),

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::public_model::PublicModel;
 
 /// Version of the wire protocol; both sides must agree.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// What a session does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,5 +79,8 @@ pub struct OutputShare {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OfflineDone {
     pub he_seconds: f64,
+    /// Garbling (GC layers).
     pub garble_seconds: f64,
+    /// OT extension and silent OT (both protocols' OTs).
+    pub ot_seconds: f64,
 }

@@ -271,6 +271,15 @@ impl Program {
         Ok(self)
     }
 
+    /// The same program with the HE planner's compute costs scaled by `milli`/1000 (the serving
+    /// host's measured speed relative to the planner's reference machine).
+    pub fn with_he_compute_milli(mut self, milli: u32) -> Result<Self, ProtocolError> {
+        if let Some(p) = self.he_params.take() {
+            self.he_params = Some(p.with_compute_milli(milli)?);
+        }
+        Ok(self)
+    }
+
     /// Number of Conv2d/Linear layers (one HE correlation each per inference).
     pub fn linear_count(&self) -> usize {
         self.linear_nodes.len()
@@ -296,6 +305,19 @@ impl Program {
 
     pub(crate) fn relu_params(&self) -> &[ReluParams] {
         &self.relu_params
+    }
+
+    /// Parameters and element count of every ReLU layer (step with circuits), in step order.
+    pub fn relu_layers(&self) -> Vec<(ReluParams, usize)> {
+        self.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Relu {
+                    params, selected, ..
+                } => Some((*params, selected.len())),
+                _ => None,
+            })
+            .collect()
     }
 
     pub(crate) fn steps(&self) -> &[Step] {

@@ -4,16 +4,24 @@ use models::fixed::FixedConfig;
 use models::{Model, Op};
 use serde::{Deserialize, Serialize};
 
+use crate::nonlinear::ReluProtocol;
 use crate::ProtocolError;
 
-/// A model's structure and fixed-point configuration, without weights or biases, the link
-/// speed the HE block planner is tuned for (both sides must plan alike), and the bound the
-/// server declares for every logit (the client refuses results outside it).
+/// A model's structure and fixed-point configuration, without weights or biases, the link the
+/// server plans for (the HE block planner must plan alike on both sides), the protocol of every
+/// ReLU layer (the client follows), and the bound the server declares for every logit (the
+/// client refuses results outside it).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PublicModel {
     model: Model,
     pub config: FixedConfig,
-    pub he_link_mbps: u32,
+    /// Link bandwidth (Mbit/s) the HE planner and the ReLU choice assume.
+    pub link_mbps: u32,
+    /// The server host's HE compute speed relative to the planner's reference, in thousandths
+    /// (the planner weighs compute against traffic with it; both sides must plan alike).
+    pub he_compute_milli: u32,
+    /// Protocol of each ReLU layer, in step order.
+    pub relu_protocols: Vec<ReluProtocol>,
     pub logit_bound: f32,
 }
 
@@ -37,7 +45,9 @@ impl PublicModel {
         PublicModel {
             model,
             config,
-            he_link_mbps: pi_he::DEFAULT_LINK_MBPS,
+            link_mbps: pi_he::DEFAULT_LINK_MBPS,
+            he_compute_milli: 1000,
+            relu_protocols: Vec::new(),
             logit_bound: crate::plausible::default_logit_bound(&config),
         }
     }

@@ -18,6 +18,43 @@ pub struct OfflineReport {
     pub server_he_seconds: f64,
     /// Server-side garbling + OT time, as reported by the server.
     pub server_garble_seconds: f64,
+    /// The ReLU layers' share of this phase (both protocols).
+    pub relu: ReluPhase,
+}
+
+/// ReLU traffic and time of one phase, with the number of ReLUs each protocol ran.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct ReluPhase {
+    /// ReLUs run as garbled circuits.
+    pub gc_relus: u64,
+    /// ReLUs run with OT-based comparisons.
+    pub ot_relus: u64,
+    /// Bytes of the ReLU protocols at the client's socket, both directions.
+    pub bytes: u64,
+    /// Client-side wall time of the ReLU protocols.
+    pub seconds: f64,
+}
+
+impl ReluPhase {
+    /// Bytes per ReLU (0 without ReLUs).
+    pub fn bytes_per_relu(&self) -> f64 {
+        let n = self.gc_relus + self.ot_relus;
+        if n == 0 {
+            0.0
+        } else {
+            self.bytes as f64 / n as f64
+        }
+    }
+
+    /// Microseconds per ReLU (0 without ReLUs).
+    pub fn us_per_relu(&self) -> f64 {
+        let n = self.gc_relus + self.ot_relus;
+        if n == 0 {
+            0.0
+        } else {
+            self.seconds * 1e6 / n as f64
+        }
+    }
 }
 
 /// Online (input-dependent) phase of one inference.
@@ -30,6 +67,8 @@ pub struct OnlineReport {
     pub linear_seconds: f64,
     /// Client-side wall time of the ReLU layers (label transfer, evaluation, output bits).
     pub gc_seconds: f64,
+    /// The ReLU layers' share of this phase (both protocols).
+    pub relu: ReluPhase,
 }
 
 /// One private inference.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use pi_net::{ServerSecurity, ServerTls};
-use protocol::SessionLimits;
+use protocol::{Link, ReluChoice, SessionLimits};
 
 /// Serve private inference of one CNN: clients learn the prediction, never the weights;
 /// the server never sees the client's image.
@@ -95,17 +95,45 @@ pub struct Args {
     /// clients refuse results outside it.
     #[arg(long, value_name = "BOUND")]
     pub logit_bound: Option<f32>,
-    /// Link speed (Mbit/s) the HE block planner assumes when it weighs compute against traffic.
-    /// Around 100 it packs replies with key switches (fewer bytes, more server compute); on a
-    /// fast LAN (e.g. 10000) it uses fewer switches and finishes sooner. Clients follow the server.
-    #[arg(long, default_value_t = protocol::DEFAULT_HE_LINK_MBPS, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub he_link_mbps: u32,
+    /// Link bandwidth (Mbit/s) the whole protocol plans for: the HE block planner weighs compute
+    /// against traffic with it (around 100 it packs replies with key switches, on a fast LAN,
+    /// e.g. 10000, it uses fewer switches), and `--relu-protocol auto` weighs the ReLU protocols
+    /// with it. Clients follow the server. `--he-link-mbps` is the old name.
+    #[arg(long, alias = "he-link-mbps", default_value_t = protocol::DEFAULT_HE_LINK_MBPS, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub link_mbps: u32,
+    /// Link round-trip time (ms) for `--relu-protocol auto`: OT ReLUs take ~15 round trips per
+    /// layer, garbled ReLUs one.
+    #[arg(long, default_value_t = 1.0)]
+    pub link_rtt_ms: f64,
+    /// ReLU protocol: `gc` (garbled circuits: one round trip per layer, ~3.8 KB per ReLU), `ot`
+    /// (OT-based comparisons on silent OT: ~40 B per ReLU, ~15 round trips per layer) or `auto`
+    /// (per layer, from compute costs measured on this host at start and the declared link).
+    /// Results are identical either way.
+    #[arg(long, value_enum, default_value_t = ReluArg::Auto)]
+    pub relu_protocol: ReluArg,
+    /// Where the host's measured compute costs are cached (the ReLU protocols' for `auto`, the
+    /// HE planner's speed relative to its reference machine); measured again (a few seconds) when
+    /// missing or written on another CPU. Default: $XDG_CACHE_HOME or ~/.cache,
+    /// `pi-server/host-costs-v1.json`.
+    #[arg(long, value_name = "FILE.json")]
+    pub host_costs: Option<PathBuf>,
     /// Serve this many sessions (connections that sent a hello), then exit (for scripts and
     /// tests; default: forever).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub sessions: Option<u64>,
     #[command(flatten)]
     pub bank: crate::bank::BankArgs,
+}
+
+/// `--relu-protocol` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReluArg {
+    /// Garbled circuits.
+    Gc,
+    /// OT-based comparisons on silent OT.
+    Ot,
+    /// Per layer, from host-measured costs and the link.
+    Auto,
 }
 
 /// Tools that do not serve.
@@ -125,6 +153,23 @@ pub enum Command {
 }
 
 impl Args {
+    /// The link both the HE planner and the ReLU choice assume.
+    pub fn link(&self) -> Link {
+        Link {
+            mbps: self.link_mbps,
+            rtt_ms: self.link_rtt_ms.max(0.0),
+        }
+    }
+
+    /// The ReLU protocol choice.
+    pub fn relu_choice(&self) -> ReluChoice {
+        match self.relu_protocol {
+            ReluArg::Gc => ReluChoice::Gc,
+            ReluArg::Ot => ReluChoice::Ot,
+            ReluArg::Auto => ReluChoice::Auto,
+        }
+    }
+
     /// How connections are secured, from the TLS flags (files are read and checked here).
     pub fn security(&self) -> anyhow::Result<ServerSecurity> {
         match (&self.tls_cert, &self.tls_key, self.insecure_plaintext) {

@@ -3,6 +3,7 @@
 mod admit;
 mod args;
 mod bank;
+mod host_costs;
 mod listener;
 mod model;
 mod peers;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use protocol::ServedModel;
+use protocol::{ServeOptions, ServedModel};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
@@ -94,8 +95,15 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         }
     }
     let model = model::load(args.model.as_deref())?;
+    let host = host_costs::load_or_measure(args.host_costs.as_deref());
+    let options = ServeOptions {
+        link: args.link(),
+        relu: args.relu_choice(),
+        costs: host.relu,
+        he_compute_milli: host.he_compute_milli,
+    };
     let started = std::time::Instant::now();
-    let mut served = ServedModel::with_he_link(model, Default::default(), args.he_link_mbps)
+    let mut served = ServedModel::with_options(model, Default::default(), &options)
         .context("preparing the model")?;
     if let Some(b) = args.logit_bound {
         served = served.with_logit_bound(b)?;
@@ -104,11 +112,15 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let served = Arc::new(served);
     let limits = args.limits();
     let budget = served.budget();
+    let protocols: Vec<&str> = served.relu_protocols().iter().map(|p| p.name()).collect();
     info!(
         model = %served.name(),
         relus = served.relus(),
         macs = served.macs(),
         logit_bound = served.logit_bound(),
+        relu_protocols = protocols.join(","),
+        link_mbps = args.link_mbps,
+        he_compute_milli = host.he_compute_milli,
         prepare_s = format!("{:.2}", started.elapsed().as_secs_f64()),
         offline_deadline_s = limits.phase_time(&budget.offline).as_secs(),
         online_deadline_s = limits.phase_time(&budget.online).as_secs(),
@@ -116,6 +128,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         "model ready"
     );
     let banking = Arc::new(args.bank.banking()?);
+    if !served.bankable() {
+        warn!("banked preprocessing is off: some ReLU layers run the OT-based protocol (banking needs --relu-protocol gc)");
+    }
     info!(
         key_id = %banking.key_id(),
         replay_store = %banking.replay_store(),

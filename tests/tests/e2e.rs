@@ -6,7 +6,7 @@ use models::fixed::FixedConfig;
 use models::zoo::ResNetSpec;
 use models::Model;
 use pi_tests::{has_local_truncation, loopback_session, random_image, references};
-use protocol::ServedModel;
+use protocol::{ReluChoice, ReluProtocol, ServeOptions, ServedModel};
 
 fn argmax(v: &[f32]) -> usize {
     models::float::argmax(v).expect("non-empty logits")
@@ -156,4 +156,91 @@ fn the_server_never_receives_the_clear_input() {
         hits, 0,
         "clear input values appear in the server's transcript"
     );
+}
+
+fn served_with(model: &Model, relu: ReluChoice) -> Arc<ServedModel> {
+    let options = ServeOptions {
+        relu,
+        ..ServeOptions::default()
+    };
+    Arc::new(
+        ServedModel::with_options(model.clone(), FixedConfig::default(), &options).expect("serve"),
+    )
+}
+
+#[test]
+fn ot_relus_are_bit_exact_on_random_models() {
+    // Every ReLU by OT: logits equal the fixed-point reference bit for bit (no local truncation).
+    for seed in [3, 11] {
+        let model = all_relu_resnet(seed);
+        let served = served_with(&model, ReluChoice::Ot);
+        assert!(served
+            .relu_protocols()
+            .iter()
+            .all(|p| *p == ReluProtocol::Ot));
+        let image = random_image(&model, seed + 40);
+        let (fixed, _) = references(&model, &image);
+        let run = loopback_session(served, &image, 2);
+        run.server.expect("server session");
+        let report = run.client.expect("client session");
+        for inf in &report.inferences {
+            assert_eq!(
+                inf.logits, fixed,
+                "seed {seed}: OT ReLUs must match the reference bit for bit"
+            );
+            assert_eq!(inf.offline.relu.ot_relus, report.relus);
+            assert_eq!(inf.offline.relu.gc_relus, 0);
+            // OT ReLUs cost tens of bytes each, not kilobytes.
+            let per = (inf.offline.relu.bytes + inf.online.relu.bytes) as f64 / report.relus as f64;
+            assert!(per < 400.0, "seed {seed}: {per} bytes per ReLU");
+        }
+    }
+}
+
+#[test]
+fn gc_and_ot_layers_mix_in_one_inference_and_random_models_match_with_ot() {
+    let model = all_relu_resnet(5);
+    let layers = ServedModel::new(model.clone(), FixedConfig::default())
+        .expect("serve")
+        .program()
+        .relu_layers()
+        .len();
+    assert!(layers >= 2);
+    let plan: Vec<ReluProtocol> = (0..layers)
+        .map(|i| {
+            if i % 2 == 0 {
+                ReluProtocol::Ot
+            } else {
+                ReluProtocol::Gc
+            }
+        })
+        .collect();
+    let image = random_image(&model, 21);
+    let (fixed, _) = references(&model, &image);
+    let run = loopback_session(served_with(&model, ReluChoice::PerLayer(plan)), &image, 1);
+    run.server.expect("server session");
+    let report = run.client.expect("client session");
+    let inf = &report.inferences[0];
+    assert_eq!(inf.logits, fixed);
+    assert!(inf.offline.relu.gc_relus > 0 && inf.offline.relu.ot_relus > 0);
+
+    // Models with removed and partial ReLUs (local truncation elsewhere): as close as with GC,
+    // and the OT ReLUs themselves exact (same output as the GC session on the same image).
+    for seed in 0..2 {
+        let model = models::zoo::random_resnet(seed, [3, 8, 8], 10);
+        let image = random_image(&model, 300 + seed);
+        let (fixed, _) = references(&model, &image);
+        let ot = loopback_session(served_with(&model, ReluChoice::Ot), &image, 1);
+        ot.server.expect("server session");
+        let logits = ot.client.expect("client session").inferences[0]
+            .logits
+            .clone();
+        let scale = fixed.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        for (p, r) in logits.iter().zip(&fixed) {
+            assert!(
+                (p - r).abs() <= LOCAL_TRUNCATION_TOLERANCE * scale,
+                "seed {seed}: PI {p} vs reference {r}"
+            );
+        }
+    }
 }

@@ -41,6 +41,7 @@ pub use server::{
 };
 pub use shape::LinearShape;
 
+use rand_core::SeedableRng;
 use shape::{Canon, CostModel, Plan};
 
 pub(crate) const SETUP_MAGIC: u32 = 0x5049_484B; // "PIHK"
@@ -57,9 +58,31 @@ pub(crate) fn plan_for(params: &HeParams, canon: &Canon) -> Result<Plan, HeError
         c1_bits: params.c1_bits as f64,
         c0_bits: params.c0_bits as f64,
         max_d: 1 << params.pack_bits,
-        bytes_per_ns: params.link_mbps as f64 / 8000.0,
+        // Compute ×s weighs against traffic exactly as a link s× faster does.
+        bytes_per_ns: params.link_mbps as f64 / 8000.0 * params.compute_milli as f64 / 1000.0,
     };
     Plan::choose(canon, params.n, &cost)
+}
+
+/// Key generation (encryption and Galois keys) at the default parameters on the machine whose
+/// timings the planner's compute constants are (AMD EPYC, IFMA kernels), nanoseconds.
+const REFERENCE_KEYGEN_NS: f64 = 16_000_000.0;
+
+/// This host's HE compute time relative to the planner's reference machine, in thousandths:
+/// the fastest of six key generations at the default parameters (≈ 0.1–0.3 s).
+pub fn measure_compute_milli() -> Result<u32, HeError> {
+    let params = HeParams::for_ring(52)?;
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(0x5049);
+    let mut best = f64::MAX;
+    for _ in 0..6 {
+        let t = std::time::Instant::now();
+        let c = ClientHe::new(&params, &mut rng)?;
+        best = best.min(t.elapsed().as_nanos() as f64);
+        drop(c);
+    }
+    Ok(((best / REFERENCE_KEYGEN_NS) * 1000.0)
+        .round()
+        .clamp(10.0, 100_000.0) as u32)
 }
 
 /// The arithmetic kernels this process runs: `"ifma"`, `"avx2"` or `"scalar"` (figures should name it).

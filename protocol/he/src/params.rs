@@ -37,6 +37,9 @@ pub struct HeParams {
     pub(crate) plain_bits: u32,
     /// Link speed (Mbit/s) the block planner optimises for.
     pub(crate) link_mbps: u32,
+    /// This host's HE compute time relative to the machine the planner's constants come from,
+    /// in thousandths (1000 = the same).
+    pub(crate) compute_milli: u32,
     pub(crate) n: usize,
     pub(crate) primes: Vec<u64>,
     pub(crate) ntt: Arc<Vec<NttTable>>,
@@ -267,6 +270,7 @@ impl HeParams {
             pack_bits,
             plain_bits,
             link_mbps: DEFAULT_LINK_MBPS,
+            compute_milli: 1000,
             n,
             primes,
             ntt: Arc::new(ntt),
@@ -303,6 +307,24 @@ impl HeParams {
     /// Link speed (Mbit/s) the block planner optimises for.
     pub fn link_mbps(&self) -> u32 {
         self.link_mbps
+    }
+
+    /// The same parameters with the planner's compute constants scaled by `milli`/1000 (the
+    /// host's measured HE speed relative to the reference machine, see [`crate::measure_compute_milli`]);
+    /// both parties must use the same value (it is part of the fingerprint).
+    pub fn with_compute_milli(mut self, milli: u32) -> Result<Self, HeError> {
+        if !(10..=100_000).contains(&milli) {
+            return Err(HeError::Params(format!(
+                "HE compute scale {milli}/1000 not in 10..=100000"
+            )));
+        }
+        self.compute_milli = milli;
+        Ok(self)
+    }
+
+    /// The planner's compute scale, in thousandths.
+    pub fn compute_milli(&self) -> u32 {
+        self.compute_milli
     }
 
     /// Share ring exponent k (t = 2^k).
@@ -353,6 +375,7 @@ impl HeParams {
         h.u64(self.weight_l1_bits as u64);
         h.u64(self.pack_bits as u64);
         h.u64(self.link_mbps as u64);
+        h.u64(self.compute_milli as u64);
         h.u64(self.n as u64);
         for &p in self.primes.iter().chain(self.ks_ntt.iter().map(|t| &t.p.q)) {
             h.u64(p);

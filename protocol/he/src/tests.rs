@@ -521,3 +521,10 @@ fn seal_evaluates_the_interleaved_block_encoding_to_the_convolution() {
     }
     assert!(checked >= 256, "checked {checked} outputs");
 }
+
+#[test]
+#[ignore]
+fn time_reference_keygen() {
+    let m = crate::measure_compute_milli().unwrap();
+    eprintln!("compute scale: {m}/1000 (kernels {})", crate::kernel_path());
+}

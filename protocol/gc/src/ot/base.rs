@@ -11,7 +11,7 @@ use curve25519_dalek::scalar::Scalar;
 use pi_net::Channel;
 use rand_core::{CryptoRng, RngCore};
 use subtle::{Choice, ConditionallySelectable};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::block::Block;
 use crate::msg::{recv_small, send_small, BASE_A, BASE_B};
@@ -28,44 +28,48 @@ fn kdf(a: &RistrettoPoint, b: &[u8], i: usize, p: &RistrettoPoint) -> Block {
     u128::from_le_bytes(out)
 }
 
-/// Sender side of `n` random OTs: returns both keys of each.
+/// Sender side of `n` random OTs: returns both keys of each (wiped when dropped).
 pub fn send<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
     n: usize,
     rng: &mut (impl CryptoRng + RngCore),
-) -> Result<Vec<[Block; 2]>, GcError> {
-    let mut a = Scalar::random(rng);
+) -> Result<Zeroizing<Vec<[Block; 2]>>, GcError> {
+    let mut a = Zeroizing::new(Scalar::random(rng));
     let big_a = RistrettoPoint::mul_base(&a);
     send_small(ch, BASE_A, big_a.compress().as_bytes())?;
     ch.flush()?;
     let bs = recv_small(ch, BASE_B, 32 * n)?;
-    let a_a = a * big_a;
-    let mut out = Vec::with_capacity(n);
+    // a·A and every a·B_i determine the keys: wiped on every exit path.
+    let a_a = Zeroizing::new(*a * big_a);
+    let mut out = Zeroizing::new(Vec::with_capacity(n));
     for (i, bb) in bs.chunks_exact(32).enumerate() {
         let b = CompressedRistretto::from_slice(bb)
             .ok()
             .and_then(|c| c.decompress())
             .ok_or(GcError::BadPoint(i))?;
-        let ab = a * b;
-        out.push([kdf(&big_a, bb, i, &ab), kdf(&big_a, bb, i, &(ab - a_a))]);
+        let mut ab = *a * b;
+        let mut ab1 = ab - *a_a;
+        out.push([kdf(&big_a, bb, i, &ab), kdf(&big_a, bb, i, &ab1)]);
+        ab.zeroize();
+        ab1.zeroize();
     }
     a.zeroize();
     Ok(out)
 }
 
-/// Receiver side: returns the key selected by each choice bit.
+/// Receiver side: returns the key selected by each choice bit (wiped when dropped).
 pub fn receive<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
     choices: &[bool],
     rng: &mut (impl CryptoRng + RngCore),
-) -> Result<Vec<Block>, GcError> {
+) -> Result<Zeroizing<Vec<Block>>, GcError> {
     let abytes = recv_small(ch, BASE_A, 32)?;
     let big_a = CompressedRistretto::from_slice(&abytes)
         .ok()
         .and_then(|c| c.decompress())
         .ok_or(GcError::BadPoint(0))?;
     let identity = RistrettoPoint::default();
-    let mut scalars = Vec::with_capacity(choices.len());
+    let mut scalars = Zeroizing::new(Vec::with_capacity(choices.len()));
     let mut msg = Vec::with_capacity(32 * choices.len());
     for &c in choices {
         let b = Scalar::random(rng);
@@ -80,10 +84,14 @@ pub fn receive<R: Read, W: Write>(
     let out = scalars
         .iter()
         .enumerate()
-        .map(|(i, b)| kdf(&big_a, &msg[32 * i..32 * i + 32], i, &(b * big_a)))
+        .map(|(i, b)| {
+            let mut p = b * big_a;
+            let k = kdf(&big_a, &msg[32 * i..32 * i + 32], i, &p);
+            p.zeroize();
+            k
+        })
         .collect();
-    scalars.zeroize();
-    Ok(out)
+    Ok(Zeroizing::new(out))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! (zero label q, one label q ⊕ Δ), the receiver's outputs are exactly its active input labels,
 //! so no chosen-message OT is needed. SoftSpoken with k = 1 is IKNP.
 
+pub mod aes;
 pub mod base;
 pub mod softspoken;
 mod transpose;

@@ -13,15 +13,14 @@
 
 use std::io::{Read, Write};
 
-use aes::cipher::{BlockEncrypt, KeyInit};
-use aes::Aes128Enc;
 use pi_net::Channel;
 use rand_core::{CryptoRng, RngCore};
 use rayon::prelude::*;
 use zeroize::{Zeroize, Zeroizing};
 
+use super::aes::Aes;
 use super::{base, transpose128};
-use crate::block::{aes_in_place, Block};
+use crate::block::Block;
 use crate::msg::{recv_small, send_small, GGM};
 use crate::GcError;
 
@@ -46,16 +45,9 @@ fn rand_block(rng: &mut (impl CryptoRng + RngCore)) -> Block {
 
 /// GGM length-doubling PRG: s ↦ (AES_s(0), AES_s(1)).
 fn ggm_children(s: Block) -> (Block, Block) {
-    let c = Aes128Enc::new(&s.to_le_bytes().into());
-    let mut b = [
-        aes::Block::from(0u128.to_le_bytes()),
-        aes::Block::from(1u128.to_le_bytes()),
-    ];
-    c.encrypt_blocks(&mut b);
-    (
-        u128::from_le_bytes(b[0].into()),
-        u128::from_le_bytes(b[1].into()),
-    )
+    let mut b = [0, 1];
+    Aes::new(s).encrypt(&mut b);
+    (b[0], b[1])
 }
 
 /// Words (128 OTs each) per tile: PRG output, corrections and all 128 planes of a tile
@@ -64,12 +56,12 @@ const TILE: usize = 32;
 
 /// Expands the PRG of one leaf for chunk `chunk`, words `start..start + out.len()`:
 /// out[i] = AES_seed(chunk ‖ start + i).
-fn prg(c: &Aes128Enc, chunk: u64, start: usize, out: &mut [Block]) {
+fn prg(c: &Aes, chunk: u64, start: usize, out: &mut [Block]) {
     let hi = (chunk as u128) << 64;
     out.iter_mut()
         .enumerate()
         .for_each(|(w, o)| *o = hi | (start + w) as u128);
-    aes_in_place(c, out);
+    c.encrypt(out);
 }
 
 fn xor_into(dst: &mut [Block], src: &[Block]) {
@@ -92,7 +84,7 @@ fn tile_to_ots(planes: &[Block], n: usize, out: &mut [Block]) {
 /// The OT receiver's state (the client): every leaf seed of every block.
 pub struct CotReceiver {
     k: u32,
-    leaves: Vec<Vec<Aes128Enc>>,
+    leaves: Vec<Vec<Aes>>,
     chunk: u64,
 }
 
@@ -100,8 +92,9 @@ pub struct CotReceiver {
 pub struct CotSender {
     k: u32,
     delta: Zeroizing<Block>,
-    punct: Vec<usize>,
-    leaves: Vec<Vec<Option<Aes128Enc>>>,
+    /// The pieces Δ_i of Δ (the punctured points), wiped on drop.
+    punct: Zeroizing<Vec<usize>>,
+    leaves: Vec<Vec<Option<Aes>>>,
     chunk: u64,
 }
 
@@ -139,12 +132,7 @@ impl CotReceiver {
                 msg.extend_from_slice(&(s1 ^ k1).to_le_bytes());
                 level = next;
             }
-            leaves.push(
-                level
-                    .iter()
-                    .map(|s| Aes128Enc::new(&s.to_le_bytes().into()))
-                    .collect(),
-            );
+            leaves.push(level.iter().map(|&s| Aes::new(s)).collect());
         }
         send_small(ch, GGM, &msg)?;
         ch.flush()?;
@@ -223,9 +211,11 @@ impl CotSender {
         check_k(k)?;
         let ku = k as usize;
         let nb = 128 / ku;
-        let mut punct: Vec<usize> = (0..nb)
-            .map(|_| (rng.next_u32() as usize) & ((1 << k) - 1))
-            .collect();
+        let mut punct: Zeroizing<Vec<usize>> = Zeroizing::new(
+            (0..nb)
+                .map(|_| (rng.next_u32() as usize) & ((1 << k) - 1))
+                .collect(),
+        );
         punct[0] |= 1;
         let delta = Zeroizing::new(
             punct
@@ -234,10 +224,13 @@ impl CotSender {
                 .fold(0 as Block, |d, (i, &p)| d | ((p as Block) << (i * ku))),
         );
         // Level l (0-based) of block i uses path bit δ = bit (k−1−l) of Δ_i; we need the sibling.
-        let choices: Vec<bool> = (0..128)
-            .map(|j| ((punct[j / ku] >> (ku - 1 - j % ku)) & 1) == 0)
-            .collect();
-        let keys = Zeroizing::new(base::receive(ch, &choices, rng)?);
+        // The base-OT choices are the bits of Δ: wiped with the keys.
+        let choices: Zeroizing<Vec<bool>> = Zeroizing::new(
+            (0..128)
+                .map(|j| ((punct[j / ku] >> (ku - 1 - j % ku)) & 1) == 0)
+                .collect(),
+        );
+        let keys = base::receive(ch, &choices, rng)?;
         let msg = Zeroizing::new(recv_small(ch, GGM, 128 * 32)?);
         let mut leaves = Vec::with_capacity(nb);
         for (i, &d) in punct.iter().enumerate() {
@@ -259,6 +252,7 @@ impl CotSender {
                 let mut e = [0u8; 16];
                 e.copy_from_slice(&msg[at..at + 16]);
                 let mut s = u128::from_le_bytes(e) ^ keys[j];
+                e.zeroize();
                 for (t, n) in next.iter().enumerate() {
                     if t & 1 == side && t != sib {
                         if let Some(n) = n {
@@ -270,12 +264,7 @@ impl CotSender {
                 known.zeroize_opt();
                 known = next;
             }
-            leaves.push(
-                known
-                    .iter()
-                    .map(|s| s.map(|s| Aes128Enc::new(&s.to_le_bytes().into())))
-                    .collect(),
-            );
+            leaves.push(known.iter().map(|s| s.map(Aes::new)).collect());
             known.zeroize_opt();
         }
         Ok(CotSender {
@@ -325,7 +314,7 @@ impl CotSender {
             let n = TILE.min(words - t0);
             let mut planes = Zeroizing::new(vec![0 as Block; 128 * TILE]);
             let mut r = Zeroizing::new([0 as Block; TILE]);
-            for (i, (seeds, &d)) in self.leaves.iter().zip(&self.punct).enumerate() {
+            for (i, (seeds, &d)) in self.leaves.iter().zip(self.punct.iter()).enumerate() {
                 for (x, s) in seeds.iter().enumerate() {
                     let Some(s) = s else { continue };
                     prg(s, chunk, t0, &mut r[..n]);
@@ -497,7 +486,7 @@ mod timing {
     #[ignore]
     fn time_ot_parts() {
         let words = 10_000;
-        let c = Aes128Enc::new(&[7u8; 16].into());
+        let c = Aes::new(u128::from_le_bytes([7u8; 16]));
         let mut r = vec![0u128; words];
         let t = std::time::Instant::now();
         for i in 0..16 {

@@ -56,9 +56,9 @@ mod tests {
         }
         let orig = a;
         transpose128(&mut a);
-        for r in 0..128 {
-            for c in 0..128 {
-                assert_eq!((a[c] >> r) & 1, (orig[r] >> c) & 1, "r={r} c={c}");
+        for (r, row) in orig.iter().enumerate() {
+            for (c, col) in a.iter().enumerate() {
+                assert_eq!((col >> r) & 1, (row >> c) & 1, "r={r} c={c}");
             }
         }
         transpose128(&mut a);

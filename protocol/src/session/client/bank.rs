@@ -4,11 +4,11 @@
 use std::io::{Read, Write};
 use std::time::Instant;
 
-use pi_gc::ClientRelus;
+use crate::nonlinear::ClientRelus;
 use pi_net::Channel;
 use serde::{Deserialize, Serialize};
 
-use super::offline::{offline_into, ClientMaterial};
+use super::offline::{offline_banked, ClientMaterial};
 use super::{
     client_program, handshake, he_setup, online, quantize, run_on_connection, ClientOptions,
     HELLO_REPLY_MAX,
@@ -99,9 +99,10 @@ pub fn preprocess_on<R: Read, W: Write>(
             budget.offline.down.max_frame,
         );
         let mut writer = bank.begin()?;
-        let mut shares = offline_into(
+        let (input_mask, output_share, relus, report) = offline_banked(
             ch,
             &program,
+            &public.relu_protocols,
             &he,
             &mut rng,
             i,
@@ -118,17 +119,17 @@ pub fn preprocess_on<R: Read, W: Write>(
             public: public.clone(),
             server: server.to_string(),
             relus: program.relus(),
-            input_mask: std::mem::take(&mut shares.input_mask),
-            output_share: std::mem::take(&mut shares.output_share),
-            offsets: std::mem::take(&mut shares.offsets),
-            gc_hash_nonce: shares.gc.hash_nonce,
+            input_mask,
+            output_share,
+            offsets: relus.offsets,
+            gc_hash_nonce: relus.gc.hash_nonce,
             ticket: issued.ticket,
-            report: shares.report.clone(),
+            report: report.clone(),
         };
         let name = writer.finish(&tail)?;
         sets.push(BankedSetReport {
             name,
-            offline: shares.report.clone(),
+            offline: report,
             ticket_bytes: tail.ticket.len(),
             expires: header.expires,
         });
@@ -278,8 +279,13 @@ pub fn infer_on<R: Read, W: Write>(
         stats: Default::default(),
         hash_nonce: tail.gc_hash_nonce,
     };
-    let mut relus = ClientRelus::from_source(program.relu_params(), source, &gc);
-    relus.set_decode_offsets(tail.offsets.clone())?;
+    let relus = ClientRelus::restore(
+        &program,
+        &tail.public.relu_protocols,
+        source,
+        &gc,
+        tail.offsets.clone(),
+    )?;
     let material = ClientMaterial {
         input_mask: tail.input_mask.clone(),
         output_share: tail.output_share.clone(),

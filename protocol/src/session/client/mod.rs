@@ -104,7 +104,9 @@ fn server_reason(ch: &mut NetChannel) -> Option<ProtocolError> {
 
 /// The program the client runs for the server's public model.
 fn client_program(public: &crate::PublicModel) -> Result<Program, ProtocolError> {
-    Program::for_client(public.to_model()?, public.config)?.with_he_link_mbps(public.he_link_mbps)
+    Program::for_client(public.to_model()?, public.config)?
+        .with_he_link_mbps(public.link_mbps)?
+        .with_he_compute_milli(public.he_compute_milli)
 }
 
 /// The image as ring elements, after checking its shape against the model's.
@@ -178,7 +180,14 @@ pub fn run_client_on<R: Read, W: Write>(
     let public = handshake::hello(ch, options.batch, SessionMode::Inline)?;
     crate::plausible::check_input(&public.config, image)?;
     let program = client_program(&public)?;
-    let budget = program.budget()?;
+    let layers = program.relu_layers().len();
+    if public.relu_protocols.len() != layers {
+        return Err(ProtocolError::Violation(format!(
+            "the server announced {} ReLU protocols for {layers} ReLU layers",
+            public.relu_protocols.len()
+        )));
+    }
+    let budget = program.budget_for(&public.relu_protocols)?;
     let input = quantize(&program, shape, image)?;
     let mut rng = csprng();
     let he = he_setup(ch, &program, &mut rng)?;
@@ -193,6 +202,7 @@ pub fn run_client_on<R: Read, W: Write>(
         material.push(offline::offline(
             ch,
             &program,
+            &public.relu_protocols,
             &he,
             &mut rng,
             i,

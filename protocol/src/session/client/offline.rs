@@ -3,15 +3,16 @@
 use std::io::{Read, Write};
 use std::time::Instant;
 
-use pi_gc::{ChunkSink, ClientRelus, MemoryChunks};
+use pi_gc::ChunkSink;
 use pi_he::ClientHe;
 use pi_net::Channel;
 use rand::Rng;
 use zeroize::Zeroize;
 
 use crate::messages::OfflineDone;
+use crate::nonlinear::{ClientRelus, ReluOfflineTimes, ReluProtocol};
 use crate::program::{Program, Step};
-use crate::report::OfflineReport;
+use crate::report::{OfflineReport, ReluPhase};
 use crate::session::secs;
 use crate::shares::{mask, truncate_client_all};
 use crate::ProtocolError;
@@ -31,49 +32,87 @@ impl Drop for ClientMaterial {
     }
 }
 
-/// The client's part of one offline phase apart from its garbled chunks (which went to a sink).
-pub(crate) struct OfflineShares {
-    pub(crate) input_mask: Vec<u64>,
-    pub(crate) output_share: Vec<u64>,
-    /// Decoding offsets of the garbled circuits.
-    pub(crate) offsets: Vec<u64>,
-    pub(crate) gc: pi_gc::ClientOffline,
-    pub(crate) report: OfflineReport,
-}
-
-impl Drop for OfflineShares {
-    fn drop(&mut self) {
-        self.input_mask.zeroize();
-        self.output_share.zeroize();
-    }
-}
-
-/// Offline phase of one inference, kept in memory (the one-shot session).
+/// Offline phase of one inference: every client share is fixed here, before any input exists.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn offline<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
     program: &Program,
+    relu_protocols: &[ReluProtocol],
     he: &ClientHe,
     rng: &mut rand_chacha::ChaCha20Rng,
     index: usize,
     batch: usize,
     progress: &dyn Fn(&str, usize, usize),
 ) -> Result<ClientMaterial, ProtocolError> {
-    let mut memory = MemoryChunks::default();
-    let mut shares = offline_into(ch, program, he, rng, index, batch, progress, &mut memory)?;
-    let mut relus = ClientRelus::from_source(program.relu_params(), Box::new(memory), &shares.gc);
-    relus.set_decode_offsets(std::mem::take(&mut shares.offsets))?;
+    let (input_mask, output_share, relus, report) = offline_with(
+        ch,
+        program,
+        he,
+        rng,
+        index,
+        batch,
+        progress,
+        |ch, inputs, rng| {
+            let mut relus = ClientRelus::offline(ch, program, relu_protocols, inputs, rng)?;
+            relus.recv_decode_offsets(ch, program)?;
+            let (times, counts) = (relus.offline_times(), relus.counts());
+            Ok((relus, times, counts))
+        },
+    )?;
     Ok(ClientMaterial {
-        input_mask: std::mem::take(&mut shares.input_mask),
-        output_share: std::mem::take(&mut shares.output_share),
+        input_mask,
+        output_share,
         relus,
-        report: std::mem::take(&mut shares.report),
+        report,
     })
 }
 
-/// Offline phase of one inference: every client share is fixed here, before any input exists;
-/// the garbled chunks go to `sink` as they arrive.
+/// The garbled ReLUs of a banked set as its offline phase leaves them: chunks in the bank's
+/// sink, and what the online phase needs besides them.
+pub(crate) struct BankedRelus {
+    pub(crate) gc: pi_gc::ClientOffline,
+    pub(crate) offsets: Vec<u64>,
+}
+
+/// Offline phase of one banked inference: as [`offline`], with the garbled chunks streamed to
+/// `sink` (garbled-only plans).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn offline_into<R: Read, W: Write>(
+pub(crate) fn offline_banked<R: Read, W: Write>(
+    ch: &mut Channel<R, W>,
+    program: &Program,
+    relu_protocols: &[ReluProtocol],
+    he: &ClientHe,
+    rng: &mut rand_chacha::ChaCha20Rng,
+    index: usize,
+    batch: usize,
+    progress: &dyn Fn(&str, usize, usize),
+    sink: &mut dyn ChunkSink,
+) -> Result<(Vec<u64>, Vec<u64>, BankedRelus, OfflineReport), ProtocolError> {
+    offline_with(
+        ch,
+        program,
+        he,
+        rng,
+        index,
+        batch,
+        progress,
+        |ch, inputs, rng| {
+            let (gc, offsets) =
+                ClientRelus::offline_banked(ch, program, relu_protocols, inputs, rng, sink)?;
+            let times = ReluOfflineTimes {
+                garble_seconds: gc.stats.gc_seconds,
+                ot_seconds: gc.stats.ot_seconds,
+            };
+            let counts = (program.relu_elements() as u64, 0);
+            Ok((BankedRelus { gc, offsets }, times, counts))
+        },
+    )
+}
+
+/// The shares of one offline phase; `relu` runs the ReLU part on the inputs `(b, n = −r)` of
+/// every ReLU element and says how long each protocol took and how many elements each ran.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn offline_with<R: Read, W: Write, T>(
     ch: &mut Channel<R, W>,
     program: &Program,
     he: &ClientHe,
@@ -81,8 +120,12 @@ pub(crate) fn offline_into<R: Read, W: Write>(
     index: usize,
     batch: usize,
     progress: &dyn Fn(&str, usize, usize),
-    sink: &mut dyn ChunkSink,
-) -> Result<OfflineShares, ProtocolError> {
+    relu: impl FnOnce(
+        &mut Channel<R, W>,
+        &[(u64, u64)],
+        &mut rand_chacha::ChaCha20Rng,
+    ) -> Result<(T, ReluOfflineTimes, (u64, u64)), ProtocolError>,
+) -> Result<(Vec<u64>, Vec<u64>, T, OfflineReport), ProtocolError> {
     let start = Instant::now();
     let counters = ch.counters();
     let bits = program.ring_bits();
@@ -186,33 +229,45 @@ pub(crate) fn offline_into<R: Read, W: Write>(
         1,
     );
     let t = Instant::now();
-    let gc = pi_gc::evaluate_offline_into(ch, program.relu_params(), &gc_inputs, rng, sink);
-    // b and n = −r of every circuit: the client's masks, no longer needed once garbled.
+    let c_relu = ch.counters();
+    let relus = relu(ch, &gc_inputs, rng);
+    // b and n = −r of every ReLU: the client's masks, no longer needed here (the OT material
+    // keeps its own copy of b until the ReLU runs).
     gc_inputs.iter_mut().for_each(|(b, n)| {
         b.zeroize();
         n.zeroize();
     });
-    let gc = gc?;
-    let offsets = pi_gc::recv_decode_offsets(ch, program.relu_params())?;
-    let gc_seconds = secs(t);
+    let (relus, times, (gc_relus, ot_relus)) = relus?;
+    let relu_seconds = secs(t);
+    let relu_bytes = ch.counters().since(c_relu).total();
     let done: OfflineDone = ch.recv()?;
     let traffic = ch.counters().since(counters);
-    Ok(OfflineShares {
+    Ok((
         input_mask,
         output_share,
-        offsets,
-        gc,
-        report: OfflineReport {
+        relus,
+        OfflineReport {
             seconds: secs(start),
             bytes_sent: traffic.sent,
             bytes_received: traffic.received,
             he_seconds,
-            garble_seconds: (gc_seconds - gc.stats.ot_seconds).max(0.0),
-            ot_seconds: gc.stats.ot_seconds,
+            // Receiving and checking garbled tables: the ReLU phase minus its OT work.
+            garble_seconds: if gc_relus > 0 {
+                (relu_seconds - times.ot_seconds).max(0.0)
+            } else {
+                0.0
+            },
+            ot_seconds: times.ot_seconds,
             server_he_seconds: done.he_seconds,
-            server_garble_seconds: done.garble_seconds,
+            server_garble_seconds: done.garble_seconds + done.ot_seconds,
+            relu: ReluPhase {
+                gc_relus,
+                ot_relus,
+                bytes: relu_bytes,
+                seconds: relu_seconds,
+            },
         },
-    })
+    ))
 }
 
 /// A copy of an earlier node's share (the caller may truncate it in place).

@@ -8,7 +8,7 @@ use pi_net::Channel;
 use super::offline::ClientMaterial;
 use crate::messages::{MaskedInput, OutputShare};
 use crate::program::{Program, Step};
-use crate::report::{InferenceReport, OnlineReport};
+use crate::report::{InferenceReport, OnlineReport, ReluPhase};
 use crate::session::secs;
 use crate::shares::mask;
 use crate::ProtocolError;
@@ -31,10 +31,13 @@ pub(crate) fn online<R: Read, W: Write>(
     ch.send(&MaskedInput { values: masked })?;
     ch.flush()?;
     let mut gc_seconds = 0.0;
+    let mut relu_bytes = 0;
     for step in program.steps() {
         if let Step::Relu { selected, .. } = step {
             let t = Instant::now();
+            let c = ch.counters();
             m.relus.online(ch, selected.len())?;
+            relu_bytes += ch.counters().since(c).total();
             gc_seconds += secs(t);
         }
     }
@@ -61,6 +64,12 @@ pub(crate) fn online<R: Read, W: Write>(
         bytes_received: traffic.received,
         linear_seconds: out.linear_seconds,
         gc_seconds,
+        relu: ReluPhase {
+            gc_relus: m.report.relu.gc_relus,
+            ot_relus: m.report.relu.ot_relus,
+            bytes: relu_bytes,
+            seconds: gc_seconds,
+        },
     };
     let offline = std::mem::take(&mut m.report);
     Ok(InferenceReport {

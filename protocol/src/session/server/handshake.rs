@@ -24,6 +24,14 @@ pub(crate) fn accept<R: Read, W: Write>(
         ))
     } else if hello.mode != SessionMode::Inline && !banking {
         Some("this server does not bank preprocessing; use the one-shot client".into())
+    } else if hello.mode != SessionMode::Inline
+        && !crate::nonlinear::bankable(served.relu_protocols())
+    {
+        Some(
+            "banked preprocessing needs every ReLU layer garbled, and this server runs OT-based \
+             ReLU layers: use the one-shot client, or start pi-server with --relu-protocol gc"
+                .into(),
+        )
     } else {
         match hello.mode {
             SessionMode::Inline if hello.batch == 0 || hello.batch > limits.max_batch => {

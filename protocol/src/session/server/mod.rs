@@ -27,6 +27,7 @@ pub use offline::ServerMaterial;
 use super::{csprng, secs};
 use crate::budget::{SessionBudget, SessionLimits};
 use crate::messages::SessionMode;
+use crate::nonlinear::{plan_layers, Link, ReluChoice, ReluCosts, ReluProtocol};
 use crate::program::Program;
 use crate::public_model::PublicModel;
 use crate::ProtocolError;
@@ -71,13 +72,39 @@ impl ServedModel {
         config: FixedConfig,
         mbps: u32,
     ) -> Result<Self, ProtocolError> {
+        let options = ServeOptions {
+            link: Link {
+                mbps,
+                ..Link::default()
+            },
+            ..ServeOptions::default()
+        };
+        Self::with_options(model, config, &options)
+    }
+
+    /// Plans the model for `options.link` with the ReLU protocol(s) `options.relu` chooses.
+    pub fn with_options(
+        model: Model,
+        config: FixedConfig,
+        options: &ServeOptions,
+    ) -> Result<Self, ProtocolError> {
+        let mbps = options.link.mbps;
         let mut public = PublicModel::new(&model, config);
-        public.he_link_mbps = mbps;
+        public.link_mbps = mbps;
+        public.he_compute_milli = options.he_compute_milli;
         let fingerprint = model_fingerprint(&model, &config)?;
         let bank_fingerprint = public.bank_fingerprint();
-        let program = Program::new(model, config)?.with_he_link_mbps(mbps)?;
+        let program = Program::new(model, config)?
+            .with_he_link_mbps(mbps)?
+            .with_he_compute_milli(options.he_compute_milli)?;
+        public.relu_protocols = plan_layers(
+            &program.relu_layers(),
+            &options.relu,
+            &options.link,
+            &options.costs,
+        )?;
         let layers = program.prepare_he_layers()?;
-        let budget = program.budget()?;
+        let budget = program.budget_for(&public.relu_protocols)?;
         Ok(ServedModel {
             program,
             public,
@@ -91,6 +118,11 @@ impl ServedModel {
     /// Fingerprint of the served model, weights included (tickets are bound to it).
     pub fn fingerprint(&self) -> &[u8; 32] {
         &self.fingerprint
+    }
+
+    /// Whether clients may bank preprocessing (every ReLU layer garbled).
+    pub fn bankable(&self) -> bool {
+        crate::nonlinear::bankable(self.relu_protocols())
     }
 
     /// The same model with another declared logit bound (default 2^M; clients refuse results
@@ -133,6 +165,36 @@ impl ServedModel {
     /// The fixed-point program the sessions run.
     pub fn program(&self) -> &Program {
         &self.program
+    }
+
+    /// The protocol of each ReLU layer (announced to clients).
+    pub fn relu_protocols(&self) -> &[ReluProtocol] {
+        &self.public.relu_protocols
+    }
+}
+
+/// How a model is served: the link to plan for and the ReLU protocol choice.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServeOptions {
+    /// The link both the HE planner and `ReluChoice::Auto` assume.
+    pub link: Link,
+    /// Garbled circuits, OT, or per layer automatically.
+    pub relu: ReluChoice,
+    /// Compute costs for `Auto` (measured on the host by the server binary).
+    pub costs: ReluCosts,
+    /// The host's HE compute speed relative to the HE planner's reference machine, in
+    /// thousandths (`pi_he::measure_compute_milli`; 1000 = the reference).
+    pub he_compute_milli: u32,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            link: Link::default(),
+            relu: ReluChoice::Gc,
+            costs: ReluCosts::default(),
+            he_compute_milli: 1000,
+        }
     }
 }
 

@@ -2,12 +2,12 @@
 //!
 //! Every secret the online phase needs derives from one fresh 32-byte seed (the HE output masks
 //! of each layer, the garbled circuits' decoding key) plus Δ and the label PRF key of the
-//! garbling, so the whole material fits in a [`SetSecrets`] and, sealed, in a ticket.
+//! garbling, so the material of a garbled-only plan fits in a [`SetSecrets`] and, sealed, in a
+//! ticket.
 
 use std::io::{Read, Write};
 use std::time::Instant;
 
-use pi_gc::ServerRelus;
 use pi_he::ServerHe;
 use pi_net::Channel;
 use rand::RngCore;
@@ -17,6 +17,7 @@ use zeroize::{Zeroize, Zeroizing};
 use super::ServedModel;
 use crate::bank::{decoding_key, he_mask_seed, SetSecrets};
 use crate::messages::OfflineDone;
+use crate::nonlinear::ServerRelus;
 use crate::session::secs;
 use crate::ProtocolError;
 
@@ -24,7 +25,7 @@ use crate::ProtocolError;
 pub struct ServerMaterial {
     /// The server's HE share `s` for each linear node, in step order.
     pub(crate) linear_shares: Vec<Vec<u64>>,
-    /// Δ, the label PRF key and the decoding masks of every garbled ReLU.
+    /// The ReLU material of every layer (garbled-circuit decoding bits, OT correlations).
     pub(crate) relus: ServerRelus,
     /// The seed the HE masks and the decoding key derive from.
     seed: Zeroizing<[u8; 32]>,
@@ -37,9 +38,14 @@ impl Drop for ServerMaterial {
 }
 
 impl ServerMaterial {
-    /// Everything needed to rebuild this material later ([`ServerMaterial::restore`]).
+    /// Everything needed to rebuild this material later ([`ServerMaterial::restore`]) when its
+    /// plan is bankable (garbled layers only; a plan without ReLUs has a placeholder Δ).
     pub(crate) fn secrets(&self) -> SetSecrets {
-        SetSecrets::new(self.seed.clone(), self.relus.secrets())
+        let relus = self.relus.gc_secrets().unwrap_or(pi_gc::RelusSecrets {
+            delta: 1,
+            prf_key: [0; 16],
+        });
+        SetSecrets::new(self.seed.clone(), relus)
     }
 
     /// Rebuilds the material of a banked set from its secrets, without any HE or garbling work.
@@ -58,10 +64,11 @@ impl ServerMaterial {
             })
             .collect();
         let relus = ServerRelus::restore(
-            program.relu_params(),
+            program,
+            served.relu_protocols(),
             secrets.relus(),
             &secrets.decoding_key(),
-        );
+        )?;
         let mut seed = Zeroizing::new([0u8; 32]);
         seed.copy_from_slice(&secrets.to_bytes()[..32]);
         Ok(ServerMaterial {
@@ -94,12 +101,13 @@ pub(crate) fn offline<R: Read, W: Write>(
         )?);
     }
     let he_seconds = secs(t);
-    let t = Instant::now();
-    let mut relus = pi_gc::garble_offline(ch, program.relu_params(), rng)?;
+    let mut relus = ServerRelus::offline(ch, program, served.relu_protocols(), rng)?;
     relus.rekey_decoding(ch, &decoding_key(&seed))?;
+    let times = relus.offline_times();
     ch.send(&OfflineDone {
         he_seconds,
-        garble_seconds: secs(t),
+        garble_seconds: times.garble_seconds,
+        ot_seconds: times.ot_seconds,
     })?;
     ch.flush()?;
     Ok(ServerMaterial {

@@ -1,92 +1,30 @@
-//! `pi-bench relu`: N garbled ReLUs over a real loopback socket, server and client threads.
+//! `pi-bench relu --protocol gc`: garbled ReLUs.
 
 use std::thread;
 use std::time::Instant;
 
-use anyhow::{bail, Context};
-use pi_gc::{evaluate_offline, garble_offline_with, relu_reference, OfflineConfig, ReluParams};
+use pi_gc::{evaluate_offline, garble_offline_with, OfflineConfig};
 use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::SeedableRng;
 
-/// Options of the `relu` subcommand.
-#[derive(clap::Args, Debug)]
-pub struct ReluArgs {
-    /// Number of ReLUs.
-    #[arg(long, default_value_t = 100_000)]
-    pub count: usize,
-    /// Worker threads for garbling, OT and evaluation (rayon pool shared by both parties; with 1,
-    /// each party computes inline on its own thread, i.e. one core per party).
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
-    /// w: input share bits read by the circuit.
-    #[arg(long, default_value_t = 27)]
-    pub in_bits: u32,
-    /// F: truncation shift.
-    #[arg(long, default_value_t = 8)]
-    pub shift: u32,
-    /// k: ring bits of the output.
-    #[arg(long, default_value_t = 52)]
-    pub ring_bits: u32,
-    /// SoftSpoken parameter (1 = IKNP, 16 B/OT; 4 = 4 B/OT).
-    #[arg(long, default_value_t = 4)]
-    pub ot_k: u32,
-    /// Circuits per streamed offline chunk.
-    #[arg(long, default_value_t = 2048)]
-    pub chunk: usize,
-    /// Number of online calls the ReLUs are split into (one per "layer").
-    #[arg(long, default_value_t = 1)]
-    pub online_calls: usize,
-}
+use super::{check, Inputs, ReluArgs};
 
-fn mask(n: u32) -> u64 {
-    if n >= 64 {
-        u64::MAX
-    } else {
-        (1 << n) - 1
-    }
-}
-
-/// Runs the benchmark and prints one JSON line.
-pub fn run(args: &ReluArgs) -> anyhow::Result<()> {
-    let p = ReluParams::new(args.in_bits, args.shift, args.ring_bits)?;
-    let n = args.count;
-    if n == 0 {
-        bail!("--count must be positive");
-    }
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.max(1))
-        .build_global()
-        .context("thread pool")?;
+/// Runs the GC benchmark; returns its JSON line.
+pub(crate) fn run(args: &ReluArgs, inp: &Inputs) -> anyhow::Result<serde_json::Value> {
+    let p = inp.p;
+    let n = inp.a.len();
     let cfg = OfflineConfig {
         ot_k: args.ot_k,
         chunk_circuits: args.chunk,
     };
     let params = vec![p; n];
-
-    let mut data_rng = ChaCha20Rng::from_entropy();
-    let a: Vec<u64> = (0..n)
-        .map(|_| data_rng.next_u64() & mask(p.in_bits))
-        .collect();
-    let b: Vec<u64> = (0..n)
-        .map(|_| data_rng.next_u64() & mask(p.in_bits))
-        .collect();
-    let r: Vec<u64> = (0..n)
-        .map(|_| data_rng.next_u64() & mask(p.out_bits))
-        .collect();
-    let inputs: Vec<(u64, u64)> = b
-        .iter()
-        .zip(&r)
-        .map(|(&b, &r)| (b, r.wrapping_neg() & mask(p.out_bits)))
-        .collect();
-    let calls = args.online_calls.clamp(1, n);
-    let sizes: Vec<usize> = (0..calls)
-        .map(|i| n * (i + 1) / calls - n * i / calls)
-        .collect();
+    let (a, sizes) = (&inp.a, &inp.sizes);
+    let inputs: Vec<(u64, u64)> = inp.b.iter().zip(&inp.n).map(|(&b, &n)| (b, n)).collect();
 
     let (mut sch, mut cch) = pi_net::loopback_pair()?;
     let t0 = Instant::now();
     let (server, client) = thread::scope(|sc| {
-        let (params, a, sizes) = (&params, &a, &sizes);
+        let params = &params;
         let srv = sc.spawn(move || -> anyhow::Result<_> {
             let mut rng = ChaCha20Rng::from_entropy();
             let t = Instant::now();
@@ -120,12 +58,7 @@ pub fn run(args: &ReluArgs) -> anyhow::Result<()> {
         server.map_err(|_| anyhow::anyhow!("server thread panicked"))??;
     let (cstats, c_off, c_on, stored) = client?;
 
-    let wrong = (0..n)
-        .filter(|&i| out[i] != relu_reference(&p, a[i], b[i], inputs[i].1))
-        .count();
-    if wrong != 0 {
-        bail!("{wrong} of {n} ReLU outputs differ from the reference");
-    }
+    check(inp, &out)?;
 
     let nf = n as f64;
     let ands = p.and_gates();
@@ -136,6 +69,7 @@ pub fn run(args: &ReluArgs) -> anyhow::Result<()> {
     let total_bytes =
         sstats.table_bytes + sstats.ot_bytes + sstats.online_bytes + sstats.setup_bytes;
     let json = serde_json::json!({
+        "protocol": "gc",
         "relus": n,
         "in_bits": p.in_bits, "shift": p.shift, "ring_bits": p.out_bits,
         "ot": if args.ot_k == 1 { "iknp".to_string() } else { format!("softspoken-k{}", args.ot_k) },
@@ -158,8 +92,8 @@ pub fn run(args: &ReluArgs) -> anyhow::Result<()> {
         "end_to_end_mand_per_s": ands as f64 * nf / total / 1e6,
         "total_wall_s": total,
         "threads": args.threads.max(1),
+        "total_wall_us_per_relu": us(total),
         "correct": true,
     });
-    println!("{json}");
-    Ok(())
+    Ok(json)
 }

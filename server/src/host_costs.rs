@@ -1,0 +1,111 @@
+//! The host's compute costs: the ReLU protocols' (for `--relu-protocol auto`) and the HE
+//! planner's speed relative to its reference machine. Measured once (a few seconds) and cached in
+//! a small JSON file, measured again when the file is missing, unreadable, or was written on
+//! another CPU or kernel path.
+
+use std::path::{Path, PathBuf};
+
+use protocol::ReluCosts;
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+/// What the cache holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HostCosts {
+    /// CPU model and HE kernel path the figures were measured with.
+    pub host: String,
+    /// The ReLU protocols' costs.
+    pub relu: ReluCosts,
+    /// HE compute time relative to the planner's reference machine, thousandths.
+    pub he_compute_milli: u32,
+}
+
+/// The CPU this process runs on, as the kernel names it (or the architecture), and the HE kernels.
+fn cpu_name() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    format!("{cpu} / HE {}", protocol::he_kernel_path())
+}
+
+/// The default cache file.
+pub fn default_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("pi-server").join("host-costs-v1.json"))
+}
+
+fn read(path: &Path, host: &str) -> Option<HostCosts> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let c: HostCosts = serde_json::from_str(&text).ok()?;
+    let r = &c.relu;
+    let sane = [r.gc_us_per_and, r.ot_us_per_cot, r.ot_session_us]
+        .iter()
+        .all(|v| v.is_finite() && *v >= 0.0)
+        && (10..=100_000).contains(&c.he_compute_milli);
+    (c.host == host && sane).then_some(c)
+}
+
+fn measure(host: &str) -> Result<HostCosts, protocol::ProtocolError> {
+    Ok(HostCosts {
+        host: host.to_string(),
+        relu: protocol::nonlinear::measure_relu_costs(host)?,
+        he_compute_milli: protocol::measure_he_compute_milli()?,
+    })
+}
+
+/// Cached costs for this host, or a fresh measurement (written back when possible).
+pub fn load_or_measure(path: Option<&Path>) -> HostCosts {
+    let host = cpu_name();
+    let path = path.map(Path::to_path_buf).or_else(default_path);
+    if let Some(c) = path.as_deref().and_then(|p| read(p, &host)) {
+        info!(
+            gc_us_per_and = c.relu.gc_us_per_and,
+            ot_us_per_cot = c.relu.ot_us_per_cot,
+            he_compute_milli = c.he_compute_milli,
+            "host costs from cache"
+        );
+        return c;
+    }
+    let t = std::time::Instant::now();
+    match measure(&host) {
+        Ok(c) => {
+            info!(
+                gc_us_per_and = format!("{:.4}", c.relu.gc_us_per_and),
+                ot_us_per_cot = format!("{:.4}", c.relu.ot_us_per_cot),
+                ot_session_ms = format!("{:.1}", c.relu.ot_session_us / 1000.0),
+                he_compute_milli = c.he_compute_milli,
+                seconds = format!("{:.2}", t.elapsed().as_secs_f64()),
+                "measured compute costs on this host"
+            );
+            if let Some(p) = &path {
+                let written = p
+                    .parent()
+                    .map(std::fs::create_dir_all)
+                    .transpose()
+                    .ok()
+                    .and_then(|_| serde_json::to_string_pretty(&c).ok())
+                    .map(|j| std::fs::write(p, j));
+                if !matches!(written, Some(Ok(()))) {
+                    warn!(path = %p.display(), "could not cache the host costs; they will be measured again next start");
+                }
+            }
+            c
+        }
+        Err(e) => {
+            warn!(error = %e, "host cost measurement failed; using the development machine's figures");
+            HostCosts {
+                host,
+                relu: ReluCosts::default(),
+                he_compute_milli: 1000,
+            }
+        }
+    }
+}
