@@ -33,6 +33,7 @@ use rand_core::{CryptoRng, RngCore};
 use rayon::prelude::*;
 use zeroize::Zeroizing;
 
+use crate::bank::{ChunkSink, ChunkSource, MemoryChunks, StoredChunk};
 use crate::block::{bit_mask, blocks_from_bytes, Block, Prf, Tccr};
 use crate::garble::MAX_LANES;
 use crate::msg::{self, BulkIn, BulkOut};
@@ -106,7 +107,7 @@ fn groups(params: &[ReluParams]) -> Vec<Group> {
 }
 
 /// Per-circuit sizes, with AND counts computed once per distinct parameter run.
-struct Layout {
+pub(crate) struct Layout {
     /// Prefix sums of table bytes (len + 1 entries).
     table_off: Vec<usize>,
     /// Prefix sums of client input bits (len + 1 entries).
@@ -114,7 +115,7 @@ struct Layout {
 }
 
 impl Layout {
-    fn new(params: &[ReluParams]) -> Self {
+    pub(crate) fn new(params: &[ReluParams]) -> Self {
         let mut table_off = Vec::with_capacity(params.len() + 1);
         let mut client_off = Vec::with_capacity(params.len() + 1);
         table_off.push(0);
@@ -137,10 +138,16 @@ impl Layout {
             client_off,
         }
     }
-    fn tables(&self) -> usize {
+    pub(crate) fn tables(&self) -> usize {
         self.table_off.last().copied().unwrap_or(0)
     }
-    fn ot_words(&self) -> usize {
+    pub(crate) fn circuits(&self) -> usize {
+        self.table_off.len() - 1
+    }
+    pub(crate) fn client_labels(&self) -> usize {
+        self.client_off.last().copied().unwrap_or(0)
+    }
+    pub(crate) fn ot_words(&self) -> usize {
         self.client_off.last().copied().unwrap_or(0).div_ceil(128)
     }
 }
@@ -186,29 +193,40 @@ fn server_zero_labels<const L: usize>(prf: &Prf, circuits: [u64; L], w: usize) -
 
 /// Server-side result of the offline phase: everything needed to run the circuits online.
 pub struct ServerRelus {
-    params: Vec<ReluParams>,
-    decode: Zeroizing<Vec<u64>>,
-    delta: Zeroizing<Block>,
-    prf: Prf,
-    next: usize,
-    stats: GcStats,
+    pub(crate) params: Vec<ReluParams>,
+    pub(crate) decode: Zeroizing<Vec<u64>>,
+    pub(crate) delta: Zeroizing<Block>,
+    pub(crate) prf_key: Zeroizing<[u8; 16]>,
+    pub(crate) prf: Prf,
+    pub(crate) next: usize,
+    pub(crate) stats: GcStats,
 }
 
 /// Client-side result of the offline phase: stored tables and input labels, consumed online.
+///
+/// The chunks come from a [`ChunkSource`] (memory, or a bank on disk) and are held only while
+/// their circuits are being evaluated.
 pub struct ClientRelus {
-    params: Vec<ReluParams>,
-    chunks: VecDeque<ClientChunk>,
-    next: usize,
-    hash: Tccr,
-    stats: GcStats,
+    pub(crate) params: Vec<ReluParams>,
+    /// Loaded chunks not yet fully consumed, in order.
+    pub(crate) chunks: VecDeque<ClientChunk>,
+    /// Where further chunks come from.
+    pub(crate) source: Box<dyn ChunkSource>,
+    /// Per-circuit XOR applied to the output colour bits (decoding offsets), empty when none.
+    pub(crate) offsets: Vec<u64>,
+    /// First circuit not yet loaded from the source.
+    pub(crate) loaded: usize,
+    pub(crate) next: usize,
+    pub(crate) hash: Tccr,
+    pub(crate) stats: GcStats,
 }
 
 /// One received chunk: its tables frame and the client's active labels for its circuits.
-struct ClientChunk {
-    first: usize,
-    tables: BulkIn,
-    layout: Layout,
-    labels: Zeroizing<Vec<Block>>,
+pub(crate) struct ClientChunk {
+    pub(crate) first: usize,
+    pub(crate) tables: BulkIn,
+    pub(crate) layout: Layout,
+    pub(crate) labels: Zeroizing<Vec<Block>>,
 }
 
 /// Offline, server (garbler + OT sender): garbles one circuit per entry of `params` and streams
@@ -264,6 +282,7 @@ pub fn garble_offline_with<R: Read, W: Write>(
             params: Vec::new(),
             decode: Zeroizing::new(Vec::new()),
             delta: Zeroizing::new(1),
+            prf_key,
             prf,
             next: 0,
             stats,
@@ -395,6 +414,7 @@ pub fn garble_offline_with<R: Read, W: Write>(
         params: params.to_vec(),
         decode,
         delta,
+        prf_key,
         prf,
         next: 0,
         stats,
@@ -421,13 +441,29 @@ fn garble_lanes<const L: usize>(
     garble_relu_group::<L>(hash, delta, &g.p, circuits, &a0, &c0, tables, stride)
 }
 
-/// Offline, client (evaluator + OT receiver): `inputs[i] = (b_i mod 2^w, n_i mod 2^k)`.
+/// Offline, client (evaluator + OT receiver): `inputs[i] = (b_i mod 2^w, n_i mod 2^k)`; the
+/// chunks are kept in memory.
 pub fn evaluate_offline<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
     params: &[ReluParams],
     inputs: &[(u64, u64)],
     rng: &mut (impl CryptoRng + RngCore),
 ) -> Result<ClientRelus, GcError> {
+    let mut memory = MemoryChunks::default();
+    let done = evaluate_offline_into(ch, params, inputs, rng, &mut memory)?;
+    Ok(ClientRelus::from_source(params, Box::new(memory), &done))
+}
+
+/// Offline, client, handing every verified chunk to `sink` as it arrives (a bank on disk keeps
+/// the client's memory independent of the circuit count); returns what the online phase needs
+/// besides the chunks (the garbling's hash nonce) and this party's statistics.
+pub fn evaluate_offline_into<R: Read, W: Write>(
+    ch: &mut Channel<R, W>,
+    params: &[ReluParams],
+    inputs: &[(u64, u64)],
+    rng: &mut (impl CryptoRng + RngCore),
+    sink: &mut dyn ChunkSink,
+) -> Result<ClientOffline, GcError> {
     if inputs.len() != params.len() {
         return Err(GcError::Length {
             what: "client inputs",
@@ -464,15 +500,12 @@ pub fn evaluate_offline<R: Read, W: Write>(
             "server chunk size {chunk_circuits}"
         )));
     }
-    let mut out = ClientRelus {
-        params: params.to_vec(),
-        chunks: VecDeque::new(),
-        next: 0,
-        hash: Tccr::with_nonce(u128::from_le_bytes(n16)),
+    let mut out = OfflineProgress {
         stats,
+        hash_nonce: u128::from_le_bytes(n16),
     };
     if params.is_empty() {
-        return Ok(out);
+        return Ok(out.done());
     }
     let c1 = ch.counters();
     let t = Instant::now();
@@ -554,32 +587,67 @@ pub fn evaluate_offline<R: Read, W: Write>(
             std::mem::replace(&mut layout, l),
             std::mem::replace(&mut labels, lab),
         );
-        out.chunks.push_back(ClientChunk {
+        // The OT runs in whole 128-label words; only the circuits' own labels are kept.
+        let mut labels_i = labels_i;
+        labels_i.truncate(layout_i.client_labels());
+        sink.put(StoredChunk {
+            index: ci as u64,
             first,
+            count: chunk.len(),
             tables,
-            layout: layout_i,
             labels: labels_i,
-        });
+        })?;
     }
-    Ok(out)
+    Ok(out.done())
+}
+
+/// What `evaluate_offline_into` accumulates while it runs.
+struct OfflineProgress {
+    stats: GcStats,
+    hash_nonce: u128,
+}
+
+impl OfflineProgress {
+    fn done(self) -> ClientOffline {
+        ClientOffline {
+            stats: self.stats,
+            hash_nonce: self.hash_nonce,
+        }
+    }
+}
+
+/// What the client's online phase needs from its offline phase besides the chunks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientOffline {
+    /// This party's offline statistics.
+    pub stats: GcStats,
+    /// The garbling's hash nonce (public: the server sent it in its hello).
+    pub hash_nonce: u128,
 }
 
 /// Packs `k`-bit values into a little-endian bit stream.
 fn pack_bits(vals: &[(u64, u32)]) -> Vec<u8> {
     let total: usize = vals.iter().map(|v| v.1 as usize).sum();
     let mut out = vec![0u8; total.div_ceil(8)];
-    let mut pos = 0usize;
-    for &(v, k) in vals {
-        for j in 0..k as usize {
-            out[(pos + j) / 8] |= (((v >> j) & 1) as u8) << ((pos + j) % 8);
-        }
-        pos += k as usize;
-    }
+    pack_bits_into(vals, &mut out);
     out
 }
 
+/// Packs `k`-bit values into `out` (zeroed, at least the total bit length long).
+pub(crate) fn pack_bits_into(vals: &[(u64, u32)], out: &mut [u8]) {
+    let mut pos = 0usize;
+    for &(v, k) in vals {
+        for j in 0..k as usize {
+            if let Some(b) = out.get_mut((pos + j) / 8) {
+                *b |= (((v >> j) & 1) as u8) << ((pos + j) % 8);
+            }
+        }
+        pos += k as usize;
+    }
+}
+
 /// Reads the next `k`-bit value from a little-endian bit stream.
-fn unpack_bits(bytes: &[u8], pos: &mut usize, k: u32) -> u64 {
+pub(crate) fn unpack_bits(bytes: &[u8], pos: &mut usize, k: u32) -> u64 {
     let mut v = 0u64;
     for j in 0..k as usize {
         let p = *pos + j;
@@ -701,16 +769,26 @@ impl ClientRelus {
         let mut first = start;
         while first < start + count {
             let n = ONLINE_FRAME.min(start + count - first);
-            let ps = &self.params[first..first + n];
-            let len: usize = ps.iter().map(|p| p.server_input_bits() * 16).sum();
+            let len: usize = self.params[first..first + n]
+                .iter()
+                .map(|p| p.server_input_bits() * 16)
+                .sum();
             let (lab, _) = BulkIn::recv(ch, msg::LABELS, first as u64, n as u64, len)?;
+            self.load_until(first + n)?;
             let t = Instant::now();
             let colours = self.evaluate(first, n, lab.payload())?;
             self.stats.gc_seconds += t.elapsed().as_secs_f64();
+            self.release_before(first + n);
+            let ps = &self.params[first..first + n];
+            let offsets = self.offsets.get(first..first + n);
             let vals: Vec<(u64, u32)> = colours
                 .iter()
+                .enumerate()
                 .zip(ps)
-                .map(|(&c, p)| (c, p.out_bits))
+                .map(|((i, &c), p)| {
+                    let flip = offsets.and_then(|o| o.get(i)).copied().unwrap_or(0);
+                    ((c ^ flip) & mask(p.out_bits), p.out_bits)
+                })
                 .collect();
             frames.push((first, n, pack_bits(&vals)));
             first += n;
@@ -722,21 +800,16 @@ impl ClientRelus {
             out.send(ch)?;
         }
         ch.flush()?;
-        // Drop chunks whose circuits are all consumed.
-        while let Some(c) = self.chunks.front() {
-            if c.first + c.layout.table_off.len() - 1 <= self.next {
-                self.chunks.pop_front();
-            } else {
-                break;
-            }
-        }
+        self.release_before(self.next);
         self.stats.online_bytes += ch.counters().since(c0).total();
         Ok(())
     }
 
     /// Evaluates circuits `first..first + n` given the server's labels (`w`·16 bytes each).
     fn evaluate(&self, first: usize, n: usize, server_labels: &[u8]) -> Result<Vec<u64>, GcError> {
-        let ps = &self.params[first..first + n];
+        // Only what the worker threads need is shared with them (the chunk source is not `Sync`).
+        let (params, chunks, hash) = (&self.params, &self.chunks, &self.hash);
+        let ps = &params[first..first + n];
         let mut lab_off = Vec::with_capacity(n + 1);
         lab_off.push(0usize);
         for p in ps {
@@ -746,15 +819,14 @@ impl ClientRelus {
         blocks_from_bytes(server_labels, &mut srv);
         // Locate circuit i's chunk: chunks are contiguous and in order.
         let locate = |c: usize| -> Option<(&ClientChunk, usize)> {
-            let front = self.chunks.front()?;
+            let front = chunks.front()?;
             let size = front.layout.table_off.len() - 1;
             let idx = (c - front.first) / size.max(1);
-            let ch = self.chunks.get(idx)?;
+            let ch = chunks.get(idx)?;
             (c >= ch.first && c < ch.first + ch.layout.table_off.len() - 1)
                 .then_some((ch, c - ch.first))
         };
         let gs = groups(ps);
-        let hash = &self.hash;
         let eval_group = |g: &Group| -> Result<Vec<u64>, GcError> {
             let located: Vec<(&ClientChunk, usize)> = (0..g.len)
                 .map(|l| locate(first + g.start + l))

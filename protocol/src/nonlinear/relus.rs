@@ -13,7 +13,7 @@ use crate::program::Program;
 use crate::ProtocolError;
 
 /// Splits per-element items by the protocol of their layer.
-fn split<T: Copy>(
+pub(super) fn split<T: Copy>(
     layers: &[(ReluParams, usize)],
     plan: &[ReluProtocol],
     items: &[T],
@@ -51,11 +51,11 @@ pub(crate) struct ReluOfflineTimes {
 
 /// Server side: Δ and decoding bits of the garbled layers, OT material of the others.
 pub(crate) struct ServerRelus {
-    plan: Vec<ReluProtocol>,
-    sizes: Vec<usize>,
-    layer: usize,
-    gc: Option<pi_gc::ServerRelus>,
-    ot: Option<pi_ot::OtReluServer>,
+    pub(super) plan: Vec<ReluProtocol>,
+    pub(super) sizes: Vec<usize>,
+    pub(super) layer: usize,
+    pub(super) gc: Option<pi_gc::ServerRelus>,
+    pub(super) ot: Option<pi_ot::OtReluServer>,
 }
 
 impl ServerRelus {
@@ -135,11 +135,11 @@ impl ServerRelus {
 
 /// Client side: tables and labels of the garbled layers, OT material of the others.
 pub(crate) struct ClientRelus {
-    plan: Vec<ReluProtocol>,
-    sizes: Vec<usize>,
-    layer: usize,
-    gc: Option<pi_gc::ClientRelus>,
-    ot: Option<pi_ot::OtReluClient>,
+    pub(super) plan: Vec<ReluProtocol>,
+    pub(super) sizes: Vec<usize>,
+    pub(super) layer: usize,
+    pub(super) gc: Option<pi_gc::ClientRelus>,
+    pub(super) ot: Option<pi_ot::OtReluClient>,
 }
 
 impl ClientRelus {
