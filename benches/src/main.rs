@@ -3,7 +3,9 @@
 use clap::{Parser, Subcommand};
 
 mod door;
+mod e2e;
 mod linear;
+mod link;
 mod ot;
 mod relu;
 
@@ -18,6 +20,8 @@ struct Cli {
 /// One subcommand per benchmarked layer; add new ones here.
 #[derive(Subcommand)]
 enum Command {
+    /// Real pi-server/pi-client processes, one-shot vs banked, on loopback or a shaped netns link.
+    E2e(e2e::E2eArgs),
     /// ReLUs end to end over loopback TCP, garbled (`--protocol gc`) or OT-based (`--protocol ot`).
     Relu(relu::ReluArgs),
     /// Correlated-OT throughput: Ferret silent OT or SoftSpoken.
@@ -38,6 +42,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::E2e(args) => e2e::run(&args),
         Command::Relu(args) => relu::run(&args),
         Command::Ot(args) => ot::run(&args),
         Command::Door { figure } => door::run(&figure),

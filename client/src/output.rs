@@ -45,7 +45,8 @@ pub fn report_json(r: &SessionReport) -> serde_json::Value {
     })
 }
 
-fn mib(b: u64) -> String {
+/// Bytes as MiB with two decimals.
+pub fn mib(b: u64) -> String {
     format!("{:.2} MiB", b as f64 / (1u64 << 20) as f64)
 }
 

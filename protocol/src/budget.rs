@@ -110,7 +110,7 @@ impl Program {
 
     /// The traffic and compute of each phase with ReLU layer i run by `plan[i]`.
     pub fn budget_for(&self, plan: &[ReluProtocol]) -> Result<SessionBudget, ProtocolError> {
-        let he = self.he_params();
+        let he = self.he_params()?;
         let setup = Phase {
             up: Flow::frame(pi_he::setup_len(he)),
             down: Flow::default(),
@@ -150,12 +150,37 @@ impl Program {
                 }
             }
         }
-        // OfflineDone: three f64.
+        // The decoding offsets of the garbled layers, OfflineDone (three f64), then a preprocess
+        // session's ticket.
+        let offsets = pi_gc::offsets_traffic(&gc_params);
         let offline = Phase {
             up: up.and(gc.offline_up.into()),
-            down: down.and(gc.offline_down.into()).and(Flow::frame(24)),
+            down: down
+                .and(gc.offline_down.into())
+                .and(offsets.into())
+                .and(Flow::frame(24))
+                .and(Flow::frame(8 + crate::bank::ticket::TICKET_LEN)),
             compute: compute(self, OFFLINE_NS_PER_MAC, OFFLINE_US_PER_RELU),
         };
+        let online = self.online_phase_with(&gc);
+        Ok(SessionBudget {
+            setup,
+            offline,
+            online,
+        })
+    }
+
+    /// The traffic and compute of one online phase with every ReLU layer garbled (no HE
+    /// parameters needed: a banked inference's client has none).
+    pub fn online_phase(&self) -> Phase {
+        self.online_phase_with(&pi_gc::traffic(
+            self.circuit_specs(),
+            &OfflineConfig::default(),
+        ))
+    }
+
+    /// One online phase whose ReLU layers move `gc`'s online traffic.
+    fn online_phase_with(&self, gc: &pi_gc::GcTraffic) -> Phase {
         // MaskedInput and OutputShare: bincode vectors of u64 (+ two f64 on the output).
         let input = Flow::frame(8 + 8 * self.input_len());
         let output = Flow::frame(8 + 8 * self.output_len() + 16);
@@ -165,16 +190,11 @@ impl Program {
             frames: f.frames + calls,
             ..f
         };
-        let online = Phase {
+        Phase {
             up: input.and(extra(gc.online_up.into())),
             down: output.and(extra(gc.online_down.into())),
             compute: compute(self, ONLINE_NS_PER_MAC, ONLINE_US_PER_RELU),
-        };
-        Ok(SessionBudget {
-            setup,
-            offline,
-            online,
-        })
+        }
     }
 }
 
@@ -237,6 +257,8 @@ pub struct SessionLimits {
     pub hello_max_frame: usize,
     /// Most inferences one session may preprocess.
     pub max_batch: u32,
+    /// Most sets one preprocess session may bank.
+    pub max_bank: u32,
     /// An upper bound on any session's length, below the one derived from the model.
     pub max_session: Option<Duration>,
 }
@@ -250,6 +272,7 @@ impl Default for SessionLimits {
             max_frame: 64 << 20,
             hello_max_frame: 64 << 10,
             max_batch: 16,
+            max_bank: 256,
             max_session: None,
         }
     }
@@ -266,6 +289,20 @@ impl SessionLimits {
     pub fn session_time(&self, budget: &SessionBudget, batch: u32) -> Duration {
         let per = self.phase_time(&budget.offline) + self.phase_time(&budget.online);
         let t = self.phase_slack + self.phase_time(&budget.setup) + per * batch;
+        self.max_session.map_or(t, |m| t.min(m))
+    }
+
+    /// How long a preprocess session banking `count` sets may take, hello included.
+    pub fn bank_time(&self, budget: &SessionBudget, count: u32) -> Duration {
+        let t = self.phase_slack
+            + self.phase_time(&budget.setup)
+            + self.phase_time(&budget.offline) * count;
+        self.max_session.map_or(t, |m| t.min(m))
+    }
+
+    /// How long a redeem session may take: the hello, the ticket offers, one online phase.
+    pub fn redeem_time(&self, budget: &SessionBudget) -> Duration {
+        let t = self.phase_slack * 2 + self.phase_time(&budget.online);
         self.max_session.map_or(t, |m| t.min(m))
     }
 

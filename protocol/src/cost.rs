@@ -77,7 +77,7 @@ impl Program {
     pub fn cost_profile(&self) -> Result<CostProfile, ProtocolError> {
         let mut he_layers = Vec::new();
         for (name, shape, _) in self.linear_layers() {
-            let p: PlanCost = pi_he::plan_cost(self.he_params(), shape)?;
+            let p: PlanCost = pi_he::plan_cost(self.he_params()?, shape)?;
             he_layers.push(HeLayerCost {
                 name: name.to_string(),
                 macs: shape.macs(),

@@ -27,6 +27,12 @@ pub enum ProtocolError {
     /// The client's input does not fit the model.
     #[error("bad input: {0}")]
     BadInput(String),
+    /// The client's bank (banked sets on disk) failed or holds nothing usable.
+    #[error("bank: {0}")]
+    Bank(String),
+    /// The server refused a banked set's ticket.
+    #[error("banked set {set} refused by the server: {reason}")]
+    TicketRefused { set: String, reason: String },
     /// The result is outside the range the server declared: corrupted or overflowed.
     #[error("implausible result: {0}")]
     Implausible(String),

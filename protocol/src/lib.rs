@@ -4,6 +4,7 @@
 //! (HE correlations, garbled circuits) → online evaluation → [`report`].
 //! The exact semantics (ring, fixed point, truncation, circuits) are in `docs/protocol.md`.
 
+pub mod bank;
 pub mod budget;
 mod circuit_layer;
 pub mod cost;
@@ -19,6 +20,7 @@ mod shares;
 
 pub use budget::{SessionBudget, SessionLimits};
 pub use error::ProtocolError;
+pub use messages::SessionMode;
 pub use nonlinear::{Link, ReluChoice, ReluCosts, ReluProtocol};
 /// The HE arithmetic kernels this process runs (`ifma`, `avx2` or `scalar`).
 pub use pi_he::kernel_path as he_kernel_path;
@@ -30,9 +32,11 @@ pub use program::{LayerSpan, Program};
 pub use public_model::PublicModel;
 pub use report::{InferenceReport, OfflineReport, OnlineReport, ReluPhase};
 pub use session::client::{
-    run_client, run_client_on, ClientMaterial, ClientOptions, SessionReport,
+    infer, infer_on, preprocess, preprocess_on, run_client, run_client_on, BankedInference,
+    BankedSetReport, ClientMaterial, ClientOptions, PreprocessReport, SessionReport,
 };
 pub use session::server::{
-    serve_channel, serve_connection, serve_session, ServeOptions, ServedModel, ServerMaterial,
-    SessionSummary, CLOSE_LINGER,
+    serve_channel, serve_channel_with, serve_connection, serve_connection_with, serve_session,
+    serve_session_with, Banking, ServeOptions, ServedModel, ServerMaterial, SessionSummary,
+    TicketLog, CLOSE_LINGER,
 };

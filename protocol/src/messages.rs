@@ -5,14 +5,51 @@ use serde::{Deserialize, Serialize};
 use crate::public_model::PublicModel;
 
 /// Version of the wire protocol; both sides must agree.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
+
+/// What a session does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionMode {
+    /// `batch` offline phases, then `batch` online phases (the one-shot client).
+    Inline,
+    /// `batch` offline phases, each ending with a sealed ticket; nothing online.
+    Preprocess,
+    /// One online phase on banked material, after the server accepted its ticket.
+    Redeem,
+}
 
 /// First message of a session, client → server.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ClientHello {
     pub version: u32,
-    /// Number of inferences this session will preprocess and then run.
+    /// Number of inferences this session will preprocess (Inline, Preprocess); 1 for Redeem.
     pub batch: u32,
+    pub mode: SessionMode,
+    /// Redeem: the public-model fingerprint the client's banked set was made for; the server
+    /// rejects the hello (and reads no ticket) when it serves another model.
+    pub bank_model: Option<[u8; 32]>,
+}
+
+/// Preprocess, server → client after `OfflineDone`: the set's sealed ticket.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TicketIssued {
+    pub ticket: Vec<u8>,
+}
+
+/// Redeem, client → server: the ticket of the banked set it wants to use.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TicketOffer {
+    pub ticket: Vec<u8>,
+}
+
+/// Redeem, server → client: whether the online phase runs on that set.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum TicketVerdict {
+    /// The ticket is recorded as used; the online phase follows.
+    Accepted,
+    /// Refused. `retry`: the ticket was not consumed and is still good (e.g. the replay store
+    /// was unreachable), so the client keeps the set; otherwise the set is dead.
+    Refused { reason: String, retry: bool },
 }
 
 /// Server → client reply: the public architecture (no weights) and the fixed-point configuration.

@@ -60,7 +60,8 @@ pub struct Program {
     linear_nodes: Vec<NodeId>,
     ring_weights: Vec<Option<RingWeights>>,
     last_uses: Vec<Vec<NodeId>>,
-    he_params: HeParams,
+    /// `None` for a program that only runs online (a banked inference needs no HE).
+    he_params: Option<HeParams>,
     relus: u64,
     comparisons: u64,
     macs: u64,
@@ -69,18 +70,25 @@ pub struct Program {
 impl Program {
     /// Compiles `model` with the fixed-point `config` for the server (weights kept for clear evaluation).
     pub fn new(model: Model, config: FixedConfig) -> Result<Self, ProtocolError> {
-        Self::compile(model, config, true)
+        Self::compile(model, config, true, true)
     }
 
     /// Compiles a weightless public model for the client.
     pub fn for_client(model: Model, config: FixedConfig) -> Result<Self, ProtocolError> {
-        Self::compile(model, config, false)
+        Self::compile(model, config, false, true)
+    }
+
+    /// Compiles a weightless public model for a client that only runs online phases (banked
+    /// material): no HE parameters, whose construction costs tens of milliseconds.
+    pub fn for_client_online(model: Model, config: FixedConfig) -> Result<Self, ProtocolError> {
+        Self::compile(model, config, false, false)
     }
 
     fn compile(
         model: Model,
         config: FixedConfig,
         with_weights: bool,
+        with_he: bool,
     ) -> Result<Self, ProtocolError> {
         let plan = fixed::plan(&model, &config)?;
         let shapes = model.shapes()?;
@@ -200,7 +208,11 @@ impl Program {
                 last_uses[consumer].push(producer);
             }
         }
-        let he_params = HeParams::for_ring(bits)?;
+        let he_params = if with_he {
+            Some(HeParams::for_ring(bits)?)
+        } else {
+            None
+        };
         let relus = circuit_specs.iter().map(|s| s.relus()).sum::<u64>();
         let comparisons = circuit_specs.iter().map(|s| s.comparisons()).sum::<u64>();
         debug_assert_eq!((relus, comparisons), (counts.relus, counts.comparisons));
@@ -262,20 +274,26 @@ impl Program {
     }
 
     /// HE parameters for this ring.
-    pub fn he_params(&self) -> &HeParams {
-        &self.he_params
+    pub fn he_params(&self) -> Result<&HeParams, ProtocolError> {
+        self.he_params.as_ref().ok_or_else(|| {
+            ProtocolError::Violation("program compiled for the online phase only (no HE)".into())
+        })
     }
 
     /// The same program with the HE block planner tuned for a link of `mbps` Mbit/s.
     pub fn with_he_link_mbps(mut self, mbps: u32) -> Result<Self, ProtocolError> {
-        self.he_params = self.he_params.with_link_mbps(mbps)?;
+        if let Some(p) = self.he_params.take() {
+            self.he_params = Some(p.with_link_mbps(mbps)?);
+        }
         Ok(self)
     }
 
     /// The same program with the HE planner's compute costs scaled by `milli`/1000 (the serving
     /// host's measured speed relative to the planner's reference machine).
     pub fn with_he_compute_milli(mut self, milli: u32) -> Result<Self, ProtocolError> {
-        self.he_params = self.he_params.with_compute_milli(milli)?;
+        if let Some(p) = self.he_params.take() {
+            self.he_params = Some(p.with_compute_milli(milli)?);
+        }
         Ok(self)
     }
 
@@ -441,7 +459,7 @@ impl Program {
     pub(crate) fn prepare_he_layers(&self) -> Result<Vec<PreparedLayer>, ProtocolError> {
         let mut layers = Vec::with_capacity(self.linear_nodes.len());
         for (_, shape, weight) in self.linear_layers() {
-            layers.push(pi_he::prepare_layer(&self.he_params, shape, weight)?);
+            layers.push(pi_he::prepare_layer(self.he_params()?, shape, weight)?);
         }
         Ok(layers)
     }

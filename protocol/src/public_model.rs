@@ -114,4 +114,17 @@ impl PublicModel {
         model.validate()?;
         Ok(model)
     }
+
+    /// The model's name.
+    pub fn name(&self) -> &str {
+        &self.model.name
+    }
+
+    /// Fingerprint of the architecture and fixed-point configuration (not the HE planner's link
+    /// speed, which does not change banked material): a banked set is usable with any server
+    /// announcing the same fingerprint (the server's ticket check then covers the weights).
+    pub fn bank_fingerprint(&self) -> [u8; 32] {
+        let bytes = bincode::serialize(&(&self.model, &self.config)).unwrap_or_default();
+        blake3::derive_key("pi-bank 2025 public model v1", &bytes)
+    }
 }

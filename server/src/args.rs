@@ -96,6 +96,9 @@ pub struct Args {
     /// Most inferences one client may preprocess in one session (--batch on the client).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_batch: u32,
+    /// Most sets one `pi-client preprocess` session may bank (--count on the client).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_bank: u32,
     /// Bound declared to clients on every logit (default 2^M of the fixed-point format, 1024);
     /// clients refuse results outside it.
     #[arg(long, value_name = "BOUND")]
@@ -126,6 +129,8 @@ pub struct Args {
     /// tests; default: forever).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub sessions: Option<u64>,
+    #[command(flatten)]
+    pub bank: crate::bank::BankArgs,
 }
 
 /// `--relu-protocol` values.
@@ -196,6 +201,7 @@ impl Args {
             min_rate: self.min_rate_kib << 10,
             max_frame: (self.max_frame_mib as usize) << 20,
             max_batch: self.max_batch,
+            max_bank: self.max_bank,
             max_session: self.max_session_seconds.map(Duration::from_secs),
             ..SessionLimits::default()
         }

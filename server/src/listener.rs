@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pi_net::{Cancel, Deadlines, ServerSecurity};
-use protocol::{ServedModel, SessionLimits};
+use protocol::{Banking, ServedModel, SessionLimits};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -27,6 +27,8 @@ use crate::peers::{PeerGuard, Peers};
 /// How the listener runs (from the command line).
 pub struct Config {
     pub security: ServerSecurity,
+    /// Ticket key, lifetime and replay store of banked sets.
+    pub banking: Arc<Banking>,
     pub limits: SessionLimits,
     pub handshake_timeout: Duration,
     pub queue_timeout: Duration,
@@ -238,19 +240,32 @@ async fn handle(
         let ch =
             pi_net::stream::from_accepted(admitted.sock, admitted.tls, admitted.hello, deadlines)
                 .map_err(protocol::ProtocolError::from)?;
-        protocol::serve_connection(ch, &worker.served, &worker.cfg.limits)
+        protocol::serve_connection_with(
+            ch,
+            &worker.served,
+            &worker.cfg.limits,
+            Some(&worker.cfg.banking),
+        )
     })
     .await;
     drop(permit);
     match result {
-        Ok(Ok(summary)) => info!(
-            session = id,
-            inferences = summary.inferences,
-            seconds = format!("{:.2}", summary.seconds),
-            bytes_sent = summary.bytes_sent,
-            bytes_received = summary.bytes_received,
-            "session finished"
-        ),
+        Ok(Ok(summary)) => {
+            for reason in &summary.tickets.refused {
+                warn!(session = id, %peer, %reason, "ticket refused");
+            }
+            info!(
+                session = id,
+                mode = ?summary.mode,
+                inferences = summary.inferences,
+                tickets_issued = summary.tickets.issued.len(),
+                ticket_redeemed = summary.tickets.redeemed.as_deref().unwrap_or("-"),
+                seconds = format!("{:.2}", summary.seconds),
+                bytes_sent = summary.bytes_sent,
+                bytes_received = summary.bytes_received,
+                "session finished"
+            )
+        }
         Ok(Err(e)) => warn!(session = id, %peer, error = %e, "session failed"),
         Err(e) => error!(session = id, %peer, error = %e, "session task crashed"),
     }

@@ -2,6 +2,7 @@
 
 mod admit;
 mod args;
+mod bank;
 mod host_costs;
 mod listener;
 mod model;
@@ -140,6 +141,15 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         he_kernels = protocol::he_kernel_path(),
         "model ready"
     );
+    let banking = Arc::new(args.bank.banking()?);
+    if !served.bankable() {
+        warn!("banked preprocessing is off: some ReLU layers run the OT-based protocol (banking needs --relu-protocol gc)");
+    }
+    info!(
+        key_id = %banking.key_id(),
+        replay_store = %banking.replay_store(),
+        "banking ready"
+    );
     let listener = bind(&args.listen).await?;
     let tls = match &security {
         pi_net::ServerSecurity::Tls(t) if t.requires_client_cert() => {
@@ -154,6 +164,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     info!(addr = %listener.local_addr()?, security = tls, "listening");
     let cfg = listener::Config {
         security,
+        banking,
         limits,
         handshake_timeout: args.handshake_timeout(),
         queue_timeout: Duration::from_secs(args.queue_timeout),

@@ -12,7 +12,7 @@ use pi_tests::hostile::Horde;
 use pi_tests::process::{temp_dir, ServerProcess};
 use pi_tests::proxy::{self, Dir, Framing, Mutation};
 use pi_tests::{random_image, references, save_model, tiny_model, tls_options};
-use protocol::messages::{ClientHello, ServerHello, PROTOCOL_VERSION};
+use protocol::messages::{ClientHello, ServerHello, SessionMode, PROTOCOL_VERSION};
 use protocol::{ClientOptions, ProtocolError};
 use rand::{Rng, SeedableRng};
 
@@ -199,6 +199,8 @@ fn a_shutdown_cuts_a_running_session_within_the_grace_and_tells_the_client() {
     ch.send(&ClientHello {
         version: PROTOCOL_VERSION,
         batch: 1,
+        mode: SessionMode::Inline,
+        bank_model: None,
     })
     .expect("hello");
     ch.flush().expect("flush");

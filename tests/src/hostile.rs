@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use protocol::messages::{ClientHello, PROTOCOL_VERSION};
+use protocol::messages::{ClientHello, SessionMode, PROTOCOL_VERSION};
 use socket2::{Domain, Socket, Type};
 
 /// Connects to `addr` from the local address `from` (any port).
@@ -57,6 +57,8 @@ impl Horde {
             let hello = bincode::serialize(&ClientHello {
                 version: PROTOCOL_VERSION,
                 batch: 1,
+                mode: SessionMode::Inline,
+                bank_model: None,
             })
             .unwrap_or_default();
             let mut v = (hello.len() as u32).to_le_bytes().to_vec();
@@ -107,6 +109,8 @@ impl Horde {
                 let hello = ClientHello {
                     version: PROTOCOL_VERSION,
                     batch: 1,
+                    mode: SessionMode::Inline,
+                    bank_model: None,
                 };
                 if ch.send(&hello).and_then(|_| ch.flush()).is_err() {
                     return;

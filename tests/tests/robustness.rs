@@ -10,7 +10,7 @@ use models::fixed::FixedConfig;
 use models::zoo::ResNetSpec;
 use pi_net::{ConnectOptions, NetChannel, NetError};
 use pi_tests::{random_image, references};
-use protocol::messages::{ClientHello, MaskedInput, ServerHello, PROTOCOL_VERSION};
+use protocol::messages::{ClientHello, MaskedInput, ServerHello, SessionMode, PROTOCOL_VERSION};
 use protocol::{ClientOptions, ProtocolError, ServedModel, SessionLimits};
 
 fn small_model() -> models::Model {
@@ -109,6 +109,8 @@ fn malformed_messages_are_rejected_and_the_server_keeps_serving() {
     ch.send(&ClientHello {
         version: PROTOCOL_VERSION + 1,
         batch: 1,
+        mode: SessionMode::Inline,
+        bank_model: None,
     })
     .expect("send");
     ch.flush().expect("flush");
@@ -149,6 +151,8 @@ fn a_client_that_vanishes_mid_offline_ends_only_its_session() {
     ch.send(&ClientHello {
         version: PROTOCOL_VERSION,
         batch: 1,
+        mode: SessionMode::Inline,
+        bank_model: None,
     })
     .expect("send");
     ch.flush().expect("flush");

@@ -41,6 +41,9 @@ pub enum GcError {
     /// A base-OT message held bytes that are not a valid group element.
     #[error("invalid curve point in base OT message {0}")]
     BadPoint(usize),
+    /// Stored (banked) material is missing, truncated or damaged.
+    #[error("stored material: {0}")]
+    Storage(String),
     /// More circuits were requested online than remain preprocessed (never reused).
     #[error("preprocessed ReLU circuits exhausted: requested {requested}, remaining {remaining}")]
     Exhausted {

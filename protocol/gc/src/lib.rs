@@ -9,6 +9,7 @@
 //! * [`ot`]: Chou–Orlandi base OT and SoftSpoken/IKNP correlated OT extension.
 //! * [`session`]: the offline/online protocol (`garble_offline`, `evaluate_offline`, `online`).
 
+pub mod bank;
 pub mod block;
 pub mod circuit;
 #[cfg(test)]
@@ -35,8 +36,12 @@ pub mod ot;
 pub mod session;
 mod traffic;
 
+pub use bank::{
+    offsets_traffic, recv_decode_offsets, ChunkSink, ChunkSource, MemoryChunks, RelusSecrets,
+    StoredChunk,
+};
 pub use session::{
-    evaluate_offline, garble_offline, garble_offline_with, ClientCircuits, ClientRelus, GcStats,
-    OfflineConfig, ServerCircuits, ServerRelus,
+    evaluate_offline, evaluate_offline_into, garble_offline, garble_offline_with, ClientCircuits,
+    ClientOffline, ClientRelus, GcStats, OfflineConfig, ServerCircuits, ServerRelus,
 };
 pub use traffic::{traffic, Flow, GcTraffic};

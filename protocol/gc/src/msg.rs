@@ -24,6 +24,8 @@ pub(crate) const GGM: u8 = 0x04;
 pub(crate) const OT_CORR: u8 = 0x10;
 /// Garbled tables for one chunk.
 pub(crate) const TABLES: u8 = 0x11;
+/// Decoding offsets of a banked garbling (`bank` module).
+pub(crate) const OFFSETS: u8 = 0x12;
 /// Online: garbler input labels.
 pub(crate) const LABELS: u8 = 0x20;
 /// Online: evaluator output colour bits.
@@ -43,6 +45,7 @@ fn tag_name(tag: u8) -> &'static str {
         TABLES => "garbled table chunk",
         LABELS => "garbler input labels",
         BITS => "output colour bits",
+        OFFSETS => "decoding offsets",
         _ => "unknown",
     }
 }
@@ -220,6 +223,44 @@ impl BulkIn {
         let frame = ch.recv_frame()?;
         let n = frame.len() + 4;
         Ok((Self::check(frame, tag, index, count, len)?, n))
+    }
+
+    /// Verifies tag, index and count of a frame whose digest was verified when it arrived and
+    /// that was kept under a checksum since (a stored frame); the caller checks the payload length
+    /// against its parameters.
+    pub(crate) fn check_header(
+        frame: Vec<u8>,
+        tag: u8,
+        index: u64,
+        count: u64,
+    ) -> Result<Self, GcError> {
+        check_tag(&frame, tag)?;
+        if frame.len() < HEADER + DIGEST {
+            return Err(GcError::Length {
+                what: tag_name(tag),
+                expected: HEADER + DIGEST,
+                got: frame.len(),
+            });
+        }
+        let rd = |at: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&frame[at..at + 8]);
+            u64::from_le_bytes(a)
+        };
+        if rd(1) != index || rd(9) != count {
+            return Err(GcError::Desync(format!(
+                "{}: expected index {index} with {count} circuits, got index {} with {}",
+                tag_name(tag),
+                rd(1),
+                rd(9)
+            )));
+        }
+        Ok(BulkIn { frame })
+    }
+
+    /// The whole frame (header, payload, digest), as received.
+    pub(crate) fn frame(&self) -> &[u8] {
+        &self.frame
     }
 
     /// The verified payload.

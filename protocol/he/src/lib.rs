@@ -36,8 +36,8 @@ pub use params::{
 };
 pub use reference::plain_layer;
 pub use server::{
-    prepare_layer, prepare_layer_with_cache, server_linear, setup_len, PreparedLayer, ServerHe,
-    PREPARED_CACHE_BYTES,
+    prepare_layer, prepare_layer_with_cache, server_linear, server_linear_seeded, server_masks,
+    setup_len, PreparedLayer, ServerHe, PREPARED_CACHE_BYTES,
 };
 pub use shape::{LinearShape, PlanCost};
 

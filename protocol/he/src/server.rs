@@ -357,10 +357,43 @@ struct InputCt {
 }
 
 /// Server side of one layer: returns s (len = output elements); the client learns L(mask) − s.
+///
+/// The masks s come from a fresh seed drawn from `rng` (see [`server_linear_seeded`]).
 pub fn server_linear<R: Read, W: Write, G: RngCore + CryptoRng>(
     ch: &mut pi_net::Channel<R, W>,
     he: &ServerHe,
     layer: &PreparedLayer,
+    rng: &mut G,
+) -> Result<Vec<u64>, HeError> {
+    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(seed.as_mut());
+    server_linear_seeded(ch, he, layer, &seed, rng)
+}
+
+/// The server's shares s of a layer with `len` outputs whose masks derive from `mask_seed`
+/// (what [`server_linear_seeded`] returned), re-derived without any HE work.
+pub fn server_masks(params: &HeParams, mask_seed: &[u8; 32], len: usize) -> Vec<u64> {
+    let mut v = full_masks(mask_seed, len);
+    v.iter_mut().for_each(|s| *s &= params.t_mask());
+    v
+}
+
+/// Mask stream of a layer: output element i takes the i-th u64 of ChaCha20(mask_seed). The
+/// ciphertext hides s modulo 2^(k+L)/d (its low bits are the share), so the share s mod 2^k does
+/// not depend on the reply's packing factor d and can be re-derived from the seed alone.
+fn full_masks(mask_seed: &[u8; 32], len: usize) -> Vec<u64> {
+    let mut rng = ChaCha20Rng::from_seed(*mask_seed);
+    (0..len).map(|_| rng.next_u64()).collect()
+}
+
+/// Server side of one layer with the masks s drawn from their own stream, seeded by `mask_seed`
+/// (so [`server_masks`] re-derives them later); `rng` supplies the re-randomisation and flooding
+/// noise. Returns s mod 2^k (len = output elements); the client learns L(mask) − s.
+pub fn server_linear_seeded<R: Read, W: Write, G: RngCore + CryptoRng>(
+    ch: &mut pi_net::Channel<R, W>,
+    he: &ServerHe,
+    layer: &PreparedLayer,
+    mask_seed: &[u8; 32],
     rng: &mut G,
 ) -> Result<Vec<u64>, HeError> {
     let params = &he.params;
@@ -438,6 +471,7 @@ pub fn server_linear<R: Read, W: Write, G: RngCore + CryptoRng>(
             (ci, pg, s)
         })
         .collect();
+    let masks = zeroize::Zeroizing::new(full_masks(mask_seed, layer.shape.output_len()));
     let done: Vec<Vec<(usize, ReplyCt)>> = units
         .par_iter()
         .map(|&(ci, pg, seed)| {
@@ -445,6 +479,7 @@ pub fn server_linear<R: Read, W: Write, G: RngCore + CryptoRng>(
                 he,
                 layer,
                 &inputs,
+                &masks,
                 ci,
                 pg,
                 &mut ChaCha20Rng::from_seed(seed),
@@ -483,6 +518,7 @@ fn compute_unit(
     he: &ServerHe,
     layer: &PreparedLayer,
     inputs: &[InputCt],
+    masks: &[u64],
     ci: usize,
     pg: usize,
     rng: &mut ChaCha20Rng,
@@ -547,7 +583,7 @@ fn compute_unit(
             let cts = std::mem::take(&mut products[ti]);
             let packed = keyswitch::pack(params, &he.galois, cts);
             let rev = revealed(&layer.canon, plan, t, pg);
-            (t, finish_reply(params, he, packed, &rev, cfg.d, rng))
+            (t, finish_reply(params, he, packed, &rev, masks, cfg.d, rng))
         })
         .collect()
 }
@@ -558,6 +594,7 @@ fn finish_reply(
     he: &ServerHe,
     packed: Option<NttCt>,
     rev: &[Revealed],
+    stream: &[u64],
     d: usize,
     rng: &mut ChaCha20Rng,
 ) -> ReplyCt {
@@ -602,7 +639,7 @@ fn finish_reply(
     let mut masks = Vec::with_capacity(rev.len());
     for r in rev {
         let pos = d * r.y + r.j;
-        let s = rng.next_u64() & s_mask;
+        let s = stream.get(r.out).copied().unwrap_or(0) & s_mask;
         let m_neg = (s << log_d).wrapping_neg() & t_mask;
         let e1 = sample::cbd1(rng) as i128;
         let noise = e1 + sample::uniform_i128(rng, b_f);

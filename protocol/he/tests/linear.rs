@@ -188,3 +188,56 @@ fn weights_over_budget_are_refused() {
         Err(HeError::Shape(_))
     ));
 }
+
+/// A layer run with seeded masks: the server's returned shares equal `server_masks` re-derived
+/// from the seed alone (what a stateless server does for banked material), the sum is still the
+/// layer, and another seed gives other masks.
+#[test]
+fn seeded_masks_are_re_derived_from_the_seed_alone() {
+    let params = HeParams::for_ring(52).unwrap();
+    // 16 output channels make the planner pack replies (d > 1), where the ciphertext's masks
+    // are wider than the share.
+    let shape = LinearShape::Conv {
+        c_in: 8,
+        h: 8,
+        w: 8,
+        c_out: 16,
+        kh: 3,
+        kw: 3,
+        stride: 1,
+        pad: 1,
+        groups: 1,
+    };
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let w: Vec<i64> = (0..shape.weight_len())
+        .map(|_| (rng.next_u64() % 64) as i64 - 32)
+        .collect();
+    let x: Vec<u64> = (0..shape.input_len())
+        .map(|_| rng.next_u64() & ((1 << 52) - 1))
+        .collect();
+    let client = ClientHe::new(&params, &mut rng).unwrap();
+    let server = ServerHe::new(&params, &client.public_setup()).unwrap();
+    let layer = prepare_layer(&params, &shape, &w).unwrap();
+    let seed = [7u8; 32];
+    let (mut sch, mut cch) = pi_net::loopback_pair().unwrap();
+    let (c, s) = thread::scope(|sc| {
+        let srv = sc.spawn(|| {
+            let mut rng = ChaCha20Rng::seed_from_u64(5);
+            pi_he::server_linear_seeded(&mut sch, &server, &layer, &seed, &mut rng).unwrap()
+        });
+        let c = client_linear(&mut cch, &client, &shape, &x).unwrap();
+        (c, srv.join().unwrap())
+    });
+    assert_eq!(s, pi_he::server_masks(&params, &seed, shape.output_len()));
+    assert_ne!(
+        s,
+        pi_he::server_masks(&params, &[8u8; 32], shape.output_len())
+    );
+    let want = plain_layer(&shape, &w, &x, 52);
+    let mask = (1u64 << 52) - 1;
+    assert!(c
+        .iter()
+        .zip(&s)
+        .zip(&want)
+        .all(|((c, s), w)| c.wrapping_add(*s) & mask == *w));
+}

@@ -8,14 +8,16 @@
 //! Both protocols compute the same function bit for bit, so the choice never changes a result.
 
 mod auto;
+mod banked;
 mod calibrate;
 mod relus;
 
 use serde::{Deserialize, Serialize};
 
 pub use auto::{plan_layers, LayerEstimate, Link, ReluCosts};
+pub(crate) use banked::bankable;
 pub use calibrate::measure_relu_costs;
-pub(crate) use relus::{ClientRelus, ServerRelus};
+pub(crate) use relus::{ClientRelus, ReluOfflineTimes, ServerRelus};
 
 /// The protocol that runs one ReLU layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

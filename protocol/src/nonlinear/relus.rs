@@ -14,7 +14,7 @@ use crate::program::Program;
 use crate::ProtocolError;
 
 /// Splits per-layer runs of items (`spans[i]` items for layer i) by the protocol of their layer.
-fn split<T: Copy>(
+pub(super) fn split<T: Copy>(
     spans: &[usize],
     plan: &[ReluProtocol],
     items: &[T],
@@ -69,12 +69,12 @@ pub(crate) struct ReluOfflineTimes {
 
 /// Server side: Δ and decoding bits of the garbled layers, OT material of the others.
 pub(crate) struct ServerRelus {
-    plan: Vec<ReluProtocol>,
+    pub(super) plan: Vec<ReluProtocol>,
     /// Server words per layer (its shares: one per ReLU, n per n-element maximum).
-    sizes: Vec<usize>,
-    layer: usize,
-    gc: Option<pi_gc::ServerRelus>,
-    ot: Option<pi_ot::OtReluServer>,
+    pub(super) sizes: Vec<usize>,
+    pub(super) layer: usize,
+    pub(super) gc: Option<pi_gc::ServerRelus>,
+    pub(super) ot: Option<pi_ot::OtReluServer>,
 }
 
 impl ServerRelus {
@@ -157,12 +157,12 @@ impl ServerRelus {
 
 /// Client side: tables and labels of the garbled layers, OT material of the others.
 pub(crate) struct ClientRelus {
-    plan: Vec<ReluProtocol>,
+    pub(super) plan: Vec<ReluProtocol>,
     /// Circuits per layer.
-    sizes: Vec<usize>,
-    layer: usize,
-    gc: Option<pi_gc::ClientRelus>,
-    ot: Option<pi_ot::OtReluClient>,
+    pub(super) sizes: Vec<usize>,
+    pub(super) layer: usize,
+    pub(super) gc: Option<pi_gc::ClientRelus>,
+    pub(super) ot: Option<pi_ot::OtReluClient>,
 }
 
 impl ClientRelus {

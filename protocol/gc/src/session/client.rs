@@ -14,6 +14,7 @@ use super::{
     groups, lanes, pack_bits, specs_digest, validate_all, GcStats, Group, Layout, HELLO_LEN,
     MAX_CHUNK, ONLINE_FRAME, VERSION,
 };
+use crate::bank::{ChunkSink, ChunkSource, MemoryChunks, StoredChunk};
 use crate::block::{blocks_from_bytes, Block, Tccr};
 use crate::garble::MAX_LANES;
 use crate::msg::{self, BulkIn, BulkOut};
@@ -22,31 +23,65 @@ use crate::spec::eval_group;
 use crate::{CircuitSpec, GcError};
 
 /// Client-side result of the offline phase: stored tables and input labels, consumed online.
+///
+/// The chunks come from a [`ChunkSource`] (memory, or a bank on disk) and are held only while
+/// their circuits are being evaluated.
 pub struct ClientCircuits {
-    specs: Vec<CircuitSpec>,
-    chunks: VecDeque<ClientChunk>,
-    next: usize,
-    hash: Tccr,
-    stats: GcStats,
+    pub(crate) specs: Vec<CircuitSpec>,
+    /// Loaded chunks not yet fully consumed, in order.
+    pub(crate) chunks: VecDeque<ClientChunk>,
+    /// Where further chunks come from.
+    pub(crate) source: Box<dyn ChunkSource>,
+    /// Per-circuit XOR applied to the output colour bits (decoding offsets), empty when none.
+    pub(crate) offsets: Vec<u64>,
+    /// First circuit not yet loaded from the source.
+    pub(crate) loaded: usize,
+    pub(crate) next: usize,
+    pub(crate) hash: Tccr,
+    pub(crate) stats: GcStats,
 }
 
 /// One received chunk: its tables frame and the client's active labels for its circuits.
-struct ClientChunk {
-    first: usize,
-    tables: BulkIn,
-    layout: Layout,
-    labels: Zeroizing<Vec<Block>>,
+pub(crate) struct ClientChunk {
+    pub(crate) first: usize,
+    pub(crate) tables: BulkIn,
+    pub(crate) layout: Layout,
+    pub(crate) labels: Zeroizing<Vec<Block>>,
 }
 
-/// Offline, client (evaluator + OT receiver). `inputs` holds each circuit's client words in
-/// order ([`CircuitSpec::client_words`] per circuit): its shares, then n = −r (for a ReLU:
-/// `b mod 2^w, n mod 2^k`).
+/// What the client's online phase needs from its offline phase besides the chunks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientOffline {
+    /// This party's offline statistics.
+    pub stats: GcStats,
+    /// The garbling's hash nonce (public: the server sent it in its hello).
+    pub hash_nonce: u128,
+}
+
+/// Offline, client (evaluator + OT receiver), chunks kept in memory. `inputs` holds each
+/// circuit's client words in order ([`CircuitSpec::client_words`] per circuit): its shares, then
+/// n = −r (for a ReLU: `b mod 2^w, n mod 2^k`).
 pub fn evaluate_offline<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
     params: &[CircuitSpec],
     inputs: &[u64],
     rng: &mut (impl CryptoRng + RngCore),
 ) -> Result<ClientCircuits, GcError> {
+    let mut memory = MemoryChunks::default();
+    let done = evaluate_offline_into(ch, params, inputs, rng, &mut memory)?;
+    Ok(ClientCircuits::from_source(params, Box::new(memory), &done))
+}
+
+/// Offline, client, handing every verified chunk to `sink` as it arrives (a bank on disk keeps
+/// the client's memory independent of the circuit count); returns what the online phase needs
+/// besides the chunks (the garbling's hash nonce) and this party's statistics.
+pub fn evaluate_offline_into<R: Read, W: Write>(
+    ch: &mut Channel<R, W>,
+    params: &[CircuitSpec],
+    inputs: &[u64],
+    rng: &mut (impl CryptoRng + RngCore),
+    sink: &mut dyn ChunkSink,
+) -> Result<ClientOffline, GcError> {
     let words: Vec<usize> = {
         let mut v = Vec::with_capacity(params.len() + 1);
         v.push(0);
@@ -91,12 +126,9 @@ pub fn evaluate_offline<R: Read, W: Write>(
             "server chunk size {chunk_circuits}"
         )));
     }
-    let mut out = ClientCircuits {
-        specs: params.to_vec(),
-        chunks: VecDeque::new(),
-        next: 0,
-        hash: Tccr::with_nonce(u128::from_le_bytes(n16)),
+    let mut out = ClientOffline {
         stats,
+        hash_nonce: u128::from_le_bytes(n16),
     };
     if params.is_empty() {
         return Ok(out);
@@ -178,12 +210,16 @@ pub fn evaluate_offline<R: Read, W: Write>(
             std::mem::replace(&mut layout, l),
             std::mem::replace(&mut labels, lab),
         );
-        out.chunks.push_back(ClientChunk {
+        // The OT runs in whole 128-label words; only the circuits' own labels are kept.
+        let mut labels_i = labels_i;
+        labels_i.truncate(layout_i.client_labels());
+        sink.put(StoredChunk {
+            index: ci as u64,
             first,
+            count: chunk.len(),
             tables,
-            layout: layout_i,
             labels: labels_i,
-        });
+        })?;
     }
     Ok(out)
 }
@@ -208,16 +244,26 @@ impl ClientCircuits {
         let mut first = start;
         while first < start + count {
             let n = ONLINE_FRAME.min(start + count - first);
-            let ps = &self.specs[first..first + n];
-            let len: usize = ps.iter().map(|p| p.server_input_bits() * 16).sum();
+            let len: usize = self.specs[first..first + n]
+                .iter()
+                .map(|p| p.server_input_bits() * 16)
+                .sum();
             let (lab, _) = BulkIn::recv(ch, msg::LABELS, first as u64, n as u64, len)?;
+            self.load_until(first + n)?;
             let t = Instant::now();
             let colours = self.evaluate(first, n, lab.payload())?;
             self.stats.gc_seconds += t.elapsed().as_secs_f64();
+            self.release_before(first + n);
+            let ps = &self.specs[first..first + n];
+            let offsets = self.offsets.get(first..first + n);
             let vals: Vec<(u64, u32)> = colours
                 .iter()
+                .enumerate()
                 .zip(ps)
-                .map(|(&c, p)| (c, p.out_bits()))
+                .map(|((i, &c), p)| {
+                    let flip = offsets.and_then(|o| o.get(i)).copied().unwrap_or(0);
+                    ((c ^ flip) & crate::relu::mask(p.out_bits()), p.out_bits())
+                })
                 .collect();
             frames.push((first, n, pack_bits(&vals)));
             first += n;
@@ -229,14 +275,7 @@ impl ClientCircuits {
             out.send(ch)?;
         }
         ch.flush()?;
-        // Drop chunks whose circuits are all consumed.
-        while let Some(c) = self.chunks.front() {
-            if c.first + c.layout.circuits() <= self.next {
-                self.chunks.pop_front();
-            } else {
-                break;
-            }
-        }
+        self.release_before(self.next);
         self.stats.online_bytes += ch.counters().since(c0).total();
         Ok(())
     }
@@ -244,7 +283,9 @@ impl ClientCircuits {
     /// Evaluates circuits `first..first + n` given the server's labels (16 bytes per server
     /// input bit).
     fn evaluate(&self, first: usize, n: usize, server_labels: &[u8]) -> Result<Vec<u64>, GcError> {
-        let ps = &self.specs[first..first + n];
+        // Only what the worker threads need is shared with them (the chunk source is not `Sync`).
+        let (specs, chunks, hash) = (&self.specs, &self.chunks, &self.hash);
+        let ps = &specs[first..first + n];
         let mut lab_off = Vec::with_capacity(n + 1);
         lab_off.push(0usize);
         for p in ps {
@@ -254,14 +295,13 @@ impl ClientCircuits {
         blocks_from_bytes(server_labels, &mut srv);
         // Locate circuit i's chunk: chunks are contiguous and in order.
         let locate = |c: usize| -> Option<(&ClientChunk, usize)> {
-            let front = self.chunks.front()?;
+            let front = chunks.front()?;
             let size = front.layout.circuits();
             let idx = c.checked_sub(front.first)? / size.max(1);
-            let ch = self.chunks.get(idx)?;
+            let ch = chunks.get(idx)?;
             (c >= ch.first && c < ch.first + ch.layout.circuits()).then_some((ch, c - ch.first))
         };
         let gs = groups(ps);
-        let hash = &self.hash;
         let eval_group = |g: &Group| -> Result<Vec<u64>, GcError> {
             let located: Vec<(&ClientChunk, usize)> = (0..g.len)
                 .map(|l| locate(first + g.start + l))

@@ -33,7 +33,9 @@ use crate::garble::MAX_LANES;
 use crate::relu::mask;
 use crate::{CircuitSpec, GcError};
 
-pub use client::{evaluate_offline, ClientCircuits};
+pub(crate) use client::ClientChunk;
+pub use client::{evaluate_offline, evaluate_offline_into, ClientCircuits, ClientOffline};
+pub(crate) use server::word_offsets;
 pub use server::{garble_offline, garble_offline_with, ServerCircuits};
 
 /// The former name of [`ServerCircuits`] (a session of ReLU circuits only).
@@ -107,7 +109,7 @@ fn groups(specs: &[CircuitSpec]) -> Vec<Group> {
 }
 
 /// Per-circuit sizes, with AND counts computed once per distinct spec run.
-struct Layout {
+pub(crate) struct Layout {
     /// Prefix sums of table bytes (len + 1 entries).
     table_off: Vec<usize>,
     /// Prefix sums of client input bits (len + 1 entries).
@@ -115,7 +117,7 @@ struct Layout {
 }
 
 impl Layout {
-    fn new(specs: &[CircuitSpec]) -> Self {
+    pub(crate) fn new(specs: &[CircuitSpec]) -> Self {
         let mut table_off = Vec::with_capacity(specs.len() + 1);
         let mut client_off = Vec::with_capacity(specs.len() + 1);
         table_off.push(0);
@@ -144,11 +146,14 @@ impl Layout {
             client_off: vec![0],
         }
     }
-    fn circuits(&self) -> usize {
+    pub(crate) fn circuits(&self) -> usize {
         self.table_off.len() - 1
     }
-    fn tables(&self) -> usize {
+    pub(crate) fn tables(&self) -> usize {
         self.table_off.last().copied().unwrap_or(0)
+    }
+    pub(crate) fn client_labels(&self) -> usize {
+        self.client_off.last().copied().unwrap_or(0)
     }
     fn ot_words(&self) -> usize {
         self.client_off.last().copied().unwrap_or(0).div_ceil(128)
@@ -196,18 +201,25 @@ fn server_zero_labels<const L: usize>(prf: &Prf, circuits: [u64; L], w: usize) -
 fn pack_bits(vals: &[(u64, u32)]) -> Vec<u8> {
     let total: usize = vals.iter().map(|v| v.1 as usize).sum();
     let mut out = vec![0u8; total.div_ceil(8)];
-    let mut pos = 0usize;
-    for &(v, k) in vals {
-        for j in 0..k as usize {
-            out[(pos + j) / 8] |= (((v >> j) & 1) as u8) << ((pos + j) % 8);
-        }
-        pos += k as usize;
-    }
+    pack_bits_into(vals, &mut out);
     out
 }
 
+/// Packs `k`-bit values into `out` (zeroed, at least the total bit length long).
+pub(crate) fn pack_bits_into(vals: &[(u64, u32)], out: &mut [u8]) {
+    let mut pos = 0usize;
+    for &(v, k) in vals {
+        for j in 0..k as usize {
+            if let Some(b) = out.get_mut((pos + j) / 8) {
+                *b |= (((v >> j) & 1) as u8) << ((pos + j) % 8);
+            }
+        }
+        pos += k as usize;
+    }
+}
+
 /// Reads the next `k`-bit value from a little-endian bit stream.
-fn unpack_bits(bytes: &[u8], pos: &mut usize, k: u32) -> u64 {
+pub(crate) fn unpack_bits(bytes: &[u8], pos: &mut usize, k: u32) -> u64 {
     let mut v = 0u64;
     for j in 0..k as usize {
         let p = *pos + j;

@@ -23,14 +23,15 @@ use crate::{CircuitSpec, GcError};
 
 /// Server-side result of the offline phase: everything needed to run the circuits online.
 pub struct ServerCircuits {
-    specs: Vec<CircuitSpec>,
+    pub(crate) specs: Vec<CircuitSpec>,
     /// Prefix sums of server input words (len + 1 entries).
-    word_off: Vec<usize>,
-    decode: Zeroizing<Vec<u64>>,
-    delta: Zeroizing<Block>,
-    prf: Prf,
-    next: usize,
-    stats: GcStats,
+    pub(crate) word_off: Vec<usize>,
+    pub(crate) decode: Zeroizing<Vec<u64>>,
+    pub(crate) delta: Zeroizing<Block>,
+    pub(crate) prf_key: Zeroizing<[u8; 16]>,
+    pub(crate) prf: Prf,
+    pub(crate) next: usize,
+    pub(crate) stats: GcStats,
 }
 
 /// Offline, server (garbler + OT sender): garbles one circuit per entry of `specs` and streams
@@ -88,6 +89,7 @@ pub fn garble_offline_with<R: Read, W: Write>(
             word_off: vec![0],
             decode: Zeroizing::new(Vec::new()),
             delta: Zeroizing::new(1),
+            prf_key,
             prf,
             next: 0,
             stats,
@@ -220,6 +222,7 @@ pub fn garble_offline_with<R: Read, W: Write>(
         specs: params.to_vec(),
         decode,
         delta,
+        prf_key,
         prf,
         next: 0,
         stats,
@@ -247,7 +250,7 @@ fn garble_lanes<const L: usize>(
 }
 
 /// Prefix sums of the server's input words per circuit.
-fn word_offsets(specs: &[CircuitSpec]) -> Vec<usize> {
+pub(crate) fn word_offsets(specs: &[CircuitSpec]) -> Vec<usize> {
     let mut v = Vec::with_capacity(specs.len() + 1);
     v.push(0);
     for s in specs {

@@ -3,6 +3,7 @@
 //! A session is [`handshake`] (hello → public model), the HE key setup, `batch` × [`offline`]
 //! (each yields one [`ClientMaterial`]), then `batch` × [`online`] (each consumes one).
 
+mod bank;
 mod handshake;
 mod offline;
 mod online;
@@ -14,10 +15,14 @@ use pi_he::ClientHe;
 use pi_net::{Channel, ConnectOptions, NetChannel, NetError};
 use serde::{Deserialize, Serialize};
 
+pub use bank::{
+    infer, infer_on, preprocess, preprocess_on, BankedInference, BankedSetReport, PreprocessReport,
+};
 pub use offline::ClientMaterial;
 
 use super::server::phase_name;
 use super::{csprng, secs};
+use crate::messages::SessionMode;
 use crate::program::Program;
 use crate::report::InferenceReport;
 use crate::ProtocolError;
@@ -71,24 +76,9 @@ pub fn run_client(
     options: &ClientOptions,
     progress: &dyn Fn(&str, usize, usize),
 ) -> Result<SessionReport, ProtocolError> {
-    let mut ch = pi_net::connect(addr, &options.connect)?;
-    if let Some(t) = options.session_timeout {
-        ch.set_session_deadline(t);
-    }
-    let result = run_client_on(&mut ch, shape, image, options, progress);
-    let result = match result.map_err(ProtocolError::surface_peer_reason) {
-        Err(e @ ProtocolError::PeerAborted(_)) => Err(e),
-        Err(e) if crate::session::server::from_peer(&e) || is_transport(&e) => {
-            Err(server_reason(&mut ch).unwrap_or(e))
-        }
-        Err(e) => {
-            ch.send_abort(&format!("client: {e}"));
-            Err(e)
-        }
-        ok => ok,
-    };
-    ch.close(Duration::from_millis(100));
-    result
+    run_on_connection(addr, options, |ch| {
+        run_client_on(ch, shape, image, options, progress)
+    })
 }
 
 fn is_transport(e: &ProtocolError) -> bool {
@@ -115,6 +105,68 @@ fn server_reason(ch: &mut NetChannel) -> Option<ProtocolError> {
     None
 }
 
+/// The program the client runs for the server's public model.
+fn client_program(public: &crate::PublicModel) -> Result<Program, ProtocolError> {
+    Program::for_client(public.to_model()?, public.config)?
+        .with_he_link_mbps(public.link_mbps)?
+        .with_he_compute_milli(public.he_compute_milli)
+}
+
+/// The image as ring elements, after checking its shape against the model's.
+fn quantize(
+    program: &Program,
+    shape: [usize; 3],
+    image: &[f32],
+) -> Result<Vec<u64>, ProtocolError> {
+    if shape != program.input_shape() {
+        return Err(ProtocolError::BadInput(format!(
+            "image has shape {:?}, the model expects {:?}",
+            shape,
+            program.input_shape()
+        )));
+    }
+    program.quantize_input(image)
+}
+
+/// Fresh HE keys; their public part is sent to the server.
+fn he_setup<R: Read, W: Write>(
+    ch: &mut Channel<R, W>,
+    program: &Program,
+    rng: &mut rand_chacha::ChaCha20Rng,
+) -> Result<ClientHe, ProtocolError> {
+    let he = ClientHe::new(program.he_params()?, rng)?;
+    ch.send_frame(&he.public_setup())?;
+    ch.flush()?;
+    Ok(he)
+}
+
+/// Runs a session over a connected channel with `body`, reporting the server's reason when the
+/// session fails on its side and telling the server why when it fails on this side.
+fn run_on_connection<T>(
+    addr: &str,
+    options: &ClientOptions,
+    body: impl FnOnce(&mut NetChannel) -> Result<T, ProtocolError>,
+) -> Result<T, ProtocolError> {
+    let mut ch = pi_net::connect(addr, &options.connect)?;
+    if let Some(t) = options.session_timeout {
+        ch.set_session_deadline(t);
+    }
+    let result = body(&mut ch);
+    let result = match result.map_err(ProtocolError::surface_peer_reason) {
+        Err(e @ ProtocolError::PeerAborted(_)) => Err(e),
+        Err(e) if crate::session::server::from_peer(&e) || is_transport(&e) => {
+            Err(server_reason(&mut ch).unwrap_or(e))
+        }
+        Err(e) => {
+            ch.send_abort(&format!("client: {e}"));
+            Err(e)
+        }
+        ok => ok,
+    };
+    ch.close(Duration::from_millis(100));
+    result
+}
+
 /// Runs a client session over an already connected channel.
 pub fn run_client_on<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
@@ -128,11 +180,9 @@ pub fn run_client_on<R: Read, W: Write>(
         return Err(ProtocolError::BadInput("batch must be at least 1".into()));
     }
     ch.begin_phase("hello", None, HELLO_REPLY_MAX);
-    let public = handshake::hello(ch, options.batch)?;
+    let public = handshake::hello(ch, options.batch, SessionMode::Inline)?;
     crate::plausible::check_input(&public.config, image)?;
-    let program = Program::for_client(public.to_model()?, public.config)?
-        .with_he_link_mbps(public.link_mbps)?
-        .with_he_compute_milli(public.he_compute_milli)?;
+    let program = client_program(&public)?;
     let layers = program.relu_layers().len();
     if public.relu_protocols.len() != layers {
         return Err(ProtocolError::Violation(format!(
@@ -141,19 +191,9 @@ pub fn run_client_on<R: Read, W: Write>(
         )));
     }
     let budget = program.budget_for(&public.relu_protocols)?;
-    if shape != program.input_shape() {
-        return Err(ProtocolError::BadInput(format!(
-            "image has shape {:?}, the model expects {:?}",
-            shape,
-            program.input_shape()
-        )));
-    }
-    let input = program.quantize_input(image)?;
-
+    let input = quantize(&program, shape, image)?;
     let mut rng = csprng();
-    let he = ClientHe::new(program.he_params(), &mut rng)?;
-    ch.send_frame(&he.public_setup())?;
-    ch.flush()?;
+    let he = he_setup(ch, &program, &mut rng)?;
 
     let mut material = Vec::with_capacity(options.batch as usize);
     for i in 0..options.batch as usize {

@@ -3,13 +3,14 @@
 use std::io::{Read, Write};
 use std::time::Instant;
 
+use pi_gc::ChunkSink;
 use pi_he::ClientHe;
 use pi_net::Channel;
 use rand::Rng;
 use zeroize::Zeroize;
 
 use crate::messages::OfflineDone;
-use crate::nonlinear::{ClientRelus, ReluProtocol};
+use crate::nonlinear::{ClientRelus, ReluOfflineTimes, ReluProtocol};
 use crate::program::{Program, Step};
 use crate::report::{OfflineReport, ReluPhase};
 use crate::session::secs;
@@ -43,6 +44,89 @@ pub(crate) fn offline<R: Read, W: Write>(
     batch: usize,
     progress: &dyn Fn(&str, usize, usize),
 ) -> Result<ClientMaterial, ProtocolError> {
+    let (input_mask, output_share, relus, report) = offline_with(
+        ch,
+        program,
+        he,
+        rng,
+        index,
+        batch,
+        progress,
+        |ch, inputs, rng| {
+            let mut relus = ClientRelus::offline(ch, program, relu_protocols, inputs, rng)?;
+            relus.recv_decode_offsets(ch, program)?;
+            let (times, counts) = (relus.offline_times(), relus.counts());
+            Ok((relus, times, counts))
+        },
+    )?;
+    Ok(ClientMaterial {
+        input_mask,
+        output_share,
+        relus,
+        report,
+    })
+}
+
+/// The garbled ReLUs of a banked set as its offline phase leaves them: chunks in the bank's
+/// sink, and what the online phase needs besides them.
+pub(crate) struct BankedRelus {
+    pub(crate) gc: pi_gc::ClientOffline,
+    pub(crate) offsets: Vec<u64>,
+}
+
+/// Offline phase of one banked inference: as [`offline`], with the garbled chunks streamed to
+/// `sink` (garbled-only plans).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn offline_banked<R: Read, W: Write>(
+    ch: &mut Channel<R, W>,
+    program: &Program,
+    relu_protocols: &[ReluProtocol],
+    he: &ClientHe,
+    rng: &mut rand_chacha::ChaCha20Rng,
+    index: usize,
+    batch: usize,
+    progress: &dyn Fn(&str, usize, usize),
+    sink: &mut dyn ChunkSink,
+) -> Result<(Vec<u64>, Vec<u64>, BankedRelus, OfflineReport), ProtocolError> {
+    offline_with(
+        ch,
+        program,
+        he,
+        rng,
+        index,
+        batch,
+        progress,
+        |ch, inputs, rng| {
+            let (gc, offsets) =
+                ClientRelus::offline_banked(ch, program, relu_protocols, inputs, rng, sink)?;
+            let times = ReluOfflineTimes {
+                garble_seconds: gc.stats.gc_seconds,
+                ot_seconds: gc.stats.ot_seconds,
+            };
+            let counts = (program.circuit_count() as u64, 0);
+            Ok((BankedRelus { gc, offsets }, times, counts))
+        },
+    )
+}
+
+/// The shares of one offline phase; `relu` runs the nonlinear part on the client's circuit words
+/// (per circuit its shares, then n = −r; a ReLU's are `b, n`) and says how long each protocol
+/// took and how many circuits each ran.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn offline_with<R: Read, W: Write, T>(
+    ch: &mut Channel<R, W>,
+    program: &Program,
+    he: &ClientHe,
+    rng: &mut rand_chacha::ChaCha20Rng,
+    index: usize,
+    batch: usize,
+    progress: &dyn Fn(&str, usize, usize),
+    relu: impl FnOnce(
+        &mut Channel<R, W>,
+        &[u64],
+        &mut rand_chacha::ChaCha20Rng,
+    ) -> Result<(T, ReluOfflineTimes, (u64, u64)), ProtocolError>,
+) -> Result<(Vec<u64>, Vec<u64>, T, OfflineReport), ProtocolError> {
     let start = Instant::now();
     let counters = ch.counters();
     let bits = program.ring_bits();
@@ -135,22 +219,20 @@ pub(crate) fn offline<R: Read, W: Write>(
     );
     let t = Instant::now();
     let c_relu = ch.counters();
-    let relus = ClientRelus::offline(ch, program, relu_protocols, &gc_inputs, rng);
+    let relus = relu(ch, &gc_inputs, rng);
     // b and n = −r of every ReLU: the client's masks, no longer needed here (the OT material
     // keeps its own copy of b until the ReLU runs).
     gc_inputs.iter_mut().for_each(|w| w.zeroize());
-    let relus = relus?;
+    let (relus, times, (gc_relus, ot_relus)) = relus?;
     let relu_seconds = secs(t);
     let relu_bytes = ch.counters().since(c_relu).total();
     let done: OfflineDone = ch.recv()?;
     let traffic = ch.counters().since(counters);
-    let times = relus.offline_times();
-    let (gc_relus, ot_relus) = relus.counts();
-    Ok(ClientMaterial {
+    Ok((
         input_mask,
         output_share,
         relus,
-        report: OfflineReport {
+        OfflineReport {
             seconds: secs(start),
             bytes_sent: traffic.sent,
             bytes_received: traffic.received,
@@ -171,7 +253,7 @@ pub(crate) fn offline<R: Read, W: Write>(
                 seconds: relu_seconds,
             },
         },
-    })
+    ))
 }
 
 /// A copy of an earlier node's share (the caller may truncate it in place).

@@ -1,8 +1,12 @@
 //! Server side: answers HE queries and garbles offline, evaluates linear layers in the clear online.
 //!
-//! A session is [`handshake`] (hello → public model), the HE key setup, `batch` × [`offline`]
-//! (each yields one [`ServerMaterial`]), then `batch` × [`online`] (each consumes one).
+//! A session is [`handshake`] (hello → public model), then by the client's mode:
+//! * inline: the HE key setup, `batch` × [`offline`] (each yields one [`ServerMaterial`]), then
+//!   `batch` × [`online`] (each consumes one);
+//! * preprocess: the HE key setup, `batch` × [`offline`], each sealed into a ticket ([`bank`]);
+//! * redeem: a ticket is opened and recorded as used, then one [`online`] phase ([`bank`]).
 
+mod bank;
 mod handshake;
 mod offline;
 mod online;
@@ -17,10 +21,12 @@ use models::Model;
 use pi_he::{PreparedLayer, ServerHe};
 use pi_net::{Channel, Deadlines, NetChannel, NetError, ServerSecurity};
 
+pub use bank::{Banking, TicketLog};
 pub use offline::ServerMaterial;
 
 use super::{csprng, secs};
 use crate::budget::{SessionBudget, SessionLimits};
+use crate::messages::SessionMode;
 use crate::nonlinear::{plan_layers, Link, ReluChoice, ReluCosts, ReluProtocol};
 use crate::program::Program;
 use crate::public_model::PublicModel;
@@ -32,7 +38,10 @@ pub const CLOSE_LINGER: Duration = Duration::from_secs(1);
 /// What the server logs about a finished session.
 #[derive(Clone, Debug, Default)]
 pub struct SessionSummary {
+    pub mode: Option<SessionMode>,
     pub inferences: u32,
+    /// Tickets issued, redeemed and refused.
+    pub tickets: TicketLog,
     pub seconds: f64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
@@ -44,6 +53,11 @@ pub struct ServedModel {
     public: PublicModel,
     layers: Arc<Vec<PreparedLayer>>,
     budget: SessionBudget,
+    /// BLAKE3 of the whole model (weights included) and its fixed-point configuration: tickets
+    /// are bound to it.
+    fingerprint: [u8; 32],
+    /// The public model's fingerprint (what a client's banked set names).
+    bank_fingerprint: [u8; 32],
 }
 
 impl ServedModel {
@@ -78,6 +92,8 @@ impl ServedModel {
         let mut public = PublicModel::new(&model, config);
         public.link_mbps = mbps;
         public.he_compute_milli = options.he_compute_milli;
+        let fingerprint = model_fingerprint(&model, &config)?;
+        let bank_fingerprint = public.bank_fingerprint();
         let program = Program::new(model, config)?
             .with_he_link_mbps(mbps)?
             .with_he_compute_milli(options.he_compute_milli)?;
@@ -95,7 +111,19 @@ impl ServedModel {
             public,
             layers: Arc::new(layers),
             budget,
+            fingerprint,
+            bank_fingerprint,
         })
+    }
+
+    /// Fingerprint of the served model, weights included (tickets are bound to it).
+    pub fn fingerprint(&self) -> &[u8; 32] {
+        &self.fingerprint
+    }
+
+    /// Whether clients may bank preprocessing (every ReLU layer garbled).
+    pub fn bankable(&self) -> bool {
+        crate::nonlinear::bankable(self.relu_protocols())
     }
 
     /// The same model with another declared logit bound (default 2^M; clients refuse results
@@ -171,12 +199,29 @@ impl Default for ServeOptions {
     }
 }
 
+/// BLAKE3 of the model (bincode, weights included) and its fixed-point configuration.
+fn model_fingerprint(model: &Model, config: &FixedConfig) -> Result<[u8; 32], ProtocolError> {
+    let bytes = bincode::serialize(&(model, config))
+        .map_err(|e| ProtocolError::Violation(format!("model does not serialise: {e}")))?;
+    Ok(blake3::derive_key("pi-bank 2025 served model v1", &bytes))
+}
+
 /// Serves one client on a connected plaintext socket until the session ends (tests and tools;
-/// `pi-server` accepts TLS and hands over a [`NetChannel`] to [`serve_connection`]).
+/// `pi-server` accepts TLS and hands over a [`NetChannel`] to [`serve_connection`]); no banking.
 pub fn serve_session(
     stream: TcpStream,
     served: &ServedModel,
     limits: &SessionLimits,
+) -> Result<SessionSummary, ProtocolError> {
+    serve_session_with(stream, served, limits, None)
+}
+
+/// As [`serve_session`]; `banking` enables preprocess and redeem sessions.
+pub fn serve_session_with(
+    stream: TcpStream,
+    served: &ServedModel,
+    limits: &SessionLimits,
+    banking: Option<&Banking>,
 ) -> Result<SessionSummary, ProtocolError> {
     let deadlines = Deadlines::new(limits.idle_timeout);
     let ch = pi_net::accept(
@@ -185,18 +230,29 @@ pub fn serve_session(
         deadlines,
         limits.phase_slack,
     )?;
-    serve_connection(ch, served, limits)
+    serve_connection_with(ch, served, limits, banking)
 }
 
 /// Serves one client on an accepted connection; on failure tells the client why (abort frame)
-/// before closing.
+/// before closing. No banking.
 pub fn serve_connection(
     ch: NetChannel,
     served: &ServedModel,
     limits: &SessionLimits,
 ) -> Result<SessionSummary, ProtocolError> {
+    serve_connection_with(ch, served, limits, None)
+}
+
+/// As [`serve_connection`]; `banking` enables preprocess and redeem sessions.
+pub fn serve_connection_with(
+    ch: NetChannel,
+    served: &ServedModel,
+    limits: &SessionLimits,
+    banking: Option<&Banking>,
+) -> Result<SessionSummary, ProtocolError> {
     let mut ch = ch.with_frame_cap(limits.max_frame);
-    let result = serve_channel(&mut ch, served, limits).map_err(ProtocolError::surface_peer_reason);
+    let result = serve_channel_with(&mut ch, served, limits, banking)
+        .map_err(ProtocolError::surface_peer_reason);
     if let Err(e) = &result {
         if !from_peer(e) {
             ch.send_abort(&format!("server: {e}"));
@@ -213,50 +269,93 @@ pub(crate) fn from_peer(e: &ProtocolError) -> bool {
 }
 
 /// Serves one client over any channel (tests use this with a recording reader): every phase
-/// runs under its frame limit and deadline, derived from the model's [`SessionBudget`].
+/// runs under its frame limit and deadline, derived from the model's [`SessionBudget`]. No
+/// banking.
 pub fn serve_channel<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
     served: &ServedModel,
     limits: &SessionLimits,
 ) -> Result<SessionSummary, ProtocolError> {
+    serve_channel_with(ch, served, limits, None)
+}
+
+/// As [`serve_channel`]; `banking` enables preprocess and redeem sessions.
+pub fn serve_channel_with<R: Read, W: Write>(
+    ch: &mut Channel<R, W>,
+    served: &ServedModel,
+    limits: &SessionLimits,
+    banking: Option<&Banking>,
+) -> Result<SessionSummary, ProtocolError> {
     let start = Instant::now();
     let budget = served.budget;
     ch.begin_phase("hello", Some(limits.phase_slack), limits.hello_max_frame);
-    let hello = handshake::accept(ch, served, limits)?;
-    ch.set_session_deadline(limits.session_time(&budget, hello.batch));
+    let hello = handshake::accept(ch, served, limits, banking.is_some())?;
+    let mut tickets = TicketLog::default();
+    let inferences = match (hello.mode, banking) {
+        (SessionMode::Inline, _) => {
+            ch.set_session_deadline(limits.session_time(&budget, hello.batch));
+            let he = he_setup(ch, served, limits)?;
+            let mut rng = csprng();
+            let mut material = Vec::with_capacity(hello.batch as usize);
+            for i in 0..hello.batch {
+                ch.begin_phase(
+                    &phase_name("offline", i, hello.batch),
+                    Some(limits.phase_time(&budget.offline)),
+                    budget.offline.up.max_frame,
+                );
+                material.push(offline::offline(ch, served, &he, &mut rng)?);
+            }
+            for (i, m) in material.into_iter().enumerate() {
+                ch.begin_phase(
+                    &phase_name("online", i as u32, hello.batch),
+                    Some(limits.phase_time(&budget.online)),
+                    budget.online.up.max_frame,
+                );
+                online::online(ch, &served.program, m)?;
+            }
+            hello.batch
+        }
+        (SessionMode::Preprocess, Some(b)) => {
+            ch.set_session_deadline(limits.bank_time(&budget, hello.batch));
+            let he = he_setup(ch, served, limits)?;
+            bank::preprocess(ch, served, limits, &he, b, hello.batch, &mut tickets)?;
+            0
+        }
+        (SessionMode::Redeem, Some(b)) => {
+            ch.set_session_deadline(limits.redeem_time(&budget));
+            bank::redeem(ch, served, limits, b, &mut tickets)?;
+            u32::from(tickets.redeemed.is_some())
+        }
+        // The handshake refuses banked modes when banking is off.
+        (_, None) => 0,
+    };
+    let c = ch.counters();
+    Ok(SessionSummary {
+        mode: Some(hello.mode),
+        inferences,
+        tickets,
+        seconds: secs(start),
+        bytes_sent: c.sent,
+        bytes_received: c.received,
+    })
+}
+
+/// Reads the client's HE public setup.
+fn he_setup<R: Read, W: Write>(
+    ch: &mut Channel<R, W>,
+    served: &ServedModel,
+    limits: &SessionLimits,
+) -> Result<ServerHe, ProtocolError> {
+    let budget = served.budget;
     ch.begin_phase(
         "HE key setup",
         Some(limits.phase_time(&budget.setup)),
         budget.setup.up.max_frame,
     );
     let setup = ch.recv_frame()?;
-    let he = ServerHe::new(served.program.he_params(), &setup)?;
+    let he = ServerHe::new(served.program.he_params()?, &setup)?;
     drop(setup);
-    let mut rng = csprng();
-    let mut material = Vec::with_capacity(hello.batch as usize);
-    for i in 0..hello.batch {
-        ch.begin_phase(
-            &phase_name("offline", i, hello.batch),
-            Some(limits.phase_time(&budget.offline)),
-            budget.offline.up.max_frame,
-        );
-        material.push(offline::offline(ch, served, &he, &mut rng)?);
-    }
-    for (i, m) in material.into_iter().enumerate() {
-        ch.begin_phase(
-            &phase_name("online", i as u32, hello.batch),
-            Some(limits.phase_time(&budget.online)),
-            budget.online.up.max_frame,
-        );
-        online::online(ch, &served.program, m)?;
-    }
-    let c = ch.counters();
-    Ok(SessionSummary {
-        inferences: hello.batch,
-        seconds: secs(start),
-        bytes_sent: c.sent,
-        bytes_received: c.received,
-    })
+    Ok(he)
 }
 
 /// "offline", or "offline 2/4" in a batch.

@@ -1,14 +1,21 @@
 //! Server offline phase of one inference: HE correlations for every linear layer, then garbled circuits.
+//!
+//! Every secret the online phase needs derives from one fresh 32-byte seed (the HE output masks
+//! of each layer, the garbled circuits' decoding key) plus Δ and the label PRF key of the
+//! garbling, so the material of a garbled-only plan fits in a [`SetSecrets`] and, sealed, in a
+//! ticket.
 
 use std::io::{Read, Write};
 use std::time::Instant;
 
 use pi_he::ServerHe;
 use pi_net::Channel;
+use rand::RngCore;
 use rand_chacha::ChaCha20Rng;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::ServedModel;
+use crate::bank::{decoding_key, he_mask_seed, SetSecrets};
 use crate::messages::OfflineDone;
 use crate::nonlinear::ServerRelus;
 use crate::session::secs;
@@ -20,11 +27,55 @@ pub struct ServerMaterial {
     pub(crate) linear_shares: Vec<Vec<u64>>,
     /// The ReLU material of every layer (garbled-circuit decoding bits, OT correlations).
     pub(crate) relus: ServerRelus,
+    /// The seed the HE masks and the decoding key derive from.
+    seed: Zeroizing<[u8; 32]>,
 }
 
 impl Drop for ServerMaterial {
     fn drop(&mut self) {
         self.linear_shares.iter_mut().for_each(|s| s.zeroize());
+    }
+}
+
+impl ServerMaterial {
+    /// Everything needed to rebuild this material later ([`ServerMaterial::restore`]) when its
+    /// plan is bankable (garbled layers only; a plan without ReLUs has a placeholder Δ).
+    pub(crate) fn secrets(&self) -> SetSecrets {
+        let relus = self.relus.gc_secrets().unwrap_or(pi_gc::RelusSecrets {
+            delta: 1,
+            prf_key: [0; 16],
+        });
+        SetSecrets::new(self.seed.clone(), relus)
+    }
+
+    /// Rebuilds the material of a banked set from its secrets, without any HE or garbling work.
+    pub(crate) fn restore(
+        served: &ServedModel,
+        secrets: &SetSecrets,
+    ) -> Result<Self, ProtocolError> {
+        let program = &served.program;
+        let params = program.he_params()?;
+        let linear_shares = served
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, layer)| {
+                pi_he::server_masks(params, &secrets.he_mask_seed(i), layer.shape().output_len())
+            })
+            .collect();
+        let relus = ServerRelus::restore(
+            program,
+            served.relu_protocols(),
+            secrets.relus(),
+            &secrets.decoding_key(),
+        )?;
+        let mut seed = Zeroizing::new([0u8; 32]);
+        seed.copy_from_slice(&secrets.to_bytes()[..32]);
+        Ok(ServerMaterial {
+            linear_shares,
+            relus,
+            seed,
+        })
     }
 }
 
@@ -36,13 +87,22 @@ pub(crate) fn offline<R: Read, W: Write>(
     rng: &mut ChaCha20Rng,
 ) -> Result<ServerMaterial, ProtocolError> {
     let program = &served.program;
+    let mut seed = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(seed.as_mut());
     let t = Instant::now();
     let mut linear_shares = Vec::with_capacity(program.linear_count());
-    for layer in served.layers.iter() {
-        linear_shares.push(pi_he::server_linear(ch, he, layer, rng)?);
+    for (i, layer) in served.layers.iter().enumerate() {
+        linear_shares.push(pi_he::server_linear_seeded(
+            ch,
+            he,
+            layer,
+            &he_mask_seed(&seed, i),
+            rng,
+        )?);
     }
     let he_seconds = secs(t);
-    let relus = ServerRelus::offline(ch, program, served.relu_protocols(), rng)?;
+    let mut relus = ServerRelus::offline(ch, program, served.relu_protocols(), rng)?;
+    relus.rekey_decoding(ch, &decoding_key(&seed))?;
     let times = relus.offline_times();
     ch.send(&OfflineDone {
         he_seconds,
@@ -53,5 +113,6 @@ pub(crate) fn offline<R: Read, W: Write>(
     Ok(ServerMaterial {
         linear_shares,
         relus,
+        seed,
     })
 }
