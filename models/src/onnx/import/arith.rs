@@ -79,7 +79,7 @@ impl Importer {
                 shift: vec![],
             },
             ("Div", false) => {
-                if list.iter().any(|&v| v == 0.0) {
+                if list.contains(&0.0) {
                     return Err(ModelError::onnx(node, "division by a zero constant"));
                 }
                 Affine {

@@ -292,7 +292,7 @@ fn fold_affines(mut model: Model) -> Result<Model, ModelError> {
             dead.push(id);
             continue;
         }
-        if a.is_shift_only() || scale.iter().any(|&s| s == 0.0) || id == model.output {
+        if a.is_shift_only() || scale.contains(&0.0) || id == model.output {
             continue;
         }
         // Forward: the scale into every consumer (all Conv/Linear reading per input channel).
