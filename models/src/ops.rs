@@ -126,7 +126,8 @@ impl ElementMask {
     /// an untrusted source must pass this.
     pub fn is_consistent(&self) -> bool {
         self.words.len() == self.len.div_ceil(64)
-            && (self.len.is_multiple_of(64) || self.words.last().is_none_or(|w| w >> (self.len % 64) == 0))
+            && (self.len.is_multiple_of(64)
+                || self.words.last().is_none_or(|w| w >> (self.len % 64) == 0))
     }
 }
 
