@@ -35,6 +35,7 @@ pub fn report_json(r: &SessionReport) -> serde_json::Value {
         "prediction": first.map(|f| f.prediction),
         "logits": first.map(|f| &f.logits),
         "relus": r.relus,
+        "comparisons": r.comparisons,
         "macs": r.macs,
         "offline": first.map(|f| &f.offline),
         "online": first.map(|f| &f.online),
@@ -51,8 +52,13 @@ pub fn mib(b: u64) -> String {
 
 /// Prints the prediction and the per-phase latency/traffic table of every inference.
 pub fn print_table(r: &SessionReport) {
+    let comparisons = if r.comparisons > 0 {
+        format!(", {} comparisons", r.comparisons)
+    } else {
+        String::new()
+    };
     println!(
-        "model       {}  ({} ReLUs, {:.1}M MACs)",
+        "model       {}  ({} ReLUs{comparisons}, {:.1}M MACs)",
         r.model,
         r.relus,
         r.macs as f64 / 1e6

@@ -104,7 +104,7 @@ impl ModelBuilder {
 
     /// A ReLU over all channels.
     pub fn relu(&mut self, input: NodeId, stage: Stage) -> NodeId {
-        self.auto(Op::Relu(Relu { channels: None }), vec![input], stage)
+        self.auto(Op::Relu(Relu::all()), vec![input], stage)
     }
 
     /// A ReLU over the given channels only (sorted and deduplicated here); the others pass through.
@@ -116,13 +116,7 @@ impl ModelBuilder {
     ) -> NodeId {
         channels.sort_unstable();
         channels.dedup();
-        self.auto(
-            Op::Relu(Relu {
-                channels: Some(channels),
-            }),
-            vec![input],
-            stage,
-        )
+        self.auto(Op::Relu(Relu::channels(channels)), vec![input], stage)
     }
 
     /// A removed ReLU (pass-through; in fixed point it still rescales).

@@ -35,13 +35,15 @@ pub enum ModelError {
     /// The ONNX file is not a valid protobuf message.
     #[error("ONNX protobuf decode failed: {0}")]
     Protobuf(#[from] prost::DecodeError),
-    /// The ONNX graph uses an operator this crate does not implement.
-    #[error("unsupported ONNX operator `{op}` (node `{node}`)")]
+    /// The ONNX graph uses an operator (or operator form) this crate does not implement.
+    #[error("unsupported ONNX operator `{op}` (node `{node}`): {hint}")]
     UnsupportedOp {
-        /// The ONNX `op_type`.
+        /// The ONNX `op_type` (with the unsupported form, e.g. `Reshape to [1, 2, 3]`).
         op: String,
         /// The ONNX node name.
         node: String,
+        /// What to change in the PyTorch model.
+        hint: String,
     },
     /// The ONNX graph uses an attribute (or attribute value) this crate does not implement.
     #[error("unsupported attribute `{attribute}` of `{op}` (node `{node}`): {reason}")]

@@ -1,7 +1,9 @@
 //! Float32 reference inference (the semantics onnxruntime gives the exported model).
 
-use crate::graph::{Model, Op, Shape};
-use crate::kernel::{channel_sums, conv2d, linear, pool_sum, run};
+use crate::graph::{Affine, Model, Op, Shape};
+use crate::kernel::{
+    channel_sums, conv2d, linear, pad, permute_channels, pool_sum, run, strided_slice,
+};
 use crate::ModelError;
 
 /// Runs `model` on a CHW `input`; returns the output tensor, flattened.
@@ -53,19 +55,14 @@ fn eval(model: &Model, input: &[f32], keep_all: bool) -> Result<Vec<Vec<f32>>, M
                 out
             }
             Op::Relu(relu) => {
-                let mut out = ins[0].to_vec();
-                match &relu.channels {
-                    None => out.iter_mut().for_each(|v| *v = v.max(0.0)),
-                    Some(chans) => {
-                        let (_, h, w) = in_shape.dims();
-                        for &ch in chans {
-                            out[ch * h * w..(ch + 1) * h * w]
-                                .iter_mut()
-                                .for_each(|v| *v = v.max(0.0));
-                        }
-                    }
-                }
-                out
+                let (c, h, w) = in_shape.dims();
+                let sel = relu.selection(c, h * w);
+                let cap = relu.cap.unwrap_or(f32::INFINITY);
+                ins[0]
+                    .iter()
+                    .zip(sel)
+                    .map(|(&v, s)| if s { v.max(0.0).min(cap) } else { v })
+                    .collect()
             }
             Op::Identity | Op::Flatten => ins[0].to_vec(),
             Op::Add => ins[0].iter().zip(ins[1]).map(|(a, b)| a + b).collect(),
@@ -76,12 +73,58 @@ fn eval(model: &Model, input: &[f32], keep_all: bool) -> Result<Vec<Vec<f32>>, M
             Op::Concat => ins.concat(),
             Op::AvgPool(pool) => {
                 let (c, h, w) = in_shape.dims();
-                let (_, oh, ow) = out_shape.dims();
                 let mut out = vec![0f32; out_shape.numel()];
-                pool_sum(pool, ins[0], (c, h, w), &mut out, (oh, ow));
-                let inv = 1.0 / (pool.kernel[0] * pool.kernel[1]) as f32;
-                out.iter_mut().for_each(|v| *v *= inv);
+                pool_sum(pool, ins[0], (c, h, w), &mut out);
+                let windows = pool.windows(h, w);
+                for (i, v) in out.iter_mut().enumerate() {
+                    *v /= windows[i % windows.len()].divisor as f32;
+                }
                 out
+            }
+            Op::MaxPool(mp) => {
+                let (c, h, w) = in_shape.dims();
+                let windows = mp.pool.windows(h, w);
+                let mut out = Vec::with_capacity(out_shape.numel());
+                for ch in 0..c {
+                    let plane = &ins[0][ch * h * w..(ch + 1) * h * w];
+                    for win in &windows {
+                        let mut m = win
+                            .indices(w)
+                            .map(|i| plane[i])
+                            .fold(f32::NEG_INFINITY, f32::max);
+                        if mp.relu {
+                            m = m.max(0.0);
+                        }
+                        if let Some(cap) = mp.cap {
+                            m = m.min(cap);
+                        }
+                        out.push(m);
+                    }
+                }
+                out
+            }
+            Op::Affine(a) => {
+                let (c, h, w) = in_shape.dims();
+                ins[0]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| {
+                        v * Affine::at(&a.scale, i, c, h * w, 1.0)
+                            + Affine::at(&a.shift, i, c, h * w, 0.0)
+                    })
+                    .collect()
+            }
+            Op::Pad(p) => pad(p, ins[0], in_shape.dims()),
+            Op::Slice(sl) => strided_slice(sl, ins[0], in_shape.dims()),
+            Op::GatherMean(g) => g
+                .sets
+                .iter()
+                .zip(&g.divisors)
+                .map(|(set, &d)| set.iter().map(|&i| ins[0][i as usize]).sum::<f32>() / d as f32)
+                .collect(),
+            Op::PermuteChannels(order) => {
+                let (_, h, w) = in_shape.dims();
+                permute_channels(order, ins[0], h * w)
             }
             Op::GlobalAvgPool => {
                 let (c, h, w) = in_shape.dims();

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::ops::{Affine, ElementMask, GatherMean, MaxPool, Pool, Relu, Slice, Window};
+
 /// Index of a node in [`Model::nodes`]; a node produces exactly one tensor, named by this id.
 pub type NodeId = usize;
 
@@ -139,22 +141,6 @@ pub struct Linear {
     pub bias: Vec<f32>,
 }
 
-/// A ReLU over all channels, or over a subset (the other channels pass through linearly).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Relu {
-    /// Sorted channel indices that get a ReLU; `None` means every channel.
-    pub channels: Option<Vec<usize>>,
-}
-
-/// Average pooling window (no padding).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Pool {
-    /// Window `[kh, kw]`.
-    pub kernel: [usize; 2],
-    /// Stride `[sh, sw]`.
-    pub stride: [usize; 2],
-}
-
 /// What a node computes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Op {
@@ -177,8 +163,20 @@ pub enum Op {
     },
     /// Channel concatenation of all inputs, in order.
     Concat,
-    /// Average pooling without padding.
+    /// Average pooling (any window, padding, ceil mode).
     AvgPool(Pool),
+    /// Max pooling, optionally fused with a ReLU.
+    MaxPool(MaxPool),
+    /// Per-tensor / per-channel / per-element `x · scale + shift`.
+    Affine(Affine),
+    /// Zero padding `[c_before, h_before, w_before, c_after, h_after, w_after]`.
+    Pad([usize; 6]),
+    /// A strided slice on channels, rows and columns.
+    Slice(Slice),
+    /// Channel permutation: output channel j is input channel `order[j]`.
+    PermuteChannels(Vec<usize>),
+    /// Averages of index lists (adaptive pooling written as gathers).
+    GatherMean(GatherMean),
     /// Average over all spatial positions, giving `[c, 1, 1]`.
     GlobalAvgPool,
     /// Reshape to a flat vector (CHW order).
@@ -189,7 +187,8 @@ pub enum Op {
 
 impl Op {
     /// Short lower-case name of the operator (`conv`, `relu`, `identity`, `add`, `slice`, `concat`,
-    /// `avgpool`, `gap`, `flatten`, `linear`, `input`), used for generated node names and messages.
+    /// `avgpool`, `maxpool`, `affine`, `pad`, `stridedslice`, `permute`, `gap`, `flatten`, `linear`,
+    /// `input`), used for generated node names and messages.
     pub fn kind(&self) -> &'static str {
         match self {
             Op::Input => "input",
@@ -200,6 +199,12 @@ impl Op {
             Op::SliceChannels { .. } => "slice",
             Op::Concat => "concat",
             Op::AvgPool(_) => "avgpool",
+            Op::MaxPool(_) => "maxpool",
+            Op::Affine(_) => "affine",
+            Op::Pad(_) => "pad",
+            Op::Slice(_) => "stridedslice",
+            Op::PermuteChannels(_) => "permute",
+            Op::GatherMean(_) => "gathermean",
             Op::GlobalAvgPool => "gap",
             Op::Flatten => "flatten",
             Op::Linear(_) => "linear",

@@ -4,7 +4,7 @@
 use std::num::Wrapping;
 use std::ops::{Add, AddAssign, Mul};
 
-use crate::graph::{Conv2d, Model, Node, NodeId, Pool};
+use crate::graph::{Conv2d, Model, Node, NodeId, Pool, Slice};
 use crate::ModelError;
 
 /// Element type of a reference computation: `f32`, or `Wrapping<u64>` for ring arithmetic mod 2^64.
@@ -88,31 +88,71 @@ pub(crate) fn linear<T: Scalar>(weight: &[T], bias: &[T], x: &[T], out: &mut [T]
     }
 }
 
-/// Window sums of an average pool (no padding); CHW in and out.
+/// Window sums of an average pool (positions outside the input add nothing); CHW in and out.
 pub(crate) fn pool_sum<T: Scalar>(
     pool: &Pool,
     input: &[T],
     (c, h, w): (usize, usize, usize),
     out: &mut [T],
-    (oh, ow): (usize, usize),
 ) {
-    let [kh, kw] = pool.kernel;
-    let [sh, sw] = pool.stride;
+    let windows = pool.windows(h, w);
+    let per = windows.len();
     for ch in 0..c {
         let inp = &input[ch * h * w..(ch + 1) * h * w];
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let mut acc = T::default();
-                for ky in 0..kh {
-                    let row = &inp[(oy * sh + ky) * w..];
-                    for kx in 0..kw {
-                        acc += row[ox * sw + kx];
-                    }
+        for (o, win) in windows.iter().enumerate() {
+            let mut acc = T::default();
+            for y in win.rows.0..win.rows.1 {
+                for &v in &inp[y * w + win.cols.0..y * w + win.cols.1] {
+                    acc += v;
                 }
-                out[(ch * oh + oy) * ow + ox] = acc;
             }
+            out[ch * per + o] = acc;
         }
     }
+}
+
+/// Zero padding `[c0, h0, w0, c1, h1, w1]` of a CHW tensor.
+pub(crate) fn pad<T: Copy + Default>(
+    p: &[usize; 6],
+    input: &[T],
+    (c, h, w): (usize, usize, usize),
+) -> Vec<T> {
+    let (oc, oh, ow) = (c + p[0] + p[3], h + p[1] + p[4], w + p[2] + p[5]);
+    let mut out = vec![T::default(); oc * oh * ow];
+    for ch in 0..c {
+        for y in 0..h {
+            let dst = ((ch + p[0]) * oh + y + p[1]) * ow + p[2];
+            out[dst..dst + w].copy_from_slice(&input[(ch * h + y) * w..(ch * h + y + 1) * w]);
+        }
+    }
+    out
+}
+
+/// A strided slice of a CHW tensor.
+pub(crate) fn strided_slice<T: Copy>(
+    sl: &Slice,
+    input: &[T],
+    (_, h, w): (usize, usize, usize),
+) -> Vec<T> {
+    let mut out = Vec::with_capacity(sl.len.iter().product());
+    for i in 0..sl.len[0] {
+        let ch = sl.start[0] + i * sl.step[0];
+        for j in 0..sl.len[1] {
+            let y = sl.start[1] + j * sl.step[1];
+            let row = &input[(ch * h + y) * w..(ch * h + y + 1) * w];
+            out.extend((0..sl.len[2]).map(|k| row[sl.start[2] + k * sl.step[2]]));
+        }
+    }
+    out
+}
+
+/// Channel permutation: output channel j is input channel `order[j]`.
+pub(crate) fn permute_channels<T: Copy>(order: &[usize], input: &[T], hw: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(input.len());
+    for &ch in order {
+        out.extend_from_slice(&input[ch * hw..(ch + 1) * hw]);
+    }
+    out
 }
 
 /// Per-channel sums over the spatial extent (global pooling).

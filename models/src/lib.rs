@@ -19,11 +19,15 @@ pub mod init;
 mod kernel;
 pub mod npy;
 pub mod onnx;
+mod ops;
 mod shape;
 pub mod zoo;
 
 pub use error::ModelError;
-pub use graph::{Conv2d, Linear, Model, Node, NodeId, Op, Pool, Relu, Shape, Stage};
+pub use graph::{
+    Affine, Conv2d, ElementMask, GatherMean, Linear, MaxPool, Model, Node, NodeId, Op, Pool, Relu,
+    Shape, Slice, Stage, Window,
+};
 
 /// The `rand` version the weight initialisers take (rand 0.8 / rand_core 0.6).
 pub use rand;

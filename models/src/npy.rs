@@ -24,6 +24,57 @@ pub fn load_image(path: impl AsRef<Path>) -> Result<([usize; 3], Vec<f32>), Mode
     })
 }
 
+/// Sample images of shape `shape`: one `.npy` (`[C, H, W]`, `[1, C, H, W]` or a batch
+/// `[N, C, H, W]`) or a directory of them (sorted by name); at most `limit` images.
+pub fn load_samples(
+    path: impl AsRef<Path>,
+    shape: [usize; 3],
+    limit: usize,
+) -> Result<Vec<Vec<f32>>, ModelError> {
+    let path = path.as_ref();
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| ModelError::Io { path: p, source }
+    };
+    let files: Vec<std::path::PathBuf> = if path.is_dir() {
+        let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(path)
+            .map_err(io(path))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "npy"))
+            .collect();
+        v.sort();
+        v
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let per: usize = shape.iter().product();
+    let mut out = Vec::new();
+    for f in files {
+        let bytes = std::fs::read(&f).map_err(io(&f))?;
+        let (dims, data) =
+            read_f32(&bytes).map_err(|e| npy_err(format!("{}: {e}", f.display())))?;
+        let chw = &dims[dims.len().saturating_sub(3)..];
+        if chw != shape || dims.len() > 4 || per == 0 || data.len() % per != 0 {
+            return Err(npy_err(format!(
+                "{}: array of shape {dims:?} does not hold images of shape {shape:?}",
+                f.display()
+            )));
+        }
+        out.extend(
+            data.chunks_exact(per)
+                .take(limit.saturating_sub(out.len()))
+                .map(<[f32]>::to_vec),
+        );
+    }
+    if out.is_empty() {
+        return Err(npy_err(format!(
+            "{}: no sample images found",
+            path.display()
+        )));
+    }
+    Ok(out)
+}
+
 /// Parses an image `.npy` from memory (see [`load_image`]).
 pub fn read_image(bytes: &[u8]) -> Result<([usize; 3], Vec<f32>), ModelError> {
     let (shape, data) = read_f32(bytes)?;

@@ -191,6 +191,25 @@ pub(crate) fn node_shape(
                     ));
                 }
             }
+            if let Some(mask) = &relu.elements {
+                if relu.channels.is_some() {
+                    return Err(ModelError::node(
+                        name,
+                        "a ReLU has a channel list or an element mask, not both",
+                    ));
+                }
+                if mask.len() != s.numel() || !mask.is_consistent() {
+                    return Err(ModelError::shape(
+                        name,
+                        format!(
+                            "ReLU element mask covers {} elements, the input has {}",
+                            mask.len(),
+                            s.numel()
+                        ),
+                    ));
+                }
+            }
+            check_cap(name, relu.cap)?;
             Ok(s)
         }
         Op::Identity => {
@@ -251,22 +270,113 @@ pub(crate) fn node_shape(
         Op::AvgPool(pool) => {
             arity(1)?;
             let (c, h, w) = chw(first())?;
-            let [kh, kw] = pool.kernel;
-            let [sh, sw] = pool.stride;
-            if kh == 0 || kw == 0 || sh == 0 || sw == 0 {
-                return Err(ModelError::node(name, "zero pool kernel or stride"));
+            let (oh, ow) = pool_output(name, pool, h, w)?;
+            Ok(Shape::Chw { c, h: oh, w: ow })
+        }
+        Op::MaxPool(mp) => {
+            arity(1)?;
+            let (c, h, w) = chw(first())?;
+            check_cap(name, mp.cap)?;
+            let (oh, ow) = pool_output(name, &mp.pool, h, w)?;
+            Ok(Shape::Chw { c, h: oh, w: ow })
+        }
+        Op::Affine(a) => {
+            arity(1)?;
+            let s = first().clone();
+            let (c, h, w) = s.dims();
+            for (what, list) in [("scale", &a.scale), ("shift", &a.shift)] {
+                if !crate::ops::Affine::fits(list.len(), c, h * w) {
+                    return Err(ModelError::shape(
+                        name,
+                        format!(
+                            "{what} has {} values; {s} needs 1, {c} or {}",
+                            list.len(),
+                            s.numel()
+                        ),
+                    ));
+                }
+                if list.iter().any(|v| !v.is_finite()) {
+                    return Err(ModelError::node(name, format!("non-finite {what}")));
+                }
             }
-            if kh > h || kw > w {
-                return Err(ModelError::shape(
-                    name,
-                    format!("pool window {kh}x{kw} larger than input {h}x{w}"),
-                ));
+            Ok(s)
+        }
+        Op::Pad(p) => {
+            arity(1)?;
+            let (c, h, w) = chw(first())?;
+            if p.iter().any(|&v| v > 1 << 20) {
+                return Err(ModelError::shape(name, format!("padding {p:?} too large")));
+            }
+            let out = [c + p[0] + p[3], h + p[1] + p[4], w + p[2] + p[5]];
+            Ok(Shape::Chw {
+                c: out[0],
+                h: out[1],
+                w: out[2],
+            })
+        }
+        Op::Slice(sl) => {
+            arity(1)?;
+            let (c, h, w) = chw(first())?;
+            for (ax, n) in [c, h, w].into_iter().enumerate() {
+                let (st, len, step) = (sl.start[ax], sl.len[ax], sl.step[ax]);
+                if len == 0
+                    || step == 0
+                    || st >= n
+                    || (len - 1)
+                        .checked_mul(step)
+                        .is_none_or(|span| span >= n - st)
+                {
+                    return Err(ModelError::shape(
+                        name,
+                        format!("slice start {st}, length {len}, step {step} on an axis of {n}"),
+                    ));
+                }
             }
             Ok(Shape::Chw {
-                c,
-                h: (h - kh) / sh + 1,
-                w: (w - kw) / sw + 1,
+                c: sl.len[0],
+                h: sl.len[1],
+                w: sl.len[2],
             })
+        }
+        Op::GatherMean(g) => {
+            arity(1)?;
+            let n = first().numel();
+            let (oc, oh, ow) = g.out.dims();
+            let m = oc
+                .checked_mul(oh)
+                .and_then(|v| v.checked_mul(ow))
+                .filter(|&v| v <= 1 << 28)
+                .ok_or_else(|| ModelError::node(name, "gather-mean output too large"))?;
+            if g.sets.len() != m
+                || g.divisors.len() != m
+                || g.divisors.iter().any(|&d| d == 0 || d > 1 << 16)
+                || g.sets
+                    .iter()
+                    .any(|s| s.len() > 1 << 16 || s.iter().any(|&i| i as usize >= n))
+            {
+                return Err(ModelError::node(
+                    name,
+                    format!("gather-mean lists do not fit an input of {n} and an output of {m}"),
+                ));
+            }
+            Ok(g.out.clone())
+        }
+        Op::PermuteChannels(order) => {
+            arity(1)?;
+            let s = first().clone();
+            let c = s.channels();
+            let mut seen = vec![false; c];
+            if order.len() != c
+                || order
+                    .iter()
+                    .any(|&i| i >= c || std::mem::replace(&mut seen[i], true))
+            {
+                return Err(ModelError::node(
+                    name,
+                    format!("channel order is not a permutation of 0..{c}"),
+                ));
+            }
+            Ok(s)
         }
         Op::GlobalAvgPool => {
             arity(1)?;
@@ -314,5 +424,34 @@ pub(crate) fn node_shape(
             }
             Ok(Shape::Flat(lin.out_features))
         }
+    }
+}
+
+/// Output size of a pooling window, or a shape error naming the node.
+fn pool_output(
+    name: &str,
+    pool: &crate::ops::Pool,
+    h: usize,
+    w: usize,
+) -> Result<(usize, usize), ModelError> {
+    pool.output_size(h, w).ok_or_else(|| {
+        ModelError::shape(
+            name,
+            format!(
+                "pool window {:?} stride {:?} pads {:?} does not fit input {h}x{w}",
+                pool.kernel, pool.stride, pool.pads
+            ),
+        )
+    })
+}
+
+/// A ReLU cap must be finite and positive.
+fn check_cap(name: &str, cap: Option<f32>) -> Result<(), ModelError> {
+    match cap {
+        Some(c) if !(c.is_finite() && c > 0.0) => Err(ModelError::node(
+            name,
+            format!("ReLU cap {c} must be finite and positive"),
+        )),
+        _ => Ok(()),
     }
 }

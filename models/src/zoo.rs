@@ -85,12 +85,7 @@ impl ResNetSpec {
             vec![b.input()],
             Stage::Stem,
         );
-        let mut x = b.node(
-            "stem.relu",
-            Op::Relu(Relu { channels: None }),
-            vec![x],
-            Stage::Stem,
-        );
+        let mut x = b.node("stem.relu", Op::Relu(Relu::all()), vec![x], Stage::Stem);
         let mut c = self.stem;
         for (s, (&nblocks, &width)) in self.blocks.iter().zip(&self.widths).enumerate() {
             let stage = Stage::Stage(s + 1);
@@ -121,7 +116,7 @@ impl ResNetSpec {
         p: &str,
         stage: Stage,
     ) -> NodeId {
-        let relu = || Op::Relu(Relu { channels: None });
+        let relu = || Op::Relu(Relu::all());
         let conv1 = self.conv(c_in, c_out, 3, stride, rng, 1.0);
         let y = b.node(format!("{p}.conv1"), Op::Conv2d(conv1), vec![x], stage);
         let y = b.node(format!("{p}.relu1"), relu(), vec![y], stage);
@@ -252,9 +247,7 @@ pub fn random_resnet(seed: u64, input: [usize; 3], classes: usize) -> Model {
             if chans.is_empty() {
                 chans.push(0);
             }
-            op = Op::Relu(Relu {
-                channels: Some(chans),
-            });
+            op = Op::Relu(Relu::channels(chans));
         } else if id == reuse {
             let c = shapes[id].channels();
             let half = b.node(
@@ -268,7 +261,7 @@ pub fn random_resnet(seed: u64, input: [usize; 3], classes: usize) -> Model {
             );
             let r = b.node(
                 format!("{}.reuse_relu", node.name),
-                Op::Relu(Relu { channels: None }),
+                Op::Relu(Relu::all()),
                 vec![half],
                 node.stage,
             );
@@ -278,10 +271,7 @@ pub fn random_resnet(seed: u64, input: [usize; 3], classes: usize) -> Model {
         if node.op == Op::GlobalAvgPool && pool_before_head {
             let p = b.node(
                 "head.avgpool",
-                Op::AvgPool(Pool {
-                    kernel: [2, 2],
-                    stride: [2, 2],
-                }),
+                Op::AvgPool(Pool::new([2, 2], [2, 2])),
                 inputs,
                 Stage::Head,
             );

@@ -2,7 +2,7 @@
 
 use models::builder::ModelBuilder;
 use models::fixed::{self, plan, quantize, FixedConfig, Ring, Step, Truncation};
-use models::{float, zoo, Conv2d, Linear, ModelError, Pool, Stage};
+use models::{float, zoo, Conv2d, Linear, Pool, Stage};
 
 fn conv1x1(c_in: usize, c_out: usize, weight: Vec<f32>, bias: Vec<f32>) -> Conv2d {
     Conv2d {
@@ -127,14 +127,7 @@ fn implicit_truncation_pooling_and_subset_relu() {
         Stage::Stem,
     );
     let x = b.relu_channels(x, vec![1], Stage::Stem);
-    let x = b.avg_pool(
-        x,
-        Pool {
-            kernel: [2, 2],
-            stride: [2, 2],
-        },
-        Stage::Stage(1),
-    );
+    let x = b.avg_pool(x, Pool::new([2, 2], [2, 2]), Stage::Stage(1));
     let x = b.global_avg_pool(x, Stage::Head);
     let x = b.flatten(x, Stage::Head);
     let y = b.linear(
@@ -170,7 +163,8 @@ fn implicit_truncation_pooling_and_subset_relu() {
             pass: Truncation {
                 shift: 8,
                 width: 52
-            }
+            },
+            cap: None
         }
     );
     assert_eq!(p.nodes[8].linear().unwrap().bias, vec![quantize(0.5, 20)]);
@@ -182,13 +176,25 @@ fn implicit_truncation_pooling_and_subset_relu() {
     );
     assert!((f[0] - q[0]).abs() < 0.02, "{f:?} vs {q:?}");
 
-    // A 3×3 global pool is refused.
+    // A 3×3 global pool multiplies the sum by round(2^12 / 9) = 455 (frac = fw + ⌈log2 9⌉).
     let mut b = ModelBuilder::new("odd", [1, 3, 3]);
     let g = b.global_avg_pool(0, Stage::Head);
     let m = b.finish(g).unwrap();
-    assert!(
-        matches!(plan(&m, &FixedConfig::default()), Err(ModelError::Unsupported { node, .. }) if node == "head.gap1")
+    let p = plan(&m, &FixedConfig::default()).unwrap();
+    assert_eq!(
+        p.nodes[1].step,
+        Step::PoolMean {
+            frac: 12,
+            factors: vec![455]
+        }
     );
+    assert_eq!(p.nodes[1].scale, 8 + 12);
+    let x: Vec<f32> = (0..9).map(|i| i as f32 / 4.0).collect();
+    let ring = fixed::infer_ring(&m, &p, &x).unwrap();
+    let sum: i64 = x.iter().map(|&v| quantize(v, 8)).sum();
+    assert_eq!(ring, vec![(sum * 455) as u64]);
+    let q = fixed::infer(&m, &p, &x).unwrap();
+    assert!((q[0] - 1.0).abs() < 1e-3, "{q:?}");
 }
 
 /// Deterministic pseudo-random input in [−1, 1].

@@ -68,14 +68,7 @@ fn padded_strided_conv_pool_add_slice_concat() {
         conv(1, 1, 3, 2, 1, 1, vec![1.0; 9], vec![0.0]),
         Stage::Stem,
     );
-    let p = b.avg_pool(
-        c,
-        Pool {
-            kernel: [2, 2],
-            stride: [2, 2],
-        },
-        Stage::Stage(1),
-    );
+    let p = b.avg_pool(c, Pool::new([2, 2], [2, 2]), Stage::Stage(1));
     let cat = b.concat(vec![c, c], Stage::Stage(1));
     // Grouped conv: channel 0 ×1, channel 1 ×10 (+1 bias).
     let g = b.conv(

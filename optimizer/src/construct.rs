@@ -49,6 +49,8 @@ struct Ctx {
     b: ModelBuilder,
     rng: ChaCha8Rng,
     opts: InitOptions,
+    /// Zero weights (structure only, for cost estimates: no random numbers drawn).
+    zeros: bool,
 }
 
 impl Ctx {
@@ -64,7 +66,20 @@ impl Ctx {
         scale: f32,
         stage: Stage,
     ) -> NodeId {
-        let mut conv = Conv2d::he_normal(c_in, c_out, k, stride, k / 2, 1, &mut self.rng);
+        let mut conv = if self.zeros {
+            Conv2d {
+                c_in,
+                c_out,
+                kernel: [k, k],
+                stride: [stride, stride],
+                padding: [k / 2, k / 2],
+                groups: 1,
+                weight: vec![0.0; c_out * c_in * k * k],
+                bias: vec![0.0; c_out],
+            }
+        } else {
+            Conv2d::he_normal(c_in, c_out, k, stride, k / 2, 1, &mut self.rng)
+        };
         if scale != 1.0 {
             conv = conv.scaled(scale);
         }
@@ -83,7 +98,10 @@ impl Ctx {
         if keep {
             self.b.node(
                 format!("{prefix}.relu{idx}"),
-                Op::Relu(Relu { channels }),
+                Op::Relu(Relu {
+                    channels,
+                    ..Relu::default()
+                }),
                 vec![x],
                 stage,
             )
@@ -100,11 +118,21 @@ impl Ctx {
 
 /// Builds `arch` as a model with seeded He-normal weights and zero biases.
 pub fn build(arch: &Arch, opts: InitOptions) -> Result<Model, OptError> {
+    build_with(arch, opts, false)
+}
+
+/// The network of `arch` with all weights zero: its structure, for counting and cost estimates.
+pub fn build_structure(arch: &Arch) -> Result<Model, OptError> {
+    build_with(arch, InitOptions::default(), true)
+}
+
+fn build_with(arch: &Arch, opts: InitOptions, zeros: bool) -> Result<Model, OptError> {
     arch.validate()?;
     let mut cx = Ctx {
         b: ModelBuilder::new(arch.label(), arch.input),
         rng: ChaCha8Rng::seed_from_u64(opts.seed),
         opts,
+        zeros,
     };
     let input = cx.b.input();
     let m = arch.stem_channels;
@@ -198,7 +226,7 @@ pub fn build(arch: &Arch, opts: InitOptions) -> Result<Model, OptError> {
                 let src = if s.projection_skip_relu {
                     cx.b.node(
                         format!("{p}.skip_relu"),
-                        Op::Relu(Relu { channels: None }),
+                        Op::Relu(Relu::all()),
                         vec![x],
                         stage,
                     )
@@ -209,7 +237,7 @@ pub fn build(arch: &Arch, opts: InitOptions) -> Result<Model, OptError> {
             } else if s.identity_skip_relu {
                 cx.b.node(
                     format!("{p}.skip_relu"),
-                    Op::Relu(Relu { channels: None }),
+                    Op::Relu(Relu::all()),
                     vec![x],
                     stage,
                 )
@@ -224,7 +252,16 @@ pub fn build(arch: &Arch, opts: InitOptions) -> Result<Model, OptError> {
     let x =
         cx.b.node("head.pool", Op::GlobalAvgPool, vec![x], Stage::Head);
     let x = cx.b.node("head.flatten", Op::Flatten, vec![x], Stage::Head);
-    let fc = Linear::he_normal(c_in, arch.classes, &mut cx.rng);
+    let fc = if cx.zeros {
+        Linear {
+            in_features: c_in,
+            out_features: arch.classes,
+            weight: vec![0.0; c_in * arch.classes],
+            bias: vec![0.0; arch.classes],
+        }
+    } else {
+        Linear::he_normal(c_in, arch.classes, &mut cx.rng)
+    };
     let y = cx.b.node("head.fc", Op::Linear(fc), vec![x], Stage::Head);
     Ok(cx.b.finish(y)?)
 }

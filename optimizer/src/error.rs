@@ -17,6 +17,9 @@ pub enum OptError {
     /// A ReLU budget no network of the family fits into.
     #[error("no network fits the ReLU budget: {0}")]
     Budget(String),
+    /// A model the protocol cannot compile or plan (for the cost estimate).
+    #[error("{0}")]
+    Invalid(String),
     /// An error from the `models` crate (graph construction, ONNX, inference).
     #[error(transparent)]
     Model(#[from] models::ModelError),

@@ -5,7 +5,7 @@
 //! * [`equalize`]: DeepReShape Algorithm 1 (ReLU equalization) and the capacity–criticality step;
 //! * [`steps`] and [`algorithm2`]: culling, thinning, channel scaling, ReLU-reuse, Algorithm 2;
 //! * [`cryptonas`]: ReLU budgets, balancing, skip-ReLU pruning and shuffling;
-//! * [`cost`]: the estimated PI cost model;
+//! * [`cost`]: the estimated PI cost (the protocol's own plan priced with measured constants, or flat);
 //! * [`construct`]: building a `models::Model` (seeded He-normal weights) from an architecture;
 //! * [`paper`]: the published numbers this crate reproduces.
 
@@ -21,5 +21,5 @@ pub mod report;
 pub mod steps;
 
 pub use arch::{Arch, ArchCount, StageArch};
-pub use cost::{CostModel, PiCost};
+pub use cost::{CostModel, PiCost, PlannedCost, Timing};
 pub use error::OptError;

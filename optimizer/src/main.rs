@@ -9,12 +9,15 @@ use serde::Serialize;
 use optimizer::algorithm2;
 use optimizer::arch::{base_blocks, Arch};
 use optimizer::construct::{self, InitOptions, DEFAULT_RESIDUAL_SCALE};
-use optimizer::cost::{CostModel, DEFAULT_NS_PER_MAC, DEFAULT_US_PER_RELU};
 use optimizer::cryptonas;
 use optimizer::equalize::{self, Bound, Problem};
 use optimizer::paper;
 use optimizer::report::{self, human, NetworkReport};
 use optimizer::steps;
+
+mod cli;
+
+use cli::CostArgs;
 
 #[derive(Parser)]
 #[command(
@@ -45,8 +48,15 @@ enum Command {
     Cryptonas(CryptonasArgs),
     /// Write an ONNX model (seeded He-normal weights) for a network family and ReLU-optimization steps.
     Build(BuildArgs),
-    /// ReLUs and MACs per stage of an ONNX model (JSON: "relus", "macs" totals and a "stages" list).
-    Count(CountArgs),
+    /// ReLUs, comparisons and MACs per stage of an ONNX model and its estimated PI cost from the
+    /// protocol's own plan (JSON: "relus", "comparisons", "macs", "stages", "cost", "plan").
+    Count(cli::count::CountArgs),
+    /// List every node of an ONNX model that cannot be served privately, with what to change in
+    /// the PyTorch model (exit code 1 if any).
+    Check(cli::check::CheckArgs),
+    /// Choose the fixed-point format (fa, fw, M, ring) from sample inputs so no ReLU input
+    /// overflows and the fixed-point top-1 equals float; stores it in the model file.
+    Calibrate(cli::calibrate::CalibrateArgs),
     /// Run an ONNX model on a .npy image (float or fixed point), or measure test accuracy on a data set
     /// (float, fixed point and private inference through pi-client) with --data.
     Eval(EvalArgs),
@@ -58,29 +68,6 @@ enum Command {
     Plot(pi_train::cli::PlotArgs),
     /// Compare our ReLU/MAC counts with the published rows of DeepReShape's tables.
     Paper(PaperArgs),
-}
-
-/// Constants of the estimated PI cost (defaults measured end to end on a 2-core machine).
-#[derive(Args, Clone, Copy)]
-struct CostArgs {
-    /// Garbled-circuit cost per ReLU in microseconds (offline + online, all in). Provisional default.
-    #[arg(long, default_value_t = DEFAULT_US_PER_RELU, value_name = "US")]
-    us_per_relu: f64,
-    /// Homomorphic-encryption cost per MAC in nanoseconds. Provisional default.
-    #[arg(long, default_value_t = DEFAULT_NS_PER_MAC, value_name = "NS")]
-    ns_per_mac: f64,
-}
-
-impl CostArgs {
-    fn model(&self) -> Result<CostModel> {
-        if !(self.us_per_relu >= 0.0 && self.ns_per_mac >= 0.0) {
-            bail!("--us-per-relu and --ns-per-mac must be non-negative numbers");
-        }
-        Ok(CostModel {
-            us_per_relu: self.us_per_relu,
-            ns_per_mac: self.ns_per_mac,
-        })
-    }
 }
 
 /// Where the network runs: input size and classes.
@@ -298,17 +285,6 @@ struct CryptonasArgs {
 }
 
 #[derive(Args)]
-struct CountArgs {
-    /// ONNX model file.
-    model: PathBuf,
-    #[command(flatten)]
-    cost: CostArgs,
-    /// Print JSON: {"model", "relus", "macs", "stages": [{"stage", "relus", "macs"}], "cost"}.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Args)]
 struct EvalArgs {
     /// ONNX model file.
     model: PathBuf,
@@ -320,7 +296,8 @@ struct EvalArgs {
         conflicts_with = "data"
     )]
     input: Option<PathBuf>,
-    /// Run the fixed-point reference (what the private protocol computes) instead of float.
+    /// Run the fixed-point reference (what the private protocol computes, in the format stored by
+    /// `pi-opt calibrate` or the defaults) instead of float.
     #[arg(long, conflicts_with = "data")]
     fixed: bool,
     /// Print JSON: {"logits": [...], "prediction": int} (with --data: the accuracy report).
@@ -368,7 +345,9 @@ fn main() -> Result<()> {
         Command::Optimize(a) => optimize(a),
         Command::Cryptonas(a) => cryptonas_cmd(a),
         Command::Build(a) => build(a),
-        Command::Count(a) => count(a),
+        Command::Count(a) => cli::count::run(a),
+        Command::Check(a) => cli::check::run(a),
+        Command::Calibrate(a) => cli::calibrate::run(a),
         Command::Eval(a) => eval(a),
         Command::Train(a) => pi_train::cli::run_train(a),
         Command::Criticality(a) => pi_train::cli::run_criticality(a),
@@ -448,7 +427,7 @@ fn design(a: DesignArgs) -> Result<()> {
     } else {
         equalize::capacity_criticality(&designs, a.cc_alpha)
     };
-    let cost = a.cost.model()?;
+    let cost = a.cost.pricing()?;
     let input = a.data.input()?;
     let with_depth = a.vary != Vary::Width;
     let to_report = |ds: &[equalize::Design]| -> Result<Vec<NetworkReport>> {
@@ -458,7 +437,7 @@ fn design(a: DesignArgs) -> Result<()> {
                 let b: Vec<usize> = dz.compute_ratios.iter().map(|&x| x as usize).collect();
                 let mut arch = Arch::hrn(a.base_channels, &f, &b, input, a.data.classes)?;
                 arch.name = dz.name(with_depth);
-                Ok(NetworkReport::new(&arch, &cost)?)
+                Ok(NetworkReport::with_pricing(&arch, &cost)?)
             })
             .collect()
     };
@@ -652,7 +631,7 @@ fn build(a: BuildArgs) -> Result<()> {
         );
     }
     models::onnx::save(&model, &a.output)?;
-    let r = NetworkReport::new(&arch, &a.cost.model()?)?;
+    let r = NetworkReport::with_pricing(&arch, &a.cost.pricing()?)?;
     if a.json {
         #[derive(Serialize)]
         struct Out<'a> {
@@ -682,12 +661,17 @@ fn build(a: BuildArgs) -> Result<()> {
 fn optimize(a: OptimizeArgs) -> Result<()> {
     let arch = net_arch(&a.net)?;
     let order = equalize::parse_order(&a.order, arch.stages.len())?;
-    let cost = a.cost.model()?;
+    let cost = a.cost.pricing()?;
     let culls = algorithm2::least_critical_dominates(&arch, &order)?;
     let nets = algorithm2::optimize(&arch, &order)?;
     let reports: Vec<(String, NetworkReport)> = nets
         .iter()
-        .map(|c| Ok((c.label.clone(), NetworkReport::new(&c.arch, &cost)?)))
+        .map(|c| {
+            Ok((
+                c.label.clone(),
+                NetworkReport::with_pricing(&c.arch, &cost)?,
+            ))
+        })
         .collect::<Result<_>>()?;
     if a.json {
         #[derive(Serialize)]
@@ -704,7 +688,7 @@ fn optimize(a: OptimizeArgs) -> Result<()> {
             networks: Vec<Item>,
         }
         return print_json(&Out {
-            input: NetworkReport::new(&arch, &cost)?,
+            input: NetworkReport::with_pricing(&arch, &cost)?,
             least_critical_dominates: culls,
             networks: reports
                 .into_iter()
@@ -742,15 +726,15 @@ fn optimize(a: OptimizeArgs) -> Result<()> {
 }
 
 fn cryptonas_cmd(a: CryptonasArgs) -> Result<()> {
-    let cost = a.cost.model()?;
+    let cost = a.cost.pricing()?;
     let budget = match (a.budget, a.latency) {
         (Some(b), _) => b,
-        (None, Some(s)) => cryptonas::budget_from_latency(s, cost.us_per_relu * 1e-6)?,
+        (None, Some(s)) => cryptonas::budget_from_latency(s, cost.us_per_relu() * 1e-6)?,
         (None, None) => bail!("give --budget or --latency"),
     };
     let blocks = parse_list(&a.blocks, "--blocks")?;
     let fit = cryptonas::widest_within_budget(budget, &blocks, a.data.input()?, a.data.classes)?;
-    let r = NetworkReport::new(&fit.arch, &cost)?;
+    let r = NetworkReport::with_pricing(&fit.arch, &cost)?;
     if a.json {
         #[derive(Serialize)]
         struct Out<'a> {
@@ -791,71 +775,6 @@ fn cryptonas_cmd(a: CryptonasArgs) -> Result<()> {
     Ok(())
 }
 
-fn count(a: CountArgs) -> Result<()> {
-    let model =
-        models::onnx::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-    let c = models::count::count(&model)?;
-    let cost = a.cost.model()?.estimate(c.relus, c.macs);
-    #[derive(Serialize)]
-    struct Stage {
-        stage: String,
-        relus: u64,
-        macs: u64,
-        relu_share: f64,
-    }
-    let stages: Vec<Stage> = c
-        .stages
-        .iter()
-        .map(|s| Stage {
-            stage: s.stage.to_string(),
-            relus: s.relus,
-            macs: s.macs,
-            relu_share: if c.relus == 0 {
-                0.0
-            } else {
-                s.relus as f64 / c.relus as f64
-            },
-        })
-        .collect();
-    if a.json {
-        #[derive(Serialize)]
-        struct Out {
-            model: String,
-            relus: u64,
-            macs: u64,
-            stages: Vec<Stage>,
-            cost: optimizer::PiCost,
-        }
-        return print_json(&Out {
-            model: model.name.clone(),
-            relus: c.relus,
-            macs: c.macs,
-            stages,
-            cost,
-        });
-    }
-    println!("{}: {}", a.model.display(), model.name);
-    println!(
-        "{:<8} {:>12} {:>7} {:>16}",
-        "stage", "ReLUs", "share", "MACs"
-    );
-    for s in &stages {
-        println!(
-            "{:<8} {:>12} {:>6.1}% {:>16}",
-            s.stage,
-            s.relus,
-            s.relu_share * 100.0,
-            s.macs
-        );
-    }
-    println!("{:<8} {:>12} {:>7} {:>16}", "total", c.relus, "", c.macs);
-    println!(
-        "est. PI {:.2} s = GC {:.2} s ({} µs/ReLU) + HE {:.2} s ({} ns/MAC)",
-        cost.total_seconds, cost.gc_seconds, cost.us_per_relu, cost.he_seconds, cost.ns_per_mac
-    );
-    Ok(())
-}
-
 fn eval(a: EvalArgs) -> Result<()> {
     if let Some(data) = a.data {
         let fixed = models::fixed::FixedConfig::default();
@@ -878,11 +797,13 @@ fn eval(a: EvalArgs) -> Result<()> {
         });
     }
     let input = a.input.context("--input or --data is required")?;
-    let model =
-        models::onnx::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
+    let imported = cli::load_model(&a.model, None)?;
+    let (config, _) = cli::stored_config(&imported)?;
+    let model = imported.model;
     let x = load_image(&input, model.input)?;
     let logits = if a.fixed {
-        let plan = models::fixed::plan(&model, &models::fixed::FixedConfig::default())?;
+        // The format stored by `pi-opt calibrate`, else the defaults (what pi-server would use).
+        let plan = models::fixed::plan(&model, &config)?;
         models::fixed::infer(&model, &plan, &x)?
     } else {
         models::float::infer(&model, &x)?

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::arch::Arch;
-use crate::cost::{CostModel, PiCost};
+use crate::cost::{CostModel, PiCost, Pricing};
 use crate::error::OptError;
 
 /// ReLUs and MACs of one stage in the paper's convention (Stage 1 includes the stem).
@@ -53,8 +53,14 @@ pub struct NetworkReport {
 }
 
 impl NetworkReport {
-    /// Counts `arch` and prices it with `cost`.
+    /// Counts `arch` and prices it with flat constants `cost`.
     pub fn new(arch: &Arch, cost: &CostModel) -> Result<NetworkReport, OptError> {
+        Self::with_pricing(arch, &Pricing::Flat(*cost))
+    }
+
+    /// Counts `arch` and prices it with `pricing` (planned: the network is built and compiled as
+    /// the protocol would).
+    pub fn with_pricing(arch: &Arch, pricing: &Pricing) -> Result<NetworkReport, OptError> {
         let c = arch.count()?;
         let relus = c.relus();
         let stage_relus = c.paper_stage_relus();
@@ -85,7 +91,13 @@ impl NetworkReport {
             macs: c.macs(),
             stages,
             head_macs: c.head.macs,
-            cost: cost.estimate(relus, c.macs()),
+            cost: match pricing {
+                Pricing::Flat(f) => f.estimate(relus, c.macs()),
+                Pricing::Planned(_) => {
+                    let model = crate::construct::build_structure(arch)?;
+                    pricing.price_model(&model, relus, c.macs())?
+                }
+            },
             build_command: build_command(arch),
         })
     }
@@ -215,11 +227,8 @@ pub fn network_table(reports: &[NetworkReport]) -> String {
 }
 
 /// One line describing the cost constants in use.
-pub fn cost_line(cost: &CostModel) -> String {
-    format!(
-        "est. PI = ReLUs × {} µs + MACs × {} ns (measured constants; --us-per-relu / --ns-per-mac)",
-        cost.us_per_relu, cost.ns_per_mac
-    )
+pub fn cost_line(pricing: &Pricing) -> String {
+    pricing.describe()
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use pi_gc::{OfflineConfig, ReluParams};
+use pi_gc::{CircuitSpec, OfflineConfig, ReluParams};
 
 use crate::nonlinear::ReluProtocol;
 
@@ -174,7 +174,7 @@ impl Program {
     /// parameters needed: a banked inference's client has none).
     pub fn online_phase(&self) -> Phase {
         self.online_phase_with(&pi_gc::traffic(
-            self.relu_params(),
+            self.circuit_specs(),
             &OfflineConfig::default(),
         ))
     }
@@ -206,12 +206,12 @@ fn merge(a: pi_gc::Flow, b: pi_gc::Flow) -> pi_gc::Flow {
     }
 }
 
-/// The ReLU parameters of the garbled layers and of the OT layers.
+/// The circuits of the garbled layers and the ReLU parameters of the OT layers.
 fn split_by_plan(
     p: &Program,
     plan: &[ReluProtocol],
-) -> Result<(Vec<ReluParams>, Vec<ReluParams>), ProtocolError> {
-    let layers = p.relu_layers();
+) -> Result<(Vec<CircuitSpec>, Vec<ReluParams>), ProtocolError> {
+    let layers = p.layer_spans();
     if plan.len() != layers.len() {
         return Err(ProtocolError::Violation(format!(
             "{} ReLU protocols for {} ReLU layers",
@@ -220,19 +220,25 @@ fn split_by_plan(
         )));
     }
     let (mut gc, mut ot) = (Vec::new(), Vec::new());
-    for ((params, n), proto) in layers.iter().zip(plan) {
-        let dst = match proto {
-            ReluProtocol::Gc => &mut gc,
-            ReluProtocol::Ot => &mut ot,
-        };
-        dst.extend(std::iter::repeat_n(*params, *n));
+    for (l, proto) in layers.iter().zip(plan) {
+        match (proto, l.relu) {
+            (ReluProtocol::Gc, _) => gc.extend_from_slice(&p.circuit_specs()[l.circuits.clone()]),
+            (ReluProtocol::Ot, Some(params)) => {
+                ot.extend(std::iter::repeat_n(params, l.circuits.len()))
+            }
+            (ReluProtocol::Ot, None) => {
+                return Err(ProtocolError::Violation(
+                    "the OT protocol was announced for a max-pool or ReLU6 layer".into(),
+                ))
+            }
+        }
     }
     Ok((gc, ot))
 }
 
 fn compute(p: &Program, ns_per_mac: f64, us_per_relu: f64) -> Duration {
     Duration::from_secs_f64(
-        p.macs() as f64 * ns_per_mac * 1e-9 + p.relu_elements() as f64 * us_per_relu * 1e-6,
+        p.macs() as f64 * ns_per_mac * 1e-9 + p.relu_equivalents() as f64 * us_per_relu * 1e-6,
     )
 }
 

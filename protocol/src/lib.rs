@@ -1,11 +1,13 @@
 //! Offline and online phases of DELPHI-style private inference for any [`models::Model`].
 //!
 //! Data flows one way: model → [`program`] (what each node needs) → offline material
-//! (HE correlations, garbled ReLUs) → online evaluation → [`report`].
+//! (HE correlations, garbled circuits) → online evaluation → [`report`].
 //! The exact semantics (ring, fixed point, truncation, circuits) are in `docs/protocol.md`.
 
 pub mod bank;
 pub mod budget;
+mod circuit_layer;
+pub mod cost;
 mod error;
 pub mod messages;
 pub mod nonlinear;
@@ -26,7 +28,7 @@ pub use pi_he::kernel_path as he_kernel_path;
 pub use pi_he::measure_compute_milli as measure_he_compute_milli;
 /// Link speed (Mbit/s) the HE block planner assumes unless the server says otherwise.
 pub use pi_he::DEFAULT_LINK_MBPS as DEFAULT_HE_LINK_MBPS;
-pub use program::Program;
+pub use program::{LayerSpan, Program};
 pub use public_model::PublicModel;
 pub use report::{InferenceReport, OfflineReport, OnlineReport, ReluPhase};
 pub use session::client::{

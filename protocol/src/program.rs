@@ -2,35 +2,30 @@
 
 use models::fixed::{self, FixedConfig, FixedPlan, RingWeights};
 use models::{Model, NodeId, Op, Shape};
-use pi_gc::ReluParams;
+use std::ops::Range;
+
+use pi_gc::{CircuitSpec, ReluParams};
 use pi_he::{HeParams, LinearShape, PreparedLayer};
 
+use crate::circuit_layer::CircuitLayer;
+use crate::nonlinear::ReluProtocol;
 use crate::ProtocolError;
 
-/// The ReLU'd elements of a ReLU node's tensor (all, or whole channels of a subset).
-#[derive(Clone, Debug)]
-pub(crate) struct Selection {
-    /// Per channel: does it get a ReLU (`None`: every channel does).
-    channels: Option<Vec<bool>>,
-    /// Elements per channel.
-    per_channel: usize,
-    /// ReLU'd elements in total.
-    count: usize,
-}
-
-impl Selection {
-    /// Whether element `i` (CHW order) goes through the ReLU circuit.
-    #[inline]
-    pub(crate) fn contains(&self, i: usize) -> bool {
-        self.channels
-            .as_ref()
-            .is_none_or(|c| c[i / self.per_channel])
-    }
-
-    /// Number of ReLU'd elements.
-    pub(crate) fn len(&self) -> usize {
-        self.count
-    }
+/// One nonlinear node's circuits within the inference's circuit list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerSpan {
+    /// Its circuits (indices into [`Program::circuit_specs`]).
+    pub circuits: Range<usize>,
+    /// Server words (its shares) over the layer's circuits.
+    pub server_words: usize,
+    /// Client words (its shares and output masks) over the layer's circuits.
+    pub client_words: usize,
+    /// `Some` when every circuit is this plain ReLU (the OT protocol can run the layer too).
+    pub relu: Option<ReluParams>,
+    /// The ReLU parameters, or for maxima and ReLU6 the width, shift and ring of their circuits.
+    pub params: ReluParams,
+    /// AND gates over the layer's circuits.
+    pub and_gates: u64,
 }
 
 /// The protocol's action at one node.
@@ -44,13 +39,10 @@ pub(crate) enum Step {
         shape: LinearShape,
         pre_shift: u32,
     },
-    /// ReLU circuits on `selected` elements; the rest are truncated locally by `shift`.
-    Relu {
-        input: NodeId,
-        params: ReluParams,
-        selected: Selection,
-        shift: u32,
-    },
+    /// Garbled circuits (ReLU, ReLU6, max pooling) on the input share, the rest truncated locally.
+    Circuits { input: NodeId, layer: CircuitLayer },
+    /// The server adds constants to its share (a shift-only affine map); the client's passes.
+    AddConst { input: NodeId },
     /// Share-local truncation (a removed ReLU).
     Truncate { input: NodeId, shift: u32 },
     /// A node that acts on each share as on values (add, concat, slice, pooling sums, flatten).
@@ -63,13 +55,15 @@ pub struct Program {
     plan: FixedPlan,
     shapes: Vec<Shape>,
     steps: Vec<Step>,
-    relu_params: Vec<ReluParams>,
+    circuit_specs: Vec<CircuitSpec>,
+    layer_spans: Vec<LayerSpan>,
     linear_nodes: Vec<NodeId>,
     ring_weights: Vec<Option<RingWeights>>,
     last_uses: Vec<Vec<NodeId>>,
     /// `None` for a program that only runs online (a banked inference needs no HE).
     he_params: Option<HeParams>,
     relus: u64,
+    comparisons: u64,
     macs: u64,
 }
 
@@ -101,7 +95,8 @@ impl Program {
         let counts = models::count::count(&model)?;
         let bits = plan.ring.bits;
         let mut steps = Vec::with_capacity(model.nodes.len());
-        let mut relu_params = Vec::new();
+        let mut circuit_specs = Vec::new();
+        let mut layer_spans = Vec::new();
         let mut linear_nodes = Vec::new();
         let mut ring_weights = Vec::with_capacity(model.nodes.len());
         for (id, node) in model.nodes.iter().enumerate() {
@@ -145,29 +140,36 @@ impl Program {
                         pre_shift: lp.input_trunc.map_or(0, |t| t.shift),
                     }
                 }
-                (Op::Relu(r), fixed::Step::Relu { relu, pass }) => {
+                (Op::Relu(r), fixed::Step::Relu { relu, pass, cap }) => {
                     let (c, h, w) = shapes[first].dims();
-                    let channels = r.channels.as_ref().map(|list| {
-                        let mut sel = vec![false; c];
-                        list.iter().filter(|&&i| i < c).for_each(|&i| sel[i] = true);
-                        sel
-                    });
-                    let count = channels
-                        .as_ref()
-                        .map_or(c * h * w, |s| s.iter().filter(|&&b| b).count() * h * w);
-                    let params = ReluParams::new(relu.width, relu.shift, bits)?;
-                    relu_params.extend(std::iter::repeat_n(params, count));
-                    Step::Relu {
+                    let selected = (!(r.channels.is_none() && r.elements.is_none()))
+                        .then(|| r.selection(c, h * w));
+                    let layer =
+                        CircuitLayer::relu(*relu, *cap, bits, selected, pass.shift, c * h * w)?;
+                    layer_spans.push(span(&layer, &mut circuit_specs)?);
+                    Step::Circuits {
                         input: first,
-                        params,
-                        selected: Selection {
-                            channels,
-                            per_channel: h * w,
-                            count,
-                        },
-                        shift: pass.shift,
+                        layer,
                     }
                 }
+                (Op::MaxPool(mp), fixed::Step::Max { trunc, relu, cap }) => {
+                    let (c, h, w) = shapes[first].dims();
+                    let layer = CircuitLayer::windows(
+                        *trunc,
+                        *relu,
+                        *cap,
+                        bits,
+                        c,
+                        (h, w),
+                        mp.pool.windows(h, w),
+                    )?;
+                    layer_spans.push(span(&layer, &mut circuit_specs)?);
+                    Step::Circuits {
+                        input: first,
+                        layer,
+                    }
+                }
+                (Op::Affine(_), fixed::Step::AddConst(_)) => Step::AddConst { input: first },
                 (Op::Identity, fixed::Step::Identity(t)) => Step::Truncate {
                     input: first,
                     shift: t.shift,
@@ -177,8 +179,13 @@ impl Program {
                     fixed::Step::Input
                     | fixed::Step::Linear(_)
                     | fixed::Step::Relu { .. }
+                    | fixed::Step::Max { .. }
+                    | fixed::Step::AddConst(_)
                     | fixed::Step::Identity(_),
-                ) => return Err(bad("plan and graph disagree")),
+                )
+                | (Op::Relu(_) | Op::MaxPool(_) | Op::Affine(_), _) => {
+                    return Err(bad("plan and graph disagree"))
+                }
                 _ => Step::Local {
                     inputs: node.inputs.clone(),
                 },
@@ -206,14 +213,19 @@ impl Program {
         } else {
             None
         };
+        let relus = circuit_specs.iter().map(|s| s.relus()).sum::<u64>();
+        let comparisons = circuit_specs.iter().map(|s| s.comparisons()).sum::<u64>();
+        debug_assert_eq!((relus, comparisons), (counts.relus, counts.comparisons));
         Ok(Program {
-            relus: counts.relus,
+            relus,
+            comparisons,
             macs: counts.macs,
             model,
             plan,
             shapes,
             steps,
-            relu_params,
+            circuit_specs,
+            layer_spans,
             linear_nodes,
             ring_weights,
             last_uses,
@@ -226,9 +238,14 @@ impl Program {
         &self.model.name
     }
 
-    /// ReLUs per inference.
+    /// ReLUs per inference (circuits with a ReLU: ReLU, ReLU6, max pooling with a fused ReLU).
     pub fn relus(&self) -> u64 {
         self.relus
+    }
+
+    /// Comparisons per inference beyond ReLU sign tests (max pooling, caps).
+    pub fn comparisons(&self) -> u64 {
+        self.comparisons
     }
 
     /// Multiply-accumulates per inference.
@@ -285,17 +302,19 @@ impl Program {
         self.linear_nodes.len()
     }
 
-    /// Number of ReLU circuits per inference.
-    pub fn relu_elements(&self) -> usize {
-        self.relu_params.len()
+    /// Number of garbled circuits per inference.
+    pub fn circuit_count(&self) -> usize {
+        self.circuit_specs.len()
     }
 
-    /// Number of ReLU nodes (one online garbled-circuit round each).
+    /// Every garbled circuit of one inference, in protocol order.
+    pub fn circuit_specs(&self) -> &[CircuitSpec] {
+        &self.circuit_specs
+    }
+
+    /// Number of nonlinear nodes (one online round of circuits, or of OT comparisons, each).
     pub fn relu_nodes(&self) -> usize {
-        self.steps
-            .iter()
-            .filter(|s| matches!(s, Step::Relu { .. }))
-            .count()
+        self.layer_spans.len()
     }
 
     /// Number of output values (logits).
@@ -303,19 +322,41 @@ impl Program {
         self.shapes.get(self.model.output).map_or(0, |s| s.numel())
     }
 
-    pub(crate) fn relu_params(&self) -> &[ReluParams] {
-        &self.relu_params
+    /// Every nonlinear layer (ReLU, ReLU6, max pooling) in step order: its circuits and words.
+    pub fn layer_spans(&self) -> &[LayerSpan] {
+        &self.layer_spans
     }
 
-    /// Parameters and element count of every ReLU layer (step with circuits), in step order.
+    /// Per nonlinear layer, the ReLU parameters and the number of circuits: the layer's
+    /// `ReluParams` when it is a plain ReLU (the layers the OT protocol can also run), otherwise
+    /// the width, shift and ring of its circuits (see [`LayerSpan::relu`]).
     pub fn relu_layers(&self) -> Vec<(ReluParams, usize)> {
-        self.steps
+        self.layer_spans
             .iter()
-            .filter_map(|s| match s {
-                Step::Relu {
-                    params, selected, ..
-                } => Some((*params, selected.len())),
-                _ => None,
+            .map(|l| (l.params, l.circuits.len()))
+            .collect()
+    }
+
+    /// The AND gates of all circuits in units of the default ReLU's (for compute budgets).
+    pub fn relu_equivalents(&self) -> u64 {
+        let per = ReluParams::DEFAULT.and_gates().max(1) as u64;
+        self.layer_spans
+            .iter()
+            .map(|l| l.and_gates)
+            .sum::<u64>()
+            .div_ceil(per)
+    }
+
+    /// `plan` with every layer the OT protocol cannot run (maxima, ReLU6) on garbled circuits.
+    pub fn restrict_plan(&self, plan: &[ReluProtocol]) -> Vec<ReluProtocol> {
+        plan.iter()
+            .zip(&self.layer_spans)
+            .map(|(&p, l)| {
+                if l.relu.is_some() {
+                    p
+                } else {
+                    ReluProtocol::Gc
+                }
             })
             .collect()
     }
@@ -358,6 +399,33 @@ impl Program {
         )?)
     }
 
+    /// The server's part of a shift-only affine node: its share plus the constants.
+    pub(crate) fn add_constants(&self, id: NodeId, x: &[u64]) -> Result<Vec<u64>, ProtocolError> {
+        let (Some(node), Some(np)) = (self.model.nodes.get(id), self.plan.nodes.get(id)) else {
+            return Err(ProtocolError::Violation(format!("node {id} out of range")));
+        };
+        let fixed::Step::AddConst(values) = &np.step else {
+            return Err(ProtocolError::Violation(format!(
+                "node {} adds no constants",
+                node.name
+            )));
+        };
+        let (c, h, w) = node
+            .inputs
+            .first()
+            .map(|&i| self.shapes[i].dims())
+            .unwrap_or((0, 0, 0));
+        if x.len() != c * h * w {
+            return Err(ProtocolError::Violation(format!(
+                "node {}: {} values, expected {}",
+                node.name,
+                x.len(),
+                c * h * w
+            )));
+        }
+        Ok(fixed::add_constants(self.plan.ring, x, values, c, h * w))
+    }
+
     /// The server's clear evaluation of linear node `id` (with bias) on its share.
     pub(crate) fn eval_linear(&self, id: NodeId, x: &[u64]) -> Result<Vec<u64>, ProtocolError> {
         let w = self.ring_weights[id]
@@ -395,4 +463,41 @@ impl Program {
         }
         Ok(layers)
     }
+}
+
+/// Appends a layer's circuits to the list and describes where they sit.
+fn span(layer: &CircuitLayer, specs: &mut Vec<CircuitSpec>) -> Result<LayerSpan, ProtocolError> {
+    let start = specs.len();
+    layer.extend_specs(specs);
+    let mine = &specs[start..];
+    let relu = match mine.first() {
+        Some(CircuitSpec::Relu(p)) if mine.iter().all(|s| *s == CircuitSpec::Relu(*p)) => Some(*p),
+        _ => None,
+    };
+    let params = match mine.first() {
+        Some(CircuitSpec::Relu(p)) => *p,
+        Some(CircuitSpec::Max(m)) => ReluParams::new(m.in_bits, m.shift, m.out_bits)?,
+        None => ReluParams::DEFAULT,
+    };
+    let mut and_gates = 0u64;
+    let mut last: Option<(CircuitSpec, u64)> = None;
+    for s in mine {
+        let a = match last {
+            Some((q, a)) if q == *s => a,
+            _ => {
+                let a = s.and_gates() as u64;
+                last = Some((*s, a));
+                a
+            }
+        };
+        and_gates += a;
+    }
+    Ok(LayerSpan {
+        circuits: start..specs.len(),
+        server_words: mine.iter().map(|s| s.server_words()).sum(),
+        client_words: mine.iter().map(|s| s.client_words()).sum(),
+        relu,
+        params,
+        and_gates,
+    })
 }

@@ -26,7 +26,8 @@ pub struct PublicModel {
 }
 
 impl PublicModel {
-    /// Strips every weight and bias from `model`.
+    /// Strips every weight and bias from `model` (and the constants of affine maps, which only
+    /// the server adds; their count stays, it is structure).
     pub fn new(model: &Model, config: FixedConfig) -> Self {
         let mut model = model.clone();
         for node in &mut model.nodes {
@@ -38,6 +39,10 @@ impl PublicModel {
                 Op::Linear(l) => {
                     l.weight = Vec::new();
                     l.bias = Vec::new();
+                }
+                Op::Affine(a) => {
+                    a.shift.iter_mut().for_each(|v| *v = 0.0);
+                    a.scale.iter_mut().for_each(|v| *v = 1.0);
                 }
                 _ => {}
             }

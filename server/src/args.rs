@@ -20,6 +20,14 @@ pub struct Args {
     /// Stages 2–4 thinned: 26,112 ReLUs, trained on MNIST digits, 10 classes).
     #[arg(long, value_name = "FILE.onnx")]
     pub model: Option<PathBuf>,
+    /// The graph output to serve when the model has several (default: the first).
+    #[arg(long, value_name = "NAME")]
+    pub output: Option<String>,
+    /// Calibrate the fixed-point format at load on these sample inputs (.npy image or batch, or a
+    /// directory); the model is refused if no format fits. Without it, the format stored by
+    /// `pi-opt calibrate` is used, or the defaults.
+    #[arg(long, value_name = "DIR|FILE.npy")]
+    pub calibration_data: Option<PathBuf>,
     /// Address to listen on (a host name such as localhost is resolved).
     #[arg(long, default_value = "127.0.0.1:4433", value_name = "HOST:PORT")]
     pub listen: String,

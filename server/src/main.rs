@@ -94,7 +94,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             bail!("--logit-bound {b}: must be a positive number");
         }
     }
-    let model = model::load(args.model.as_deref())?;
+    let (model, fixed, fixed_source) = model::load(
+        args.model.as_deref(),
+        args.output.as_deref(),
+        args.calibration_data.as_deref(),
+    )?;
     let host = host_costs::load_or_measure(args.host_costs.as_deref());
     let options = ServeOptions {
         link: args.link(),
@@ -103,19 +107,29 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         he_compute_milli: host.he_compute_milli,
     };
     let started = std::time::Instant::now();
-    let mut served = ServedModel::with_options(model, Default::default(), &options)
-        .context("preparing the model")?;
+    let mut served =
+        ServedModel::with_options(model, fixed, &options).context("preparing the model")?;
     if let Some(b) = args.logit_bound {
         served = served.with_logit_bound(b)?;
     }
     args.check_against(&served)?;
+    if args.model.is_some() && fixed_source.starts_with("defaults") {
+        warn!(
+            "the model carries no calibrated fixed-point format: the defaults (fa = fw = 8, M = 10) \
+             may overflow or flip its top-1; run `pi-opt calibrate MODEL --data SAMPLES.npy` or pass \
+             --calibration-data"
+        );
+    }
     let served = Arc::new(served);
     let limits = args.limits();
     let budget = served.budget();
     let protocols: Vec<&str> = served.relu_protocols().iter().map(|p| p.name()).collect();
     info!(
         model = %served.name(),
+        fixed_point = %fixed.to_metadata(),
+        fixed_source = %fixed_source,
         relus = served.relus(),
+        comparisons = served.program().comparisons(),
         macs = served.macs(),
         logit_bound = served.logit_bound(),
         relu_protocols = protocols.join(","),

@@ -87,7 +87,12 @@ pub fn loopback_session(served: Arc<ServedModel>, image: &[f32], batch: u32) -> 
 
 /// The fixed-point reference logits and the float logits of `model` on `image`.
 pub fn references(model: &Model, image: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    let plan = fixed::plan(model, &FixedConfig::default()).expect("plan");
+    references_with(model, &FixedConfig::default(), image)
+}
+
+/// [`references`] under a given fixed-point format.
+pub fn references_with(model: &Model, config: &FixedConfig, image: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let plan = fixed::plan(model, config).expect("plan");
     let fixed = fixed::infer(model, &plan, image).expect("fixed reference");
     let float = models::float::infer(model, image).expect("float reference");
     (fixed, float)
@@ -96,9 +101,15 @@ pub fn references(model: &Model, image: &[f32]) -> (Vec<f32>, Vec<f32>) {
 /// Whether the model has a point where shares are truncated locally (±1 ulp, docs/protocol.md):
 /// a removed ReLU, an implicit truncation before a linear layer, or a channel-subset ReLU.
 pub fn has_local_truncation(model: &Model) -> bool {
-    let plan = fixed::plan(model, &FixedConfig::default()).expect("plan");
+    has_local_truncation_with(model, &FixedConfig::default())
+}
+
+/// [`has_local_truncation`] under a given fixed-point format.
+pub fn has_local_truncation_with(model: &Model, config: &FixedConfig) -> bool {
+    let plan = fixed::plan(model, config).expect("plan");
     model.nodes.iter().zip(&plan.nodes).any(|(node, np)| {
-        let partial = matches!(&node.op, models::Op::Relu(r) if r.channels.is_some());
+        let partial =
+            matches!(&node.op, models::Op::Relu(r) if r.channels.is_some() || r.elements.is_some());
         let truncates = np.local_truncation().is_some_and(|t| t.shift > 0);
         truncates && (partial || np.relu().is_none())
     })

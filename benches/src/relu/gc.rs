@@ -1,13 +1,14 @@
-//! `pi-bench relu --protocol gc`: garbled ReLUs.
+//! `pi-bench relu --protocol gc`: garbled ReLUs (or maxima with `--window`, ReLU6 with `--cap`).
 
 use std::thread;
 use std::time::Instant;
 
-use pi_gc::{evaluate_offline, garble_offline_with, OfflineConfig};
+use anyhow::bail;
+use pi_gc::{evaluate_offline, garble_offline_with, CircuitSpec, MaxParams, OfflineConfig};
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
+use rand_core::{RngCore, SeedableRng};
 
-use super::{check, Inputs, ReluArgs};
+use super::{check, mask, Inputs, ReluArgs};
 
 /// Runs the GC benchmark; returns its JSON line.
 pub(crate) fn run(args: &ReluArgs, inp: &Inputs) -> anyhow::Result<serde_json::Value> {
@@ -17,9 +18,48 @@ pub(crate) fn run(args: &ReluArgs, inp: &Inputs) -> anyhow::Result<serde_json::V
         ot_k: args.ot_k,
         chunk_circuits: args.chunk,
     };
-    let params = vec![p; n];
-    let (a, sizes) = (&inp.a, &inp.sizes);
-    let inputs: Vec<(u64, u64)> = inp.b.iter().zip(&inp.n).map(|(&b, &n)| (b, n)).collect();
+    let spec: CircuitSpec = if args.window > 1 || args.cap.is_some() {
+        MaxParams::new(
+            args.window.max(1),
+            p.in_bits,
+            p.shift,
+            p.out_bits,
+            true,
+            args.cap,
+        )?
+        .into()
+    } else {
+        p.into()
+    };
+    let words = spec.server_words();
+    let params = vec![spec; n];
+    // Server words (one per ReLU, `window` per maximum) and client words (shares, then n = −r).
+    let (a_words, inputs): (Vec<u64>, Vec<u64>) = if words == 1 {
+        let cw = inp
+            .b
+            .iter()
+            .zip(&inp.n)
+            .flat_map(|(&b, &m)| [b, m])
+            .collect();
+        (inp.a.clone(), cw)
+    } else {
+        let mut rng = ChaCha20Rng::from_entropy();
+        let a = (0..n * words)
+            .map(|_| rng.next_u64() & mask(p.in_bits))
+            .collect();
+        let c = (0..n * (words + 1))
+            .map(|i| {
+                let v = rng.next_u64();
+                if i % (words + 1) == words {
+                    v & mask(p.out_bits)
+                } else {
+                    v & mask(p.in_bits)
+                }
+            })
+            .collect();
+        (a, c)
+    };
+    let (a, sizes) = (&a_words, &inp.sizes);
 
     let (mut sch, mut cch) = pi_net::loopback_pair()?;
     let t0 = Instant::now();
@@ -34,7 +74,7 @@ pub(crate) fn run(args: &ReluArgs, inp: &Inputs) -> anyhow::Result<serde_json::V
             let mut out = Vec::with_capacity(a.len());
             let mut at = 0;
             for &m in sizes {
-                out.extend(s.online(&mut sch, &a[at..at + m])?);
+                out.extend(s.online(&mut sch, &a[at * words..(at + m) * words])?);
                 at += m;
             }
             Ok((s.stats(), offline, t.elapsed().as_secs_f64(), out))
@@ -58,11 +98,26 @@ pub(crate) fn run(args: &ReluArgs, inp: &Inputs) -> anyhow::Result<serde_json::V
         server.map_err(|_| anyhow::anyhow!("server thread panicked"))??;
     let (cstats, c_off, c_on, stored) = client?;
 
-    check(inp, &out)?;
+    if words == 1 && matches!(spec, CircuitSpec::Relu(_)) {
+        check(inp, &out)?;
+    } else {
+        let wrong = (0..n)
+            .filter(|&i| {
+                spec.reference(
+                    &a_words[i * words..(i + 1) * words],
+                    &inputs[i * (words + 1)..(i + 1) * (words + 1)],
+                )
+                .map_or(true, |w| out.get(i) != Some(&w))
+            })
+            .count();
+        if wrong != 0 {
+            bail!("{wrong} of {n} circuit outputs differ from the reference");
+        }
+    }
 
     let nf = n as f64;
-    let ands = p.and_gates();
-    let ots = (p.client_input_bits() * n) as f64;
+    let ands = spec.and_gates();
+    let ots = (spec.client_input_bits() * n) as f64;
     let us = |s: f64| s * 1e6 / nf;
     let per = |b: u64| b as f64 / nf;
     let ot_s = sstats.ot_seconds + cstats.ot_seconds;
@@ -71,6 +126,7 @@ pub(crate) fn run(args: &ReluArgs, inp: &Inputs) -> anyhow::Result<serde_json::V
     let json = serde_json::json!({
         "protocol": "gc",
         "relus": n,
+        "window": words, "cap": args.cap,
         "in_bits": p.in_bits, "shift": p.shift, "ring_bits": p.out_bits,
         "ot": if args.ot_k == 1 { "iknp".to_string() } else { format!("softspoken-k{}", args.ot_k) },
         "and_gates_per_relu": ands,

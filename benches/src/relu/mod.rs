@@ -50,6 +50,12 @@ pub struct ReluArgs {
     /// Number of online calls the ReLUs are split into (one per "layer").
     #[arg(long, default_value_t = 1)]
     pub online_calls: usize,
+    /// GC only: max circuits over windows of this many elements, with a fused ReLU (1 = ReLU).
+    #[arg(long, default_value_t = 1)]
+    pub window: u32,
+    /// GC only: a cap on the output (ReLU6), as an integer at the output scale (6·2^fa).
+    #[arg(long)]
+    pub cap: Option<u64>,
 }
 
 /// Inputs of one benchmark run: server shares a, client shares b, client masks r (n = −r).

@@ -17,6 +17,35 @@ pub fn relu(ring: Ring, y: u64, t: Truncation) -> u64 {
     ring.from_i64((sext(y, t.width) >> t.shift.min(63)).max(0))
 }
 
+/// `min(max(0, sext_width(y) >> shift), cap)` as a ring element (the capped ReLU circuit).
+pub fn relu_capped(ring: Ring, y: u64, t: Truncation, cap: Option<u64>) -> u64 {
+    let v = (sext(y, t.width) >> t.shift.min(63)).max(0);
+    ring.from_i64(cap.map_or(v, |c| v.min(c as i64)))
+}
+
+/// What the max circuit outputs for one window: `m = max_i(sext_width(y_i) >> shift)`, then
+/// `max(0, m)` when `relu`, then `min(m, cap)` when capped.
+pub fn max_window(
+    ring: Ring,
+    ys: impl IntoIterator<Item = u64>,
+    t: Truncation,
+    relu: bool,
+    cap: Option<u64>,
+) -> u64 {
+    let mut m = ys
+        .into_iter()
+        .map(|y| sext(y, t.width) >> t.shift.min(63))
+        .max()
+        .unwrap_or(0);
+    if relu {
+        m = m.max(0);
+    }
+    if let Some(c) = cap {
+        m = m.min(c as i64);
+    }
+    ring.from_i64(m)
+}
+
 /// `q(x, fa) mod 2^k` of a CHW input; non-finite values and a wrong length are refused.
 pub fn quantize_input(
     model: &Model,
@@ -106,26 +135,49 @@ fn eval(
     let ring = plan.ring;
     run(model, input, keep_all, |id, node, ins| {
         match (&node.op, &plan.nodes[id].step) {
-            (Op::Relu(r), Step::Relu { relu: rt, pass }) => {
+            (
+                Op::Relu(r),
+                Step::Relu {
+                    relu: rt,
+                    pass,
+                    cap,
+                },
+            ) => {
                 let (c, h, w) = shapes[node.inputs[0]].dims();
-                let hw = h * w;
-                let mut selected = vec![r.channels.is_none(); c];
-                if let Some(chans) = &r.channels {
-                    chans
-                        .iter()
-                        .filter(|&&ch| ch < c)
-                        .for_each(|&ch| selected[ch] = true);
-                }
-                let mut out = Vec::with_capacity(c * hw);
-                for (ch, &sel) in selected.iter().enumerate() {
-                    let src = &ins[0][ch * hw..(ch + 1) * hw];
-                    if sel {
-                        out.extend(src.iter().map(|&v| relu(ring, v, *rt)));
-                    } else {
-                        out.extend(src.iter().map(|&v| truncate(ring, v, *pass)));
+                let sel = r.selection(c, h * w);
+                Ok(ins[0]
+                    .iter()
+                    .zip(sel)
+                    .map(|(&v, s)| {
+                        if s {
+                            relu_capped(ring, v, *rt, *cap)
+                        } else {
+                            truncate(ring, v, *pass)
+                        }
+                    })
+                    .collect())
+            }
+            (Op::MaxPool(mp), Step::Max { trunc, relu, cap }) => {
+                let (c, h, w) = shapes[node.inputs[0]].dims();
+                let windows = mp.pool.windows(h, w);
+                let mut out = Vec::with_capacity(c * windows.len());
+                for ch in 0..c {
+                    let plane = &ins[0][ch * h * w..(ch + 1) * h * w];
+                    for win in &windows {
+                        out.push(max_window(
+                            ring,
+                            win.indices(w).map(|i| plane[i]),
+                            *trunc,
+                            *relu,
+                            *cap,
+                        ));
                     }
                 }
                 Ok(out)
+            }
+            (Op::Affine(_), Step::AddConst(values)) => {
+                let (c, h, w) = shapes[node.inputs[0]].dims();
+                Ok(add_constants(ring, ins[0], values, c, h * w))
             }
             (Op::Identity, Step::Identity(t)) => {
                 Ok(ins[0].iter().map(|&v| truncate(ring, v, *t)).collect())
@@ -143,4 +195,22 @@ fn eval(
             _ => eval_shared(model, plan, &shapes, id, ins, None),
         }
     })
+}
+
+/// `x + values` in the ring, `values` broadcast per tensor, channel or element (the server's part
+/// of a shift-only Affine node).
+pub fn add_constants(ring: Ring, x: &[u64], values: &[u64], c: usize, hw: usize) -> Vec<u64> {
+    x.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let add = match values.len() {
+                0 => 0,
+                1 => values[0],
+                n if n == c * hw => values[i],
+                n if n == c && hw > 0 => values[i / hw],
+                _ => 0,
+            };
+            ring.add(v, add)
+        })
+        .collect()
 }

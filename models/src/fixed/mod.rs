@@ -6,12 +6,17 @@
 //! models with inputs in [−1, 1]: every logit within 3.4 % of the largest |float logit| (asserted
 //! ≤ 5 % in `tests/fixed_reference.rs`), top-1 equal in 199/200 runs; see docs/protocol.md.
 
+mod calibrate;
 mod infer;
 mod plan;
 mod ring;
 mod shared;
 
-pub use infer::{dequantize, infer, infer_ring, infer_ring_all, quantize_input, relu, truncate};
+pub use calibrate::{calibrate, Calibration, CalibrationOptions, META_CALIBRATION, META_FIXED};
+pub use infer::{
+    add_constants, dequantize, infer, infer_ring, infer_ring_all, max_window, quantize_input, relu,
+    relu_capped, truncate,
+};
 pub use plan::{plan, quantize, FixedConfig, FixedPlan, LinearPlan, NodePlan, Step, Truncation};
 pub use ring::{sext, Ring};
 pub use shared::{eval_shared, RingWeights};

@@ -72,13 +72,26 @@ pub enum Step {
     Input,
     /// Conv2d or Linear: `Σ q(w)·x + q(b)` mod 2^k (after the optional implicit truncation).
     Linear(LinearPlan),
-    /// `max(0, sext_w(y) >> F)` on the ReLU channels (`relu`); on the other channels of a
-    /// channel-subset ReLU, the Identity truncation `pass` (width k).
+    /// `max(0, sext_w(y) >> F)` (then `min(·, cap)` when capped) on the ReLU's selected elements
+    /// (`relu`); on the other elements of a channel- or element-subset ReLU, the Identity
+    /// truncation `pass` (width k).
     Relu {
-        /// Truncation of ReLU channels (width w = min(s + M + 1, k)).
+        /// Truncation of ReLU elements (width w = min(s + M + 1, k)).
         relu: Truncation,
-        /// Truncation of pass-through channels (width k, same shift).
+        /// Truncation of pass-through elements (width k, same shift).
         pass: Truncation,
+        /// `q(cap, fa)` of a capped ReLU (ReLU6).
+        cap: Option<u64>,
+    },
+    /// MaxPool: per window, `m = max_i(sext_w(y_i) >> F)`, then `max(0, m)` when `relu`, then
+    /// `min(m, cap)` when capped (one garbled circuit per output element).
+    Max {
+        /// Truncation of every window element (width w = min(s + M + 1, k), F = s − fa).
+        trunc: Truncation,
+        /// Whether a ReLU is fused in.
+        relu: bool,
+        /// `q(cap, fa)` of a fused cap.
+        cap: Option<u64>,
     },
     /// A removed ReLU: `sext_k(y) >> F`.
     Identity(Truncation),
@@ -87,12 +100,23 @@ pub enum Step {
         /// Left shift per input, in input order.
         shifts: Vec<u32>,
     },
-    /// AvgPool / GlobalAvgPool: window sum, scale += log2(window).
+    /// AvgPool / GlobalAvgPool whose windows all divide by the same power of two: window sum,
+    /// scale += log2(window).
     PoolSum {
         /// log2 of the window size.
         log2_window: u32,
     },
-    /// SliceChannels / Flatten: values unchanged.
+    /// Any other average: window sum times `factors[window]` = round(2^frac / divisor), scale +=
+    /// frac (a public constant, so both shares are multiplied locally and exactly).
+    PoolMean {
+        /// Fractional bits of the reciprocals.
+        frac: u32,
+        /// One reciprocal per output position (the same for every channel).
+        factors: Vec<u64>,
+    },
+    /// Shift-only Affine: the server adds `q(shift, s)` (broadcast as in the graph) to its share.
+    AddConst(Vec<u64>),
+    /// SliceChannels / Flatten / Pad / Slice / PermuteChannels: values moved, unchanged.
     Pass,
 }
 
@@ -110,6 +134,7 @@ impl NodePlan {
     pub fn relu(&self) -> Option<Truncation> {
         match self.step {
             Step::Relu { relu, .. } => Some(relu),
+            Step::Max { trunc, .. } => Some(trunc),
             _ => None,
         }
     }
@@ -151,8 +176,8 @@ pub fn quantize(x: f32, s: u32) -> i64 {
     (x as f64 * (s as f64).exp2()).round() as i64
 }
 
-/// Derives the plan of `model` under `config` (refuses non power-of-two pools, non-finite
-/// weights, and scales that do not fit the ring).
+/// Derives the plan of `model` under `config` (refuses non-finite weights, scaled affine maps,
+/// and scales that do not fit the ring).
 pub fn plan(model: &Model, config: &FixedConfig) -> Result<FixedPlan, ModelError> {
     let shapes = model.shapes()?;
     let k = config.ring_bits;
@@ -207,7 +232,7 @@ pub fn plan(model: &Model, config: &FixedConfig) -> Result<FixedPlan, ModelError
                 }
                 .into_node(out_scale)
             }
-            Op::Relu(_) => {
+            Op::Relu(r) => {
                 let shift = to_fa(s_in)?;
                 NodePlan {
                     scale: fa,
@@ -217,9 +242,46 @@ pub fn plan(model: &Model, config: &FixedConfig) -> Result<FixedPlan, ModelError
                             width: (s_in + m + 1).min(k),
                         },
                         pass: Truncation { shift, width: k },
+                        cap: quantize_cap(name, r.cap, fa, m)?,
                     },
                 }
             }
+            Op::MaxPool(mp) => NodePlan {
+                scale: fa,
+                step: Step::Max {
+                    trunc: Truncation {
+                        shift: to_fa(s_in)?,
+                        width: (s_in + m + 1).min(k),
+                    },
+                    relu: mp.relu,
+                    cap: quantize_cap(name, mp.cap, fa, m)?,
+                },
+            },
+            Op::Affine(a) => {
+                if !a.is_shift_only() {
+                    return Err(ModelError::Unsupported {
+                        node: name.clone(),
+                        reason: "multiplication by a per-element constant has no private \
+                                 implementation (per-channel and scalar factors are folded into a \
+                                 neighbouring Conv/Gemm or become a depthwise 1x1 convolution at \
+                                 import)"
+                            .into(),
+                    });
+                }
+                NodePlan {
+                    scale: s_in,
+                    step: Step::AddConst(
+                        a.shift
+                            .iter()
+                            .map(|&v| ring.from_i64(quantize(v, s_in)))
+                            .collect(),
+                    ),
+                }
+            }
+            Op::Pad(_) | Op::Slice(_) | Op::PermuteChannels(_) => NodePlan {
+                scale: s_in,
+                step: Step::Pass,
+            },
             Op::Identity => NodePlan {
                 scale: fa,
                 step: Step::Identity(Truncation {
@@ -241,24 +303,48 @@ pub fn plan(model: &Model, config: &FixedConfig) -> Result<FixedPlan, ModelError
                 scale: s_in,
                 step: Step::Pass,
             },
-            Op::AvgPool(_) | Op::GlobalAvgPool => {
-                let window = match (&node.op, &shapes[node.inputs[0]]) {
-                    (Op::AvgPool(p), _) => p.kernel[0] * p.kernel[1],
-                    (_, Shape::Chw { h, w, .. }) => h * w,
-                    (_, s) => s.numel(),
+            Op::AvgPool(_) | Op::GlobalAvgPool | Op::GatherMean(_) => {
+                let divisors: Vec<usize> = match (&node.op, &shapes[node.inputs[0]]) {
+                    (Op::GatherMean(g), _) => g.divisors.iter().map(|&d| d as usize).collect(),
+                    (Op::AvgPool(p), Shape::Chw { h, w, .. }) => {
+                        p.windows(*h, *w).iter().map(|win| win.divisor).collect()
+                    }
+                    (_, Shape::Chw { h, w, .. }) => vec![h * w],
+                    (_, s) => vec![s.numel()],
                 };
-                if !window.is_power_of_two() {
-                    return Err(ModelError::Unsupported {
-                        node: name.clone(),
-                        reason: format!(
-                            "average-pool window of {window} elements is not a power of two"
-                        ),
-                    });
-                }
-                let l = window.trailing_zeros();
-                NodePlan {
-                    scale: s_in + l,
-                    step: Step::PoolSum { log2_window: l },
+                let first = divisors.first().copied().unwrap_or(1);
+                if divisors.iter().all(|&d| d == first) && first.is_power_of_two() {
+                    let l = first.trailing_zeros();
+                    NodePlan {
+                        scale: s_in + l,
+                        step: Step::PoolSum { log2_window: l },
+                    }
+                } else {
+                    let largest = divisors.iter().copied().max().unwrap_or(1).max(1);
+                    let frac = fw + usize::BITS - (largest - 1).leading_zeros();
+                    if s_in + frac + 2 > k {
+                        return Err(ModelError::Unsupported {
+                            node: name.clone(),
+                            reason: format!(
+                                "average over up to {largest} elements needs scale {} (reciprocal \
+                                 with {frac} fractional bits), beyond the {k}-bit ring",
+                                s_in + frac
+                            ),
+                        });
+                    }
+                    let factors = divisors
+                        .iter()
+                        .map(|&d| {
+                            if d == 0 {
+                                return Err(ModelError::node(name, "empty pooling window"));
+                            }
+                            Ok(((1u64 << frac) as f64 / d as f64).round() as u64)
+                        })
+                        .collect::<Result<_, _>>()?;
+                    NodePlan {
+                        scale: s_in + frac,
+                        step: Step::PoolMean { frac, factors },
+                    }
                 }
             }
         };
@@ -278,6 +364,21 @@ pub fn plan(model: &Model, config: &FixedConfig) -> Result<FixedPlan, ModelError
         nodes,
         output_scale,
     })
+}
+
+/// `q(cap, fa)` of a ReLU cap; a cap at or beyond the magnitude bound 2^M is refused (it could
+/// never apply and would not fit the circuit).
+fn quantize_cap(name: &str, cap: Option<f32>, fa: u32, m: u32) -> Result<Option<u64>, ModelError> {
+    match cap {
+        None => Ok(None),
+        Some(c) if c.is_finite() && c > 0.0 && (c as f64) < (m as f64).exp2() => {
+            Ok(Some(quantize(c, fa) as u64))
+        }
+        Some(c) => Err(ModelError::Unsupported {
+            node: name.to_string(),
+            reason: format!("ReLU cap {c} outside (0, 2^M = {})", (m as f64).exp2()),
+        }),
+    }
 }
 
 impl LinearPlan {

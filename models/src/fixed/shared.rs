@@ -1,12 +1,13 @@
 //! Ring evaluation of the nodes that are linear over additive shares (Conv2d/Linear without their
-//! input truncation, Add, Concat, SliceChannels, pooling sums, Flatten). The reference and the
+//! input truncation, Add, Concat, SliceChannels, Slice, Pad, PermuteChannels, pooling sums and
+//! means by public reciprocals, Flatten). The reference and the
 //! protocol both call [`eval_shared`], so they cannot disagree on these nodes.
 
 use std::num::Wrapping;
 
 use super::plan::{FixedPlan, Step};
 use crate::graph::{Model, NodeId, Op, Shape};
-use crate::kernel::{channel_sums, conv2d, linear, pool_sum};
+use crate::kernel::{channel_sums, conv2d, linear, pad, permute_channels, pool_sum, strided_slice};
 use crate::ModelError;
 
 /// A Conv2d/Linear node's quantised weights (and optionally bias) as ring elements, prepared once.
@@ -140,16 +141,63 @@ pub fn eval_shared(
         (Op::Flatten, Step::Pass) => ins[0].to_vec(),
         (Op::AvgPool(pool), Step::PoolSum { .. }) => {
             let dims = shapes[node.inputs[0]].dims();
-            let (_, oh, ow) = out_shape.dims();
             let mut out = vec![Wrapping(0u64); out_shape.numel()];
-            pool_sum(pool, &wrap(ins[0]), dims, &mut out, (oh, ow));
+            pool_sum(pool, &wrap(ins[0]), dims, &mut out);
+            unwrap(out)
+        }
+        (Op::AvgPool(pool), Step::PoolMean { factors, .. }) => {
+            let dims = shapes[node.inputs[0]].dims();
+            let mut out = vec![Wrapping(0u64); out_shape.numel()];
+            pool_sum(pool, &wrap(ins[0]), dims, &mut out);
+            if factors.is_empty() {
+                return Err(mismatch());
+            }
+            out.iter_mut()
+                .enumerate()
+                .for_each(|(i, v)| *v *= Wrapping(factors[i % factors.len()]));
             unwrap(out)
         }
         (Op::GlobalAvgPool, Step::PoolSum { .. }) => {
             let (c, h, w) = shapes[node.inputs[0]].dims();
             unwrap(channel_sums(&wrap(ins[0]), c, h * w))
         }
-        (Op::Input | Op::Relu(_) | Op::Identity, _) => {
+        (Op::GlobalAvgPool, Step::PoolMean { factors, .. }) if factors.len() == 1 => {
+            let (c, h, w) = shapes[node.inputs[0]].dims();
+            let f = Wrapping(factors[0]);
+            unwrap(
+                channel_sums(&wrap(ins[0]), c, h * w)
+                    .into_iter()
+                    .map(|v| v * f)
+                    .collect(),
+            )
+        }
+        (Op::GatherMean(g), Step::PoolSum { .. } | Step::PoolMean { .. }) => {
+            let factors: &[u64] = match &np.step {
+                Step::PoolMean { factors, .. } => factors,
+                _ => &[1],
+            };
+            if factors.is_empty() {
+                return Err(mismatch());
+            }
+            let x = wrap(ins[0]);
+            unwrap(
+                g.sets
+                    .iter()
+                    .enumerate()
+                    .map(|(j, set)| {
+                        let sum = set.iter().fold(Wrapping(0u64), |a, &i| a + x[i as usize]);
+                        sum * Wrapping(factors[j % factors.len()])
+                    })
+                    .collect(),
+            )
+        }
+        (Op::Pad(p), Step::Pass) => pad(p, ins[0], shapes[node.inputs[0]].dims()),
+        (Op::Slice(sl), Step::Pass) => strided_slice(sl, ins[0], shapes[node.inputs[0]].dims()),
+        (Op::PermuteChannels(order), Step::Pass) => {
+            let (_, h, w) = shapes[node.inputs[0]].dims();
+            permute_channels(order, ins[0], h * w)
+        }
+        (Op::Input | Op::Relu(_) | Op::Identity | Op::MaxPool(_) | Op::Affine(_), _) => {
             return Err(ModelError::Unsupported {
                 node: node.name.clone(),
                 reason: format!("{} is not linear over shares", node.op.kind()),

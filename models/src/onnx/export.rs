@@ -64,6 +64,7 @@ pub(crate) fn to_proto(model: &Model) -> Result<ModelProto, ModelError> {
         model_version: Some(1),
         doc_string: None,
         graph: Some(ex.graph),
+        metadata_props: vec![],
     })
 }
 
@@ -182,12 +183,112 @@ impl Exporter {
                     attrs,
                 );
             }
-            Op::Relu(relu) => match &relu.channels {
-                None => self.push("Relu", n, &doc, ins, outs, vec![]),
-                Some(chans) => {
-                    self.subset_relu(n, &doc, &ins[0], out, chans, in_shape.channels())?
+            Op::Relu(relu) => match (&relu.channels, &relu.elements) {
+                (None, None) => self.rectify(n, &doc, &ins[0], out, relu.cap)?,
+                (Some(chans), _) => {
+                    self.subset_relu(n, &doc, &ins[0], out, chans, in_shape.channels(), relu.cap)?
+                }
+                (None, Some(mask)) => {
+                    self.masked_relu(n, &doc, &ins[0], out, mask, in_shape, relu.cap)?
                 }
             },
+            Op::MaxPool(mp) => {
+                let src = if mp.relu || mp.cap.is_some() {
+                    let t = self.claim(&format!("{n}::relu"), n)?;
+                    let lo = if mp.relu { Some(0.0) } else { None };
+                    self.clip(&format!("{n}::relu"), &doc, &ins[0], &t, lo, mp.cap)?;
+                    t
+                } else {
+                    ins[0].clone()
+                };
+                let mut attrs = pool_attrs(&mp.pool);
+                attrs.retain(|a| a.name.as_deref() != Some("count_include_pad"));
+                self.push("MaxPool", n, &doc, vec![src], outs, attrs);
+            }
+            Op::Affine(a) => {
+                let dims = |len: usize| -> Vec<usize> {
+                    let (c, h, w) = in_shape.dims();
+                    match (len, in_shape) {
+                        (1, _) => vec![1],
+                        (l, Shape::Chw { .. }) if l == c * h * w && h * w > 1 => vec![1, c, h, w],
+                        (_, Shape::Chw { .. }) => vec![1, c, 1, 1],
+                        (_, Shape::Flat(_)) => vec![1, c],
+                    }
+                };
+                let mut cur = ins[0].clone();
+                if !a.scale.is_empty() {
+                    let sname =
+                        self.init_f32(format!("{n}::scale"), &dims(a.scale.len()), &a.scale, n)?;
+                    let t = if a.shift.is_empty() {
+                        out.to_string()
+                    } else {
+                        self.claim(&format!("{n}::scaled"), n)?
+                    };
+                    self.push(
+                        "Mul",
+                        &format!("{n}::mul"),
+                        &doc,
+                        vec![cur, sname],
+                        vec![t.clone()],
+                        vec![],
+                    );
+                    cur = t;
+                }
+                if !a.shift.is_empty() || a.scale.is_empty() {
+                    let b = if a.shift.is_empty() {
+                        vec![0.0]
+                    } else {
+                        a.shift.clone()
+                    };
+                    let bname = self.init_f32(format!("{n}::shift"), &dims(b.len()), &b, n)?;
+                    self.push("Add", n, &doc, vec![cur, bname], outs, vec![]);
+                }
+            }
+            Op::Pad(p) => {
+                let pads: Vec<i64> = [0, p[0], p[1], p[2], 0, p[3], p[4], p[5]]
+                    .iter()
+                    .map(|&v| v as i64)
+                    .collect();
+                let pname = self.init_i64(format!("{n}::pads"), &pads, n)?;
+                self.push("Pad", n, &doc, vec![ins[0].clone(), pname], outs, vec![]);
+            }
+            Op::Slice(sl) => {
+                let starts: Vec<i64> = sl.start.iter().map(|&v| v as i64).collect();
+                let ends: Vec<i64> = (0..3)
+                    .map(|i| (sl.start[i] + (sl.len[i] - 1) * sl.step[i] + 1) as i64)
+                    .collect();
+                let steps: Vec<i64> = sl.step.iter().map(|&v| v as i64).collect();
+                let s = self.init_i64(format!("{n}::starts"), &starts, n)?;
+                let e = self.init_i64(format!("{n}::ends"), &ends, n)?;
+                let a = self.init_i64(format!("{n}::axes"), &[1, 2, 3], n)?;
+                let st = self.init_i64(format!("{n}::steps"), &steps, n)?;
+                self.push(
+                    "Slice",
+                    n,
+                    &doc,
+                    vec![ins[0].clone(), s, e, a, st],
+                    outs,
+                    vec![],
+                );
+            }
+            Op::GatherMean(_) => {
+                return Err(ModelError::Unsupported {
+                    node: n.to_string(),
+                    reason: "gather-mean nodes (imported adaptive pools) are not exported".into(),
+                })
+            }
+            Op::PermuteChannels(order) => {
+                let idx: Vec<i64> = order.iter().map(|&v| v as i64).collect();
+                let iname = self.init_i64(format!("{n}::order"), &idx, n)?;
+                self.push(
+                    "Gather",
+                    n,
+                    &doc,
+                    vec![ins[0].clone(), iname],
+                    outs,
+                    vec![int("axis", 1)],
+                );
+            }
             Op::Identity => self.push("Identity", n, &doc, ins, outs, vec![]),
             Op::Add => self.push("Add", n, &doc, ins, outs, vec![]),
             Op::SliceChannels { start, len } => {
@@ -204,16 +305,7 @@ impl Exporter {
                 );
             }
             Op::Concat => self.push("Concat", n, &doc, ins, outs, vec![int("axis", 1)]),
-            Op::AvgPool(pool) => {
-                let attrs = vec![
-                    ints(
-                        "kernel_shape",
-                        &[pool.kernel[0] as i64, pool.kernel[1] as i64],
-                    ),
-                    ints("strides", &[pool.stride[0] as i64, pool.stride[1] as i64]),
-                ];
-                self.push("AveragePool", n, &doc, ins, outs, attrs);
-            }
+            Op::AvgPool(pool) => self.push("AveragePool", n, &doc, ins, outs, pool_attrs(pool)),
             Op::GlobalAvgPool => self.push("GlobalAveragePool", n, &doc, ins, outs, vec![]),
             Op::Flatten => self.push("Flatten", n, &doc, ins, outs, vec![int("axis", 1)]),
             Op::Linear(lin) => {
@@ -246,6 +338,7 @@ impl Exporter {
 
     /// A channel-subset ReLU as `Split` (runs of selected / unselected channels) → `Relu` or
     /// `Identity` per run → `Concat`, with the names the importer fuses back (see the module docs).
+    #[allow(clippy::too_many_arguments)]
     fn subset_relu(
         &mut self,
         n: &str,
@@ -254,6 +347,7 @@ impl Exporter {
         out: &str,
         chans: &[usize],
         c: usize,
+        cap: Option<f32>,
     ) -> Result<(), ModelError> {
         let mut runs: Vec<(bool, usize)> = Vec::new();
         let mut sel = vec![false; c];
@@ -281,19 +375,18 @@ impl Exporter {
         let mut outs = Vec::new();
         for (i, &(selected, _)) in runs.iter().enumerate() {
             let o = self.claim(&format!("{n}::out{i}"), n)?;
-            let (op, name) = if selected {
-                ("Relu", format!("{n}::relu{i}"))
+            if selected {
+                self.rectify(&format!("{n}::relu{i}"), doc, &parts[i], &o, cap)?;
             } else {
-                ("Identity", format!("{n}::id{i}"))
-            };
-            self.push(
-                op,
-                &name,
-                doc,
-                vec![parts[i].clone()],
-                vec![o.clone()],
-                vec![],
-            );
+                self.push(
+                    "Identity",
+                    &format!("{n}::id{i}"),
+                    doc,
+                    vec![parts[i].clone()],
+                    vec![o.clone()],
+                    vec![],
+                );
+            }
             outs.push(o);
         }
         self.push(
@@ -306,6 +399,129 @@ impl Exporter {
         );
         Ok(())
     }
+}
+
+impl Exporter {
+    /// `Relu` (no cap) or `Clip(0, cap)` from `input` to `out`, as node `name`.
+    fn rectify(
+        &mut self,
+        name: &str,
+        doc: &str,
+        input: &str,
+        out: &str,
+        cap: Option<f32>,
+    ) -> Result<(), ModelError> {
+        match cap {
+            None => {
+                self.push(
+                    "Relu",
+                    name,
+                    doc,
+                    vec![input.to_string()],
+                    vec![out.to_string()],
+                    vec![],
+                );
+                Ok(())
+            }
+            Some(c) => self.clip(name, doc, input, out, Some(0.0), Some(c)),
+        }
+    }
+
+    /// `Clip(input, lo, hi)` (opset 13: bounds as scalar inputs; an absent bound is empty).
+    fn clip(
+        &mut self,
+        name: &str,
+        doc: &str,
+        input: &str,
+        out: &str,
+        lo: Option<f32>,
+        hi: Option<f32>,
+    ) -> Result<(), ModelError> {
+        let lo = match lo {
+            Some(v) => self.init_f32(format!("{name}::min"), &[], &[v], name)?,
+            None => String::new(),
+        };
+        let hi = match hi {
+            Some(v) => self.init_f32(format!("{name}::max"), &[], &[v], name)?,
+            None => String::new(),
+        };
+        self.push(
+            "Clip",
+            name,
+            doc,
+            vec![input.to_string(), lo, hi],
+            vec![out.to_string()],
+            vec![],
+        );
+        Ok(())
+    }
+
+    /// An element-subset ReLU in the documented mask form `Add(Mul(Relu(x), m), Mul(x, 1 − m))`
+    /// (`<n>::relu`, `<n>::kept` with `<n>::mask`, `<n>::linear` with `<n>::unmask`, `Add` `<n>`),
+    /// which onnxruntime runs and the importer fuses back.
+    #[allow(clippy::too_many_arguments)]
+    fn masked_relu(
+        &mut self,
+        n: &str,
+        doc: &str,
+        input: &str,
+        out: &str,
+        mask: &crate::graph::ElementMask,
+        shape: &Shape,
+        cap: Option<f32>,
+    ) -> Result<(), ModelError> {
+        let dims: Vec<usize> = match *shape {
+            Shape::Chw { c, h, w } => vec![1, c, h, w],
+            Shape::Flat(k) => vec![1, k],
+        };
+        let m: Vec<f32> = mask.to_bools().iter().map(|&b| b as u8 as f32).collect();
+        let um: Vec<f32> = m.iter().map(|v| 1.0 - v).collect();
+        let mname = self.init_f32(format!("{n}::mask"), &dims, &m, n)?;
+        let uname = self.init_f32(format!("{n}::unmask"), &dims, &um, n)?;
+        let r = self.claim(&format!("{n}::relu"), n)?;
+        self.rectify(&format!("{n}::relu"), doc, input, &r, cap)?;
+        let kept = self.claim(&format!("{n}::kept"), n)?;
+        let lin = self.claim(&format!("{n}::linear"), n)?;
+        self.push(
+            "Mul",
+            &format!("{n}::kept"),
+            doc,
+            vec![r, mname],
+            vec![kept.clone()],
+            vec![],
+        );
+        self.push(
+            "Mul",
+            &format!("{n}::linear"),
+            doc,
+            vec![input.to_string(), uname],
+            vec![lin.clone()],
+            vec![],
+        );
+        self.push(
+            "Add",
+            n,
+            doc,
+            vec![kept, lin],
+            vec![out.to_string()],
+            vec![],
+        );
+        Ok(())
+    }
+}
+
+/// The window attributes of a pool.
+fn pool_attrs(pool: &crate::graph::Pool) -> Vec<AttributeProto> {
+    vec![
+        int("ceil_mode", pool.ceil_mode as i64),
+        int("count_include_pad", pool.count_include_pad as i64),
+        ints(
+            "kernel_shape",
+            &[pool.kernel[0] as i64, pool.kernel[1] as i64],
+        ),
+        ints("pads", &pool.pads.map(|v| v as i64)),
+        ints("strides", &[pool.stride[0] as i64, pool.stride[1] as i64]),
+    ]
 }
 
 /// A float tensor `ValueInfoProto` of shape `[1, ...]`.

@@ -10,6 +10,8 @@ pub const DT_FLOAT: i32 = 1;
 pub const DT_INT32: i32 = 6;
 /// `TensorProto.DataType.INT64`.
 pub const DT_INT64: i32 = 7;
+/// `TensorProto.DataType.BOOL`.
+pub const DT_BOOL: i32 = 9;
 /// `TensorProto.DataType.DOUBLE`.
 pub const DT_DOUBLE: i32 = 11;
 
@@ -42,6 +44,8 @@ pub struct ModelProto {
     pub doc_string: Option<String>,
     #[prost(message, optional, tag = "7")]
     pub graph: Option<GraphProto>,
+    #[prost(message, repeated, tag = "14")]
+    pub metadata_props: Vec<StringStringEntryProto>,
 }
 
 /// `OperatorSetIdProto`: one imported operator set.
@@ -135,6 +139,8 @@ pub struct TensorProto {
     pub raw_data: Option<Vec<u8>>,
     #[prost(double, repeated, packed = "true", tag = "10")]
     pub double_data: Vec<f64>,
+    #[prost(uint64, repeated, packed = "true", tag = "11")]
+    pub uint64_data: Vec<u64>,
     #[prost(message, repeated, tag = "13")]
     pub external_data: Vec<StringStringEntryProto>,
     #[prost(int32, optional, tag = "14")]

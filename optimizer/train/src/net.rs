@@ -238,6 +238,13 @@ impl Net {
                         out_features: o,
                     }
                 }
+                Op::Relu(r) if r.elements.is_some() || r.cap.is_some() => {
+                    return Err(Error::Model(format!(
+                        "node {}: training supports ReLUs on all elements or a channel subset, not \
+                         element masks or caps (ReLU6)",
+                        node.name
+                    )))
+                }
                 Op::Relu(r) => match &r.channels {
                     None => Layer::Relu(None),
                     Some(ch) => {
@@ -257,6 +264,25 @@ impl Net {
                     len: *len,
                 },
                 Op::Concat => Layer::Concat,
+                Op::AvgPool(p) if !p.is_plain() => {
+                    return Err(Error::Model(format!(
+                        "node {}: training supports average pools without padding or ceil mode",
+                        node.name
+                    )))
+                }
+                Op::MaxPool(_)
+                | Op::Affine(_)
+                | Op::Pad(_)
+                | Op::Slice(_)
+                | Op::PermuteChannels(_)
+                | Op::GatherMean(_) => {
+                    return Err(Error::Model(format!(
+                        "node {}: training does not support {} nodes (the networks pi-opt builds \
+                         do not have them)",
+                        node.name,
+                        node.op.kind()
+                    )))
+                }
                 Op::AvgPool(p) => Layer::AvgPool {
                     kernel: p.kernel,
                     stride: p.stride,

@@ -63,14 +63,7 @@ fn op_zoo(input: [usize; 3], classes: usize) -> Model {
     let hi = b.conv(hi, conv(4, 4, 1, 1, 0), Stage::Stage(1));
     let hi = b.identity(hi, Stage::Stage(1));
     let cat = b.concat(vec![hi, lo], Stage::Stage(1));
-    let p = b.avg_pool(
-        cat,
-        Pool {
-            kernel: [2, 2],
-            stride: [2, 2],
-        },
-        Stage::Stage(2),
-    );
+    let p = b.avg_pool(cat, Pool::new([2, 2], [2, 2]), Stage::Stage(2));
     let r = b.relu(p, Stage::Stage(2));
     let f = b.flatten(r, Stage::Head);
     let n = 6 * (input[1] / 2) * (input[2] / 2);

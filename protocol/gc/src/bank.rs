@@ -1,4 +1,5 @@
-//! Banking garbled ReLUs: preprocessing done long before the input exists.
+//! Banking garbled circuits (ReLUs, maxima, ReLU6): preprocessing done long before the input
+//! exists.
 //!
 //! * Client: every verified chunk (its tables frame and the client's active input labels) goes to
 //!   a [`ChunkSink`] as it arrives, and comes back from a [`ChunkSource`] online, a few chunks at
@@ -23,9 +24,11 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::block::{Block, Prf, Tccr};
 use crate::msg::{self, BulkIn, BulkOut};
-use crate::relu::{mask, ReluParams};
-use crate::session::{ClientChunk, ClientOffline, ClientRelus, GcStats, Layout, ServerRelus};
-use crate::GcError;
+use crate::relu::mask;
+use crate::session::{
+    word_offsets, ClientChunk, ClientCircuits, ClientOffline, GcStats, Layout, ServerCircuits,
+};
+use crate::{CircuitSpec, GcError};
 
 /// Circuits per `OFFSETS` frame (≤ 416 KiB at 52 bits per circuit).
 const OFFSETS_FRAME: usize = 1 << 16;
@@ -35,7 +38,7 @@ const CHUNK_MAGIC: [u8; 4] = *b"PICK";
 const MAX_STORED_FRAME: u64 = 1 << 30;
 const DECODE_CONTEXT: &str = "pi-gc 2025 decoding mask key v1";
 
-/// One received chunk of garbled ReLUs as the client keeps it until it is evaluated.
+/// One received chunk of garbled circuits as the client keeps it until it is evaluated.
 pub struct StoredChunk {
     pub(crate) index: u64,
     pub(crate) first: usize,
@@ -218,16 +221,16 @@ impl ChunkSource for MemoryChunks {
     }
 }
 
-impl ClientRelus {
+impl ClientCircuits {
     /// Client material whose chunks come from `source` (e.g. a banked set on disk), as produced by
     /// [`crate::evaluate_offline_into`] with the same `params`.
     pub fn from_source(
-        params: &[ReluParams],
+        params: &[CircuitSpec],
         source: Box<dyn ChunkSource>,
         offline: &ClientOffline,
-    ) -> ClientRelus {
-        ClientRelus {
-            params: params.to_vec(),
+    ) -> ClientCircuits {
+        ClientCircuits {
+            specs: params.to_vec(),
             chunks: VecDeque::new(),
             source,
             offsets: Vec::new(),
@@ -240,10 +243,10 @@ impl ClientRelus {
 
     /// Sets the decoding offsets received with [`recv_decode_offsets`] (one per circuit).
     pub fn set_decode_offsets(&mut self, offsets: Vec<u64>) -> Result<(), GcError> {
-        if offsets.len() != self.params.len() {
+        if offsets.len() != self.specs.len() {
             return Err(GcError::Length {
                 what: "decoding offsets",
-                expected: self.params.len(),
+                expected: self.specs.len(),
                 got: offsets.len(),
             });
         }
@@ -261,10 +264,10 @@ impl ClientRelus {
             let c = self.source.next_chunk()?.ok_or_else(|| {
                 GcError::Storage(format!(
                     "stored material ends at circuit {held}, {} circuits expected",
-                    self.params.len()
+                    self.specs.len()
                 ))
             })?;
-            if c.first != held || c.count == 0 || c.first + c.count > self.params.len() {
+            if c.first != held || c.count == 0 || c.first + c.count > self.specs.len() {
                 return Err(GcError::Storage(format!(
                     "stored chunk {} covers circuits {}..{}, expected a chunk starting at {held}",
                     c.index,
@@ -272,7 +275,7 @@ impl ClientRelus {
                     c.first + c.count
                 )));
             }
-            let layout = Layout::new(&self.params[c.first..c.first + c.count]);
+            let layout = Layout::new(&self.specs[c.first..c.first + c.count]);
             if c.tables.payload().len() != layout.tables() {
                 return Err(GcError::Length {
                     what: "stored garbled tables",
@@ -356,7 +359,7 @@ impl Drop for RelusSecrets {
 }
 
 /// The decoding mask of every circuit: the low k bits of AES_K(i) under a key derived from `key`.
-fn decoding_masks(params: &[ReluParams], key: &[u8; 32]) -> Vec<u64> {
+fn decoding_masks(params: &[CircuitSpec], key: &[u8; 32]) -> Vec<u64> {
     let mut k = Zeroizing::new([0u8; 16]);
     k.copy_from_slice(&blake3::derive_key(DECODE_CONTEXT, key)[..16]);
     let prf = Prf::new(u128::from_le_bytes(*k));
@@ -364,11 +367,11 @@ fn decoding_masks(params: &[ReluParams], key: &[u8; 32]) -> Vec<u64> {
     prf.eval_in_place(&mut xs);
     xs.iter()
         .zip(params)
-        .map(|(x, p)| *x as u64 & mask(p.out_bits))
+        .map(|(x, p)| *x as u64 & mask(p.out_bits()))
         .collect()
 }
 
-impl ServerRelus {
+impl ServerCircuits {
     /// Δ and the label PRF key: with the parameter list and the decoding key, all the server
     /// needs to run these circuits online later ([`ServerRelus::restore`]).
     pub fn secrets(&self) -> RelusSecrets {
@@ -391,11 +394,11 @@ impl ServerRelus {
                 "decoding re-keyed after circuits were used online".into(),
             ));
         }
-        let masks = decoding_masks(&self.params, key);
+        let masks = decoding_masks(&self.specs, key);
         let c0 = ch.counters();
-        for (fi, part) in self.params.chunks(OFFSETS_FRAME).enumerate() {
+        for (fi, part) in self.specs.chunks(OFFSETS_FRAME).enumerate() {
             let first = fi * OFFSETS_FRAME;
-            let bits: usize = part.iter().map(|p| p.out_bits as usize).sum();
+            let bits: usize = part.iter().map(|p| p.out_bits() as usize).sum();
             let mut out = BulkOut::new(
                 msg::OFFSETS,
                 first as u64,
@@ -405,7 +408,7 @@ impl ServerRelus {
             let vals: Vec<(u64, u32)> = part
                 .iter()
                 .enumerate()
-                .map(|(i, p)| (self.decode[first + i] ^ masks[first + i], p.out_bits))
+                .map(|(i, p)| (self.decode[first + i] ^ masks[first + i], p.out_bits()))
                 .collect();
             crate::session::pack_bits_into(&vals, out.payload());
             out.send(ch)?;
@@ -419,12 +422,13 @@ impl ServerRelus {
     /// The server side of a banked garbling, rebuilt from its secrets and decoding key: ready to
     /// run all its circuits online, in order, once.
     pub fn restore(
-        params: &[ReluParams],
+        params: &[CircuitSpec],
         secrets: &RelusSecrets,
         decoding_key: &[u8; 32],
-    ) -> ServerRelus {
-        ServerRelus {
-            params: params.to_vec(),
+    ) -> ServerCircuits {
+        ServerCircuits {
+            specs: params.to_vec(),
+            word_off: word_offsets(params),
             decode: Zeroizing::new(decoding_masks(params, decoding_key)),
             delta: Zeroizing::new(secrets.delta),
             prf_key: Zeroizing::new(secrets.prf_key),
@@ -436,10 +440,10 @@ impl ServerRelus {
 }
 
 /// The `OFFSETS` frames [`ServerRelus::rekey_decoding`] sends (server → client).
-pub fn offsets_traffic(params: &[ReluParams]) -> crate::Flow {
+pub fn offsets_traffic(params: &[CircuitSpec]) -> crate::Flow {
     let mut f = crate::Flow::default();
     for part in params.chunks(OFFSETS_FRAME) {
-        let bits: usize = part.iter().map(|p| p.out_bits as usize).sum();
+        let bits: usize = part.iter().map(|p| p.out_bits() as usize).sum();
         let len = msg::HEADER + bits.div_ceil(8) + msg::DIGEST;
         f.bytes += len as u64;
         f.frames += 1;
@@ -451,12 +455,12 @@ pub fn offsets_traffic(params: &[ReluParams]) -> crate::Flow {
 /// Client: receives the decoding offsets the server sent with [`ServerRelus::rekey_decoding`].
 pub fn recv_decode_offsets<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
-    params: &[ReluParams],
+    params: &[CircuitSpec],
 ) -> Result<Vec<u64>, GcError> {
     let mut out = Vec::with_capacity(params.len());
     for (fi, part) in params.chunks(OFFSETS_FRAME).enumerate() {
         let first = fi * OFFSETS_FRAME;
-        let bits: usize = part.iter().map(|p| p.out_bits as usize).sum();
+        let bits: usize = part.iter().map(|p| p.out_bits() as usize).sum();
         let (frame, _) = BulkIn::recv(
             ch,
             msg::OFFSETS,
@@ -469,7 +473,7 @@ pub fn recv_decode_offsets<R: Read, W: Write>(
             out.push(crate::session::unpack_bits(
                 frame.payload(),
                 &mut pos,
-                p.out_bits,
+                p.out_bits(),
             ));
         }
     }

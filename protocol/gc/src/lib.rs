@@ -4,6 +4,8 @@
 //!   gate counter, garbler and evaluator.
 //! * [`garble`]: half-gates, free-XOR, point-and-permute over a fixed-key-AES TCCR hash.
 //! * [`relu`]: the ReLU circuit for the share ring and its ring-level reference.
+//! * [`max`]: the maximum circuit (max pooling with a fused ReLU, ReLU6).
+//! * [`spec`]: [`CircuitSpec`], the circuit families behind one type (layout, cost, dispatch).
 //! * [`ot`]: Chou–Orlandi base OT and SoftSpoken/IKNP correlated OT extension.
 //! * [`session`]: the offline/online protocol (`garble_offline`, `evaluate_offline`, `online`).
 
@@ -14,10 +16,14 @@ pub mod circuit;
 mod collision_tests;
 mod error;
 pub mod garble;
+pub mod max;
 pub mod relu;
+pub mod spec;
 
 pub use error::GcError;
+pub use max::{max_circuit, max_reference, MaxParams};
 pub use relu::{relu_circuit, relu_reference, ReluParams};
+pub use spec::CircuitSpec;
 mod msg;
 
 /// Whether data-parallel loops should run inline on the calling thread: with a one-thread
@@ -35,7 +41,7 @@ pub use bank::{
     StoredChunk,
 };
 pub use session::{
-    evaluate_offline, evaluate_offline_into, garble_offline, garble_offline_with, ClientOffline,
-    ClientRelus, GcStats, OfflineConfig, ServerRelus,
+    evaluate_offline, evaluate_offline_into, garble_offline, garble_offline_with, ClientCircuits,
+    ClientOffline, ClientRelus, GcStats, OfflineConfig, ServerCircuits, ServerRelus,
 };
 pub use traffic::{traffic, Flow, GcTraffic};

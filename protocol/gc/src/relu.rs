@@ -1,8 +1,6 @@
 //! The ReLU circuit over the share ring Z_2^k (docs/protocol.md, "ReLU garbled circuit").
 
-use crate::block::{lsb, Block, Tccr};
 use crate::circuit::{gadgets, Builder, GateCounter};
-use crate::garble::{LaneEvaluator, LaneGarbler};
 use crate::GcError;
 
 /// Parameters of one ReLU circuit: input share width w, truncation F, output ring bits k.
@@ -150,50 +148,6 @@ pub fn relu_circuit<B: Builder + ?Sized>(
     let positive = bld.not(&y[w - 1]);
     let z: Vec<B::Wire> = (0..len).map(|j| bld.and(&y[j + f], &positive)).collect();
     Ok(gadgets::add_mixed(bld, &z, n))
-}
-
-/// Garbles a group of `L` identical ReLU circuits; returns each circuit's output decoding bits.
-///
-/// `a0`/`c0` are the zero labels of the server / client input wires, one `[Block; L]` per bit.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn garble_relu_group<const L: usize>(
-    hash: &Tccr,
-    delta: Block,
-    p: &ReluParams,
-    circuits: [u64; L],
-    a0: &[[Block; L]],
-    c0: &[[Block; L]],
-    tables: &mut [u8],
-    stride: usize,
-) -> Result<[u64; L], GcError> {
-    let w = p.in_bits as usize;
-    let mut g = LaneGarbler::<L>::new(hash, delta, circuits, tables, stride);
-    let out = relu_circuit(&mut g, p, a0, &c0[..w], &c0[w..])?;
-    Ok(colours(&out))
-}
-
-/// Evaluates a group of `L` identical ReLU circuits; returns each circuit's output colour bits.
-pub(crate) fn eval_relu_group<const L: usize>(
-    hash: &Tccr,
-    p: &ReluParams,
-    circuits: [u64; L],
-    a: &[[Block; L]],
-    c: &[[Block; L]],
-    tables: [&[u8]; L],
-) -> Result<[u64; L], GcError> {
-    let w = p.in_bits as usize;
-    let mut e = LaneEvaluator::<L>::new(hash, circuits, tables);
-    let out = relu_circuit(&mut e, p, a, &c[..w], &c[w..])?;
-    Ok(colours(&out))
-}
-
-/// Packs the point-and-permute bit of every output wire, per lane.
-fn colours<const L: usize>(out: &[[Block; L]]) -> [u64; L] {
-    std::array::from_fn(|l| {
-        out.iter()
-            .enumerate()
-            .fold(0u64, |acc, (j, w)| acc | ((lsb(w[l]) as u64) << j))
-    })
 }
 
 #[cfg(test)]
@@ -405,7 +359,10 @@ mod tests {
 #[cfg(test)]
 mod timing {
     use super::*;
+    use crate::block::{Block, Tccr};
     use crate::garble::TABLE_BYTES_PER_AND;
+    use crate::spec::{eval_group, garble_group};
+    use crate::CircuitSpec;
 
     #[test]
     #[ignore]
@@ -424,10 +381,10 @@ mod timing {
         let t = std::time::Instant::now();
         let mut acc = 0u64;
         for g in 0..groups {
-            let d = garble_relu_group::<8>(
+            let d = garble_group::<8>(
                 &hash,
                 0x1235,
-                &p,
+                &CircuitSpec::Relu(p),
                 std::array::from_fn(|l| (g * 8 + l) as u64),
                 &a0,
                 &c0,
@@ -446,9 +403,9 @@ mod timing {
         let t = std::time::Instant::now();
         for g in 0..groups {
             let sl: [&[u8]; 8] = std::array::from_fn(|l| &tables[l * stride..(l + 1) * stride]);
-            let d = eval_relu_group::<8>(
+            let d = eval_group::<8>(
                 &hash,
-                &p,
+                &CircuitSpec::Relu(p),
                 std::array::from_fn(|l| (g * 8 + l) as u64),
                 &a0,
                 &c0,

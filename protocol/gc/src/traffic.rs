@@ -1,9 +1,9 @@
-//! What the garbled-ReLU protocol puts on the wire, computed from the parameter list alone, so
+//! What the garbled-circuit protocol puts on the wire, computed from the circuit list alone, so
 //! a session can bound each phase's frames and time before any byte arrives.
 
 use crate::msg::{DIGEST, HEADER};
 use crate::session::{HELLO_LEN, ONLINE_FRAME};
-use crate::{OfflineConfig, ReluParams};
+use crate::{CircuitSpec, OfflineConfig};
 
 /// Payload bytes, frames and largest frame of one direction of one phase.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub struct GcTraffic {
 }
 
 /// The traffic of garbling and evaluating one circuit per entry of `params`.
-pub fn traffic(params: &[ReluParams], cfg: &OfflineConfig) -> GcTraffic {
+pub fn traffic(params: &[CircuitSpec], cfg: &OfflineConfig) -> GcTraffic {
     let mut t = GcTraffic::default();
     t.offline_down.add(1 + HELLO_LEN);
     if params.is_empty() {

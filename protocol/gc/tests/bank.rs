@@ -6,8 +6,8 @@ use std::thread;
 
 use pi_gc::{
     evaluate_offline_into, garble_offline_with, recv_decode_offsets, relu_reference, ChunkSink,
-    ChunkSource, ClientOffline, ClientRelus, GcError, OfflineConfig, ReluParams, RelusSecrets,
-    ServerRelus, StoredChunk,
+    ChunkSource, CircuitSpec, ClientOffline, ClientRelus, GcError, OfflineConfig, ReluParams,
+    RelusSecrets, ServerRelus, StoredChunk,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -42,6 +42,7 @@ impl ChunkSource for Reader {
 
 struct Banked {
     params: Vec<ReluParams>,
+    specs: Vec<CircuitSpec>,
     inputs: Vec<(u64, u64)>,
     a: Vec<u64>,
     stored: Vec<u8>,
@@ -77,6 +78,8 @@ fn bank(n: usize, seed: u64) -> Banked {
             )
         })
         .collect();
+    let specs: Vec<CircuitSpec> = params.iter().map(|&p| p.into()).collect();
+    let words: Vec<u64> = inputs.iter().flat_map(|&(b, n)| [b, n]).collect();
     let decoding_key = [9u8; 32];
     let cfg = OfflineConfig {
         ot_k: 4,
@@ -84,7 +87,7 @@ fn bank(n: usize, seed: u64) -> Banked {
     };
     let (mut s, mut c) = pi_net::loopback_pair().unwrap();
     let (secrets, (stored, offsets, offline)) = thread::scope(|sc| {
-        let ps = params.clone();
+        let ps = specs.clone();
         let srv = sc.spawn(move || {
             let mut relus =
                 garble_offline_with(&mut s, &ps, &cfg, &mut ChaCha20Rng::seed_from_u64(1)).unwrap();
@@ -94,17 +97,18 @@ fn bank(n: usize, seed: u64) -> Banked {
         let mut sink = Bytes::default();
         let offline = evaluate_offline_into(
             &mut c,
-            &params,
-            &inputs,
+            &specs,
+            &words,
             &mut ChaCha20Rng::seed_from_u64(2),
             &mut sink,
         )
         .unwrap();
-        let offsets = recv_decode_offsets(&mut c, &params).unwrap();
+        let offsets = recv_decode_offsets(&mut c, &specs).unwrap();
         (srv.join().unwrap(), (sink.0, offsets, offline))
     });
     Banked {
         params,
+        specs,
         inputs,
         a,
         stored,
@@ -118,9 +122,9 @@ fn bank(n: usize, seed: u64) -> Banked {
 /// Online from the stored bytes against a restored server, in the given call sizes.
 fn online(b: &Banked, stored: Vec<u8>, sizes: &[usize]) -> Result<Vec<u64>, GcError> {
     let secrets = RelusSecrets::from_bytes(&b.secrets)?;
-    let mut srv = ServerRelus::restore(&b.params, &secrets, &b.decoding_key);
+    let mut srv = ServerRelus::restore(&b.specs, &secrets, &b.decoding_key);
     let mut cli =
-        ClientRelus::from_source(&b.params, Box::new(Reader(Cursor::new(stored))), &b.offline);
+        ClientRelus::from_source(&b.specs, Box::new(Reader(Cursor::new(stored))), &b.offline);
     cli.set_decode_offsets(b.offsets.clone())?;
     let mut outs = Vec::new();
     let mut at = 0;
@@ -177,9 +181,9 @@ fn decoding_offsets_are_needed_and_hide_the_decoding_bits() {
     let b = bank(800, 6);
     // Without the offsets the server decodes garbage.
     let secrets = RelusSecrets::from_bytes(&b.secrets).unwrap();
-    let mut srv = ServerRelus::restore(&b.params, &secrets, &b.decoding_key);
+    let mut srv = ServerRelus::restore(&b.specs, &secrets, &b.decoding_key);
     let mut cli = ClientRelus::from_source(
-        &b.params,
+        &b.specs,
         Box::new(Reader(Cursor::new(b.stored.clone()))),
         &b.offline,
     );

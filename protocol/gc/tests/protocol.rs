@@ -1,4 +1,5 @@
-//! End-to-end garbled ReLUs over real loopback TCP: correctness, bad input, tampering.
+//! End-to-end garbled circuits (ReLUs, maxima, ReLU6) over real loopback TCP: correctness, bad
+//! input, tampering.
 
 use std::io::{self, Read};
 use std::net::{TcpListener, TcpStream};
@@ -6,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use pi_gc::{
-    evaluate_offline, garble_offline, garble_offline_with, relu_reference, ClientRelus, GcError,
-    OfflineConfig, ReluParams, ServerRelus,
+    evaluate_offline, garble_offline, garble_offline_with, CircuitSpec, ClientCircuits, GcError,
+    MaxParams, OfflineConfig, ReluParams, ServerCircuits,
 };
 use pi_net::{Channel, NetError};
 use rand_chacha::ChaCha20Rng;
@@ -116,30 +117,50 @@ fn mask(n: u32) -> u64 {
 }
 
 struct Case {
-    params: Vec<ReluParams>,
-    a: Vec<u64>,
-    inputs: Vec<(u64, u64)>,
+    params: Vec<CircuitSpec>,
+    /// Server words per circuit.
+    a: Vec<Vec<u64>>,
+    /// Client words per circuit (shares, then n).
+    inputs: Vec<Vec<u64>>,
+}
+
+impl Case {
+    fn client_words(&self) -> Vec<u64> {
+        self.inputs.concat()
+    }
 }
 
 fn case(params: Vec<ReluParams>, seed: u64) -> Case {
+    spec_case(params.into_iter().map(CircuitSpec::from).collect(), seed)
+}
+
+fn spec_case(params: Vec<CircuitSpec>, seed: u64) -> Case {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let a = params
         .iter()
-        .map(|p| rng.next_u64() & mask(p.in_bits))
+        .map(|p| {
+            (0..p.server_words())
+                .map(|_| rng.next_u64() & mask(p.in_bits()))
+                .collect()
+        })
         .collect();
     let inputs = params
         .iter()
         .map(|p| {
-            (
-                rng.next_u64() & mask(p.in_bits),
-                rng.next_u64() & mask(p.out_bits),
-            )
+            let mut v: Vec<u64> = (0..p.server_words())
+                .map(|_| rng.next_u64() & mask(p.in_bits()))
+                .collect();
+            v.push(rng.next_u64() & mask(p.out_bits()));
+            v
         })
         .collect();
     Case { params, a, inputs }
 }
 
-type Offline = (Result<ServerRelus, GcError>, Result<ClientRelus, GcError>);
+type Offline = (
+    Result<ServerCircuits, GcError>,
+    Result<ClientCircuits, GcError>,
+);
 
 fn offline(cfg: OfflineConfig, c: &Case, s: &mut TapChannel, cl: &mut TapChannel) -> Offline {
     offline_killable(cfg, c, s, cl, None)
@@ -162,7 +183,8 @@ fn offline_killable(
             }
             r
         });
-        let cli = evaluate_offline(cl, &c.params, &c.inputs, &mut ChaCha20Rng::seed_from_u64(2));
+        let words = c.client_words();
+        let cli = evaluate_offline(cl, &c.params, &words, &mut ChaCha20Rng::seed_from_u64(2));
         if let (Err(_), Some(k)) = (&cli, kill) {
             k.client();
         }
@@ -174,17 +196,17 @@ fn offline_killable(
 fn online_and_check(
     c: &Case,
     sizes: &[usize],
-    srv: &mut ServerRelus,
-    cli: &mut ClientRelus,
+    srv: &mut ServerCircuits,
+    cli: &mut ClientCircuits,
     s: &mut TapChannel,
     cl: &mut TapChannel,
 ) {
     let mut at = 0;
     for &n in sizes {
-        let a = &c.a[at..at + n];
+        let a = c.a[at..at + n].concat();
         let (srv, s) = (&mut *srv, &mut *s);
         let (out, r) = thread::scope(|sc| {
-            let h = sc.spawn(move || srv.online(s, a));
+            let h = sc.spawn(move || srv.online(s, &a));
             let r = cli.online(cl, n);
             (h.join().unwrap(), r)
         });
@@ -192,8 +214,9 @@ fn online_and_check(
         let out = out.unwrap();
         assert_eq!(out.len(), n);
         for i in 0..n {
-            let (b, nn) = c.inputs[at + i];
-            let want = relu_reference(&c.params[at + i], c.a[at + i], b, nn);
+            let want = c.params[at + i]
+                .reference(&c.a[at + i], &c.inputs[at + i])
+                .unwrap();
             assert_eq!(
                 out[i],
                 want,
@@ -453,10 +476,11 @@ fn mismatched_parameter_lists_and_counts_are_refused() {
     let (srv, cli) = thread::scope(|sc| {
         let ps = c.params.clone();
         let h = sc.spawn(move || garble_offline(&mut s, &ps, &mut ChaCha20Rng::seed_from_u64(1)));
+        let other: Vec<CircuitSpec> = other.into_iter().map(CircuitSpec::from).collect();
         let r = evaluate_offline(
             &mut cl,
             &other,
-            &c.inputs,
+            &c.client_words(),
             &mut ChaCha20Rng::seed_from_u64(2),
         );
         kill.client();
@@ -469,22 +493,22 @@ fn mismatched_parameter_lists_and_counts_are_refused() {
     let r = evaluate_offline(
         &mut cl,
         &c.params,
-        &c.inputs[..99],
+        &c.client_words()[..199],
         &mut ChaCha20Rng::seed_from_u64(2),
     );
     assert!(matches!(
         r,
         Err(GcError::Length {
-            what: "client inputs",
-            expected: 100,
-            got: 99
+            what: "client input words",
+            expected: 200,
+            got: 199
         })
     ));
-    let bad = vec![ReluParams {
+    let bad = vec![CircuitSpec::from(ReluParams {
         in_bits: 27,
         shift: 30,
         out_bits: 52,
-    }];
+    })];
     let (mut s, _cl, _) = pair(CLEAN, CLEAN);
     assert!(matches!(
         garble_offline(&mut s, &bad, &mut ChaCha20Rng::seed_from_u64(1)),
@@ -516,16 +540,78 @@ fn tampered_online_labels_are_detected_and_circuits_are_not_reused() {
 }
 
 #[test]
+fn maxima_relu6_and_relus_mixed_over_tcp_match_the_reference() {
+    let grid = [
+        CircuitSpec::from(ReluParams::DEFAULT),
+        MaxParams::new(9, 27, 8, 52, true, None).unwrap().into(),
+        MaxParams::new(4, 19, 0, 52, false, None).unwrap().into(),
+        MaxParams::new(6, 27, 8, 52, true, None).unwrap().into(),
+        MaxParams::relu_capped(27, 8, 52, 6 << 8).unwrap().into(),
+        MaxParams::new(2, 8, 3, 8, false, Some(9)).unwrap().into(),
+    ];
+    for (ot_k, seed) in [(1u32, 21u64), (4, 22)] {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let mut params = Vec::new();
+        while params.len() < 500 {
+            let p = grid[(rng.next_u32() as usize) % grid.len()];
+            let run = 1 + (rng.next_u32() as usize) % 19;
+            params.extend(std::iter::repeat_n(p, run));
+        }
+        let c = spec_case(params, seed + 100);
+        let (mut s, mut cl, _) = pair(CLEAN, CLEAN);
+        let (srv, cli) = offline(
+            OfflineConfig {
+                ot_k,
+                chunk_circuits: 128,
+            },
+            &c,
+            &mut s,
+            &mut cl,
+        );
+        let n = c.params.len();
+        online_and_check(
+            &c,
+            &[7, n / 2, n - n / 2 - 7],
+            &mut srv.unwrap(),
+            &mut cli.unwrap(),
+            &mut s,
+            &mut cl,
+        );
+    }
+}
+
+#[test]
+fn server_words_must_end_on_a_circuit_boundary() {
+    let spec: CircuitSpec = MaxParams::new(4, 27, 8, 52, true, None).unwrap().into();
+    let c = spec_case(vec![spec; 8], 5);
+    let (mut s, mut cl, _) = pair(CLEAN, CLEAN);
+    let (srv, _cli) = offline(OfflineConfig::default(), &c, &mut s, &mut cl);
+    let mut srv = srv.unwrap();
+    // Six words are one and a half windows: refused before anything is sent or consumed.
+    assert!(matches!(
+        srv.online(&mut s, &[0; 6]),
+        Err(GcError::Length { .. })
+    ));
+    assert_eq!(srv.remaining(), 8);
+}
+
+#[test]
 fn the_traffic_forecast_is_what_crosses_the_wire() {
     let b = ReluParams {
         in_bits: 20,
         shift: 4,
         out_bits: 52,
     };
-    let params: Vec<ReluParams> = (0..5000)
-        .map(|i| if i % 7 == 0 { b } else { ReluParams::DEFAULT })
+    // ReLUs of two widths and 4-element maxima with a fused ReLU, interleaved.
+    let max4: CircuitSpec = MaxParams::new(4, 27, 8, 52, true, None).unwrap().into();
+    let params: Vec<CircuitSpec> = (0..5000)
+        .map(|i| match i {
+            i if i % 11 == 0 => max4,
+            i if i % 7 == 0 => b.into(),
+            _ => ReluParams::DEFAULT.into(),
+        })
         .collect();
-    let c = case(params, 9);
+    let c = spec_case(params, 9);
     for cfg in [
         OfflineConfig {
             ot_k: 4,

@@ -39,7 +39,7 @@ pub use server::{
     prepare_layer, prepare_layer_with_cache, server_linear, server_linear_seeded, server_masks,
     setup_len, PreparedLayer, ServerHe, PREPARED_CACHE_BYTES,
 };
-pub use shape::LinearShape;
+pub use shape::{LinearShape, PlanCost};
 
 use rand_core::SeedableRng;
 use shape::{Canon, CostModel, Plan};
@@ -48,7 +48,27 @@ pub(crate) const SETUP_MAGIC: u32 = 0x5049_484B; // "PIHK"
 
 /// The block plan both parties derive from the shape and parameters alone.
 pub(crate) fn plan_for(params: &HeParams, canon: &Canon) -> Result<Plan, HeError> {
-    let cost = CostModel {
+    Plan::choose(canon, params.n, &cost_model(params))
+}
+
+/// The cost of `shape`'s HE exchange under `params`, as the block planner counts it (what
+/// `pi-opt count` estimates from); compute in nanoseconds of the planner's reference machine
+/// (not scaled by the host's `compute_milli`).
+pub fn plan_cost(params: &HeParams, shape: &LinearShape) -> Result<PlanCost, HeError> {
+    let canon = Canon::new(shape)?;
+    let plan = plan_for(params, &canon)?;
+    let mut cost = plan.cost(&canon, &cost_model(params));
+    // Kernels beyond the cache are transformed again in every session (prepare_layer).
+    let cache_bytes = cost.kernel_transforms * params.n * params.num_primes() * 8;
+    if cache_bytes > server::PREPARED_CACHE_BYTES {
+        cost.compute_ns += cost.kernel_transforms as f64 * shape::KERNEL_TRANSFORM_NS;
+    }
+    Ok(cost)
+}
+
+/// The planner's exchange rate and wire sizes for `params`.
+fn cost_model(params: &HeParams) -> CostModel {
+    CostModel {
         in_ct_bits: params
             .prime_bits
             .iter()
@@ -60,8 +80,7 @@ pub(crate) fn plan_for(params: &HeParams, canon: &Canon) -> Result<Plan, HeError
         max_d: 1 << params.pack_bits,
         // Compute ×s weighs against traffic exactly as a link s× faster does.
         bytes_per_ns: params.link_mbps as f64 / 8000.0 * params.compute_milli as f64 / 1000.0,
-    };
-    Plan::choose(canon, params.n, &cost)
+    }
 }
 
 /// Key generation (encryption and Galois keys) at the default parameters on the machine whose

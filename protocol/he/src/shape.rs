@@ -366,6 +366,31 @@ pub(crate) struct Plan {
     pub tiles: Vec<Tile>,
 }
 
+/// The cost of one layer's HE exchange as its block plan sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PlanCost {
+    /// Input ciphertexts (client → server).
+    pub inputs: usize,
+    /// Plaintext–ciphertext products (structurally zero blocks skipped).
+    pub products: usize,
+    /// Reply ciphertexts (server → client).
+    pub replies: usize,
+    /// Key switches of the packing trees.
+    pub key_switches: usize,
+    /// Output values revealed to the client.
+    pub revealed: usize,
+    /// Kernel plaintexts transformed once at model load.
+    pub kernel_transforms: usize,
+    /// Bytes client → server.
+    pub bytes_up: u64,
+    /// Bytes server → client.
+    pub bytes_down: u64,
+    /// Compute of both parties at one core, in nanoseconds, at the planner's measured constants
+    /// (encryption, products, finishing and decrypting replies, key switches; kernel transforms
+    /// only for layers whose kernels do not fit the cache, see `plan_cost`).
+    pub compute_ns: f64,
+}
+
 /// Wire sizes and compute costs the plan is optimised for.
 pub(crate) struct CostModel {
     pub in_ct_bits: f64,
@@ -387,6 +412,8 @@ const FINISH_NS: f64 = 1_500_000.0;
 const KEY_SWITCH_NS: f64 = 1_900_000.0;
 /// A kernel transform costs ~130 µs but runs once at model load (cached), so it weighs 5% of that.
 const KERNEL_NS: f64 = 6_500.0;
+/// One kernel transform at full cost (a layer too large for the kernel cache pays it per session).
+pub(crate) const KERNEL_TRANSFORM_NS: f64 = 130_000.0;
 
 impl TileCfg {
     /// Product coefficient (Y index, before interleaving) of output (m, y, x).
@@ -529,6 +556,54 @@ impl Plan {
     /// Number of output ciphertexts the server returns.
     pub fn num_outputs(&self) -> usize {
         self.tiles.iter().map(|t| self.cfgs[t.cfg].n_pack).sum()
+    }
+
+    /// What this plan costs under `cost`: ciphertexts, products (all-zero blocks of grouped
+    /// layers skipped, as the server does), key switches, bytes each way and one-core compute at
+    /// the planner's measured constants.
+    pub fn cost(&self, c: &Canon, cost: &CostModel) -> PlanCost {
+        let mut pc = PlanCost::default();
+        // Connected (channel block, output group) pairs per geometry.
+        let connected: Vec<usize> = self
+            .cfgs
+            .iter()
+            .map(|cfg| {
+                let mut n = 0;
+                for mg in 0..cfg.n_mg {
+                    for cb in 0..cfg.n_cb {
+                        let any = (0..cfg.mw)
+                            .map(|m| mg * cfg.mw + m)
+                            .take_while(|&o| o < c.cout)
+                            .any(|o| {
+                                (0..cfg.cw)
+                                    .map(|cl| cb * cfg.cw + cl)
+                                    .take_while(|&ch| ch < c.cin)
+                                    .any(|ch| c.connected(o, ch))
+                            });
+                        n += any as usize;
+                    }
+                }
+                n
+            })
+            .collect();
+        for t in &self.tiles {
+            let cfg = &self.cfgs[t.cfg];
+            pc.inputs += cfg.n_cb;
+            pc.products += connected[t.cfg];
+            pc.replies += cfg.n_pack;
+            pc.key_switches += cfg.n_pack * (cfg.d - 1);
+            pc.revealed += c.cout * t.rows * c.wout;
+        }
+        pc.kernel_transforms = connected.iter().sum();
+        pc.bytes_up = (pc.inputs as f64 * cost.in_ct_bits / 8.0) as u64;
+        pc.bytes_down = ((pc.replies as f64 * cost.c1_bits * self.n as f64
+            + pc.revealed as f64 * cost.c0_bits)
+            / 8.0) as u64;
+        pc.compute_ns = pc.inputs as f64 * INPUT_NS
+            + pc.products as f64 * PRODUCT_NS
+            + pc.replies as f64 * FINISH_NS
+            + pc.key_switches as f64 * KEY_SWITCH_NS;
+        pc
     }
 
     /// Index of tile t's first input ciphertext.

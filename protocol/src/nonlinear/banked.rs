@@ -1,4 +1,5 @@
-//! Banking the ReLU material (docs/protocol.md, "Banked preprocessing"): garbled layers only.
+//! Banking the ReLU material (docs/protocol.md, "Banked preprocessing"): garbled layers only
+//! (ReLUs, ReLU6 and max pooling).
 //! The server's garbling reduces to Δ, its label PRF key and a decoding key; the client's tables
 //! and labels go to a [`ChunkSink`] and come back from a [`ChunkSource`]. OT-based layers keep
 //! per-inference correlations that are not banked yet, so a plan with any of them is not bankable.
@@ -54,11 +55,14 @@ impl ServerRelus {
         if !bankable(plan) {
             return Err(not_bankable());
         }
-        let layers = program.relu_layers();
-        let params = program.relu_params();
+        let params = program.circuit_specs();
         Ok(ServerRelus {
             plan: plan.to_vec(),
-            sizes: layers.iter().map(|l| l.1).collect(),
+            sizes: program
+                .layer_spans()
+                .iter()
+                .map(|l| l.server_words)
+                .collect(),
             layer: 0,
             gc: (!params.is_empty())
                 .then(|| pi_gc::ServerRelus::restore(params, secrets, decoding_key)),
@@ -75,27 +79,32 @@ impl ClientRelus {
         program: &Program,
     ) -> Result<(), ProtocolError> {
         if let Some(g) = self.gc.as_mut() {
-            let layers = program.relu_layers();
-            let (params, _) = split(&layers, &self.plan, program.relu_params())?;
+            let circuits: Vec<usize> = program
+                .layer_spans()
+                .iter()
+                .map(|l| l.circuits.len())
+                .collect();
+            let (params, _) = split(&circuits, &self.plan, program.circuit_specs())?;
             g.set_decode_offsets(pi_gc::recv_decode_offsets(ch, &params)?)?;
         }
         Ok(())
     }
 
     /// Offline for a banked set: the garbled chunks go to `sink`; returns the hash nonce and
-    /// statistics the online phase needs, and the decoding offsets.
+    /// statistics the online phase needs, and the decoding offsets. `inputs` are the client's
+    /// circuit words (per circuit its shares, then n = −r).
     pub(crate) fn offline_banked<R: Read, W: Write>(
         ch: &mut Channel<R, W>,
         program: &Program,
         plan: &[ReluProtocol],
-        inputs: &[(u64, u64)],
+        inputs: &[u64],
         rng: &mut ChaCha20Rng,
         sink: &mut dyn ChunkSink,
     ) -> Result<(ClientOffline, Vec<u64>), ProtocolError> {
         if !bankable(plan) {
             return Err(not_bankable());
         }
-        let params = program.relu_params();
+        let params = program.circuit_specs();
         if params.is_empty() {
             return Ok((ClientOffline::default(), Vec::new()));
         }
@@ -115,8 +124,7 @@ impl ClientRelus {
         if !bankable(plan) {
             return Err(not_bankable());
         }
-        let layers = program.relu_layers();
-        let params = program.relu_params();
+        let params = program.circuit_specs();
         let gc = if params.is_empty() {
             None
         } else {
@@ -126,7 +134,11 @@ impl ClientRelus {
         };
         Ok(ClientRelus {
             plan: plan.to_vec(),
-            sizes: layers.iter().map(|l| l.1).collect(),
+            sizes: program
+                .layer_spans()
+                .iter()
+                .map(|l| l.circuits.len())
+                .collect(),
             layer: 0,
             gc,
             ot: None,

@@ -12,8 +12,8 @@ use super::ReluCosts;
 use crate::ProtocolError;
 
 fn gc_seconds(n: usize) -> Result<f64, ProtocolError> {
-    let params = vec![ReluParams::DEFAULT; n];
-    let inputs = vec![(5u64, 7u64); n];
+    let params = vec![pi_gc::CircuitSpec::Relu(ReluParams::DEFAULT); n];
+    let inputs = [5u64, 7u64].repeat(n);
     let a = vec![3u64; n];
     let (mut s, mut c) = pi_net::loopback_pair().map_err(pi_net::NetError::from)?;
     let t = Instant::now();

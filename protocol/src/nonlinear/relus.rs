@@ -7,27 +7,28 @@ use std::io::{Read, Write};
 use pi_gc::ReluParams;
 use pi_net::Channel;
 use rand_chacha::ChaCha20Rng;
+use zeroize::Zeroize;
 
 use super::ReluProtocol;
 use crate::program::Program;
 use crate::ProtocolError;
 
-/// Splits per-element items by the protocol of their layer.
+/// Splits per-layer runs of items (`spans[i]` items for layer i) by the protocol of their layer.
 pub(super) fn split<T: Copy>(
-    layers: &[(ReluParams, usize)],
+    spans: &[usize],
     plan: &[ReluProtocol],
     items: &[T],
 ) -> Result<(Vec<T>, Vec<T>), ProtocolError> {
-    if plan.len() != layers.len() {
+    if plan.len() != spans.len() {
         return Err(ProtocolError::Violation(format!(
             "{} ReLU protocols announced for {} ReLU layers",
             plan.len(),
-            layers.len()
+            spans.len()
         )));
     }
     let (mut gc, mut ot) = (Vec::new(), Vec::new());
     let mut at = 0;
-    for ((_, n), p) in layers.iter().zip(plan) {
+    for (&n, p) in spans.iter().zip(plan) {
         let part = items
             .get(at..at + n)
             .ok_or_else(|| ProtocolError::Violation("ReLU element count".into()))?;
@@ -38,6 +39,23 @@ pub(super) fn split<T: Copy>(
         at += n;
     }
     Ok((gc, ot))
+}
+
+/// The OT layers' parameters (one per element) and a check that every OT layer is a plain ReLU
+/// (maxima and ReLU6 run on garbled circuits only).
+fn ot_params(program: &Program, plan: &[ReluProtocol]) -> Result<Vec<ReluParams>, ProtocolError> {
+    let mut v = Vec::new();
+    for (l, p) in program.layer_spans().iter().zip(plan) {
+        if *p == ReluProtocol::Ot {
+            let params = l.relu.ok_or_else(|| {
+                ProtocolError::Violation(
+                    "the OT protocol was announced for a max-pool or ReLU6 layer".into(),
+                )
+            })?;
+            v.extend(std::iter::repeat_n(params, l.circuits.len()));
+        }
+    }
+    Ok(v)
 }
 
 /// Time spent in each protocol's offline phase by this party.
@@ -52,6 +70,7 @@ pub(crate) struct ReluOfflineTimes {
 /// Server side: Δ and decoding bits of the garbled layers, OT material of the others.
 pub(crate) struct ServerRelus {
     pub(super) plan: Vec<ReluProtocol>,
+    /// Server words per layer (its shares: one per ReLU, n per n-element maximum).
     pub(super) sizes: Vec<usize>,
     pub(super) layer: usize,
     pub(super) gc: Option<pi_gc::ServerRelus>,
@@ -66,12 +85,14 @@ impl ServerRelus {
         plan: &[ReluProtocol],
         rng: &mut ChaCha20Rng,
     ) -> Result<Self, ProtocolError> {
-        let layers = program.relu_layers();
-        let (gc_params, ot_params) = split(&layers, plan, program.relu_params())?;
-        let gc = if gc_params.is_empty() {
+        let spans = program.layer_spans();
+        let circuits: Vec<usize> = spans.iter().map(|l| l.circuits.len()).collect();
+        let (gc_specs, _) = split(&circuits, plan, program.circuit_specs())?;
+        let ot_params = ot_params(program, plan)?;
+        let gc = if gc_specs.is_empty() {
             None
         } else {
-            Some(pi_gc::garble_offline(ch, &gc_params, rng)?)
+            Some(pi_gc::garble_offline(ch, &gc_specs, rng)?)
         };
         let ot = if ot_params.is_empty() {
             None
@@ -80,14 +101,15 @@ impl ServerRelus {
         };
         Ok(ServerRelus {
             plan: plan.to_vec(),
-            sizes: layers.iter().map(|l| l.1).collect(),
+            sizes: spans.iter().map(|l| l.server_words).collect(),
             layer: 0,
             gc,
             ot,
         })
     }
 
-    /// Online: the next ReLU layer on the server's shares `a`; returns ReLU − r per element.
+    /// Online: the next ReLU layer on the server's shares `a` (its circuit words); returns the
+    /// result − r per circuit.
     pub(crate) fn online<R: Read, W: Write>(
         &mut self,
         ch: &mut Channel<R, W>,
@@ -136,6 +158,7 @@ impl ServerRelus {
 /// Client side: tables and labels of the garbled layers, OT material of the others.
 pub(crate) struct ClientRelus {
     pub(super) plan: Vec<ReluProtocol>,
+    /// Circuits per layer.
     pub(super) sizes: Vec<usize>,
     pub(super) layer: usize,
     pub(super) gc: Option<pi_gc::ClientRelus>,
@@ -143,22 +166,31 @@ pub(crate) struct ClientRelus {
 }
 
 impl ClientRelus {
-    /// Offline: `inputs[i] = (b, n = −r)` per ReLU element in step order.
+    /// Offline: `inputs` are the client's circuit words in step order (per circuit its shares,
+    /// then n = −r; a ReLU's are `b, n`).
     pub(crate) fn offline<R: Read, W: Write>(
         ch: &mut Channel<R, W>,
         program: &Program,
         plan: &[ReluProtocol],
-        inputs: &[(u64, u64)],
+        inputs: &[u64],
         rng: &mut ChaCha20Rng,
     ) -> Result<Self, ProtocolError> {
-        let layers = program.relu_layers();
-        let (gc_params, ot_params) = split(&layers, plan, program.relu_params())?;
-        let (gc_in, ot_in) = split(&layers, plan, inputs)?;
-        let gc = if gc_params.is_empty() {
+        let spans = program.layer_spans();
+        let circuits: Vec<usize> = spans.iter().map(|l| l.circuits.len()).collect();
+        let words: Vec<usize> = spans.iter().map(|l| l.client_words).collect();
+        let (gc_specs, _) = split(&circuits, plan, program.circuit_specs())?;
+        let ot_params = ot_params(program, plan)?;
+        let (mut gc_in, mut ot_words) = split(&words, plan, inputs)?;
+        // OT layers are plain ReLUs: two words (b, n) per element.
+        let ot_in: Vec<(u64, u64)> = ot_words.chunks_exact(2).map(|c| (c[0], c[1])).collect();
+        ot_words.zeroize();
+        let gc = if gc_specs.is_empty() {
             None
         } else {
-            Some(pi_gc::evaluate_offline(ch, &gc_params, &gc_in, rng)?)
+            Some(pi_gc::evaluate_offline(ch, &gc_specs, &gc_in, rng))
         };
+        gc_in.zeroize();
+        let gc = gc.transpose()?;
         let ot = if ot_params.is_empty() {
             None
         } else {
@@ -166,7 +198,7 @@ impl ClientRelus {
         };
         Ok(ClientRelus {
             plan: plan.to_vec(),
-            sizes: layers.iter().map(|l| l.1).collect(),
+            sizes: circuits,
             layer: 0,
             gc,
             ot,

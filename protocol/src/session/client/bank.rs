@@ -322,7 +322,7 @@ fn prepare(
     }
     let relus = program.relus() as usize;
     if tail.relus as usize != relus
-        || tail.offsets.len() != program.relu_params().len()
+        || tail.offsets.len() != program.circuit_count()
         || tail.input_mask.len() != program.input_len()
     {
         return Err(ProtocolError::Bank(

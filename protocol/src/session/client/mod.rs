@@ -57,6 +57,9 @@ const HELLO_REPLY_MAX: usize = 16 << 20;
 pub struct SessionReport {
     pub model: String,
     pub relus: u64,
+    /// Comparisons beyond ReLU sign tests (max pooling, ReLU6 caps).
+    #[serde(default)]
+    pub comparisons: u64,
     pub macs: u64,
     pub inferences: Vec<InferenceReport>,
     pub session_seconds: f64,
@@ -226,6 +229,7 @@ pub fn run_client_on<R: Read, W: Write>(
     Ok(SessionReport {
         model: program.name().to_string(),
         relus: program.relus(),
+        comparisons: program.comparisons(),
         macs: program.macs(),
         inferences,
         session_seconds: secs(session_start),

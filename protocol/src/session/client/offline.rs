@@ -103,14 +103,15 @@ pub(crate) fn offline_banked<R: Read, W: Write>(
                 garble_seconds: gc.stats.gc_seconds,
                 ot_seconds: gc.stats.ot_seconds,
             };
-            let counts = (program.relu_elements() as u64, 0);
+            let counts = (program.circuit_count() as u64, 0);
             Ok((BankedRelus { gc, offsets }, times, counts))
         },
     )
 }
 
-/// The shares of one offline phase; `relu` runs the ReLU part on the inputs `(b, n = −r)` of
-/// every ReLU element and says how long each protocol took and how many elements each ran.
+/// The shares of one offline phase; `relu` runs the nonlinear part on the client's circuit words
+/// (per circuit its shares, then n = −r; a ReLU's are `b, n`) and says how long each protocol
+/// took and how many circuits each ran.
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 fn offline_with<R: Read, W: Write, T>(
     ch: &mut Channel<R, W>,
@@ -122,7 +123,7 @@ fn offline_with<R: Read, W: Write, T>(
     progress: &dyn Fn(&str, usize, usize),
     relu: impl FnOnce(
         &mut Channel<R, W>,
-        &[(u64, u64)],
+        &[u64],
         &mut rand_chacha::ChaCha20Rng,
     ) -> Result<(T, ReluOfflineTimes, (u64, u64)), ProtocolError>,
 ) -> Result<(Vec<u64>, Vec<u64>, T, OfflineReport), ProtocolError> {
@@ -139,7 +140,7 @@ fn offline_with<R: Read, W: Write, T>(
     let linear_total = program.linear_count();
 
     let mut shares: Vec<Option<Vec<u64>>> = vec![None; steps.len()];
-    let mut gc_inputs: Vec<(u64, u64)> = Vec::with_capacity(program.relu_elements());
+    let mut gc_inputs: Vec<u64> = Vec::with_capacity(2 * program.circuit_count());
     let mut he_seconds = 0.0;
     let mut linear_done = 0;
     let mut input_mask = Vec::new();
@@ -166,29 +167,17 @@ fn offline_with<R: Read, W: Write, T>(
                 linear_done += 1;
                 y
             }
-            Step::Relu {
-                input,
-                params,
-                selected,
-                shift,
-            } => {
+            Step::Circuits { input, layer } => {
                 let x = shares
                     .get(*input)
                     .and_then(|s| s.as_deref())
                     .ok_or_else(|| missing(*input))?;
-                let wmask = mask(params.in_bits);
-                let mut out = Vec::with_capacity(x.len());
-                for (i, &v) in x.iter().enumerate() {
-                    if selected.contains(i) {
-                        let r = rng.gen::<u64>() & ring;
-                        gc_inputs.push((v & wmask, r.wrapping_neg() & ring));
-                        out.push(r);
-                    } else {
-                        out.push(crate::shares::truncate_client(v, *shift, bits));
-                    }
-                }
+                let (words, out) = layer.client_offline(x, bits, rng)?;
+                gc_inputs.extend(words);
                 out
             }
+            // Only the server adds the constants; the client's share passes through.
+            Step::AddConst { input } => take_input(&shares, *input)?,
             Step::Truncate { input, shift } => {
                 let mut x = take_input(&shares, *input)?;
                 truncate_client_all(&mut x, *shift, bits);
@@ -221,9 +210,9 @@ fn offline_with<R: Read, W: Write, T>(
 
     progress(
         if batch > 1 {
-            "offline: garbled ReLUs"
+            "offline: garbled circuits"
         } else {
-            "offline: OT + garbled ReLUs"
+            "offline: OT + garbled circuits"
         },
         0,
         1,
@@ -233,10 +222,7 @@ fn offline_with<R: Read, W: Write, T>(
     let relus = relu(ch, &gc_inputs, rng);
     // b and n = −r of every ReLU: the client's masks, no longer needed here (the OT material
     // keeps its own copy of b until the ReLU runs).
-    gc_inputs.iter_mut().for_each(|(b, n)| {
-        b.zeroize();
-        n.zeroize();
-    });
+    gc_inputs.iter_mut().for_each(|w| w.zeroize());
     let (relus, times, (gc_relus, ot_relus)) = relus?;
     let relu_seconds = secs(t);
     let relu_bytes = ch.counters().since(c_relu).total();

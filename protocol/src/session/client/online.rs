@@ -1,4 +1,4 @@
-//! Client online phase of one inference: masked input, GC ReLUs, output share → logits.
+//! Client online phase of one inference: masked input, garbled circuits, output share → logits.
 
 use std::io::{Read, Write};
 use std::time::Instant;
@@ -33,10 +33,10 @@ pub(crate) fn online<R: Read, W: Write>(
     let mut gc_seconds = 0.0;
     let mut relu_bytes = 0;
     for step in program.steps() {
-        if let Step::Relu { selected, .. } = step {
+        if let Step::Circuits { layer, .. } = step {
             let t = Instant::now();
             let c = ch.counters();
-            m.relus.online(ch, selected.len())?;
+            m.relus.online(ch, layer.circuits())?;
             relu_bytes += ch.counters().since(c).total();
             gc_seconds += secs(t);
         }

@@ -97,12 +97,13 @@ impl ServedModel {
         let program = Program::new(model, config)?
             .with_he_link_mbps(mbps)?
             .with_he_compute_milli(options.he_compute_milli)?;
-        public.relu_protocols = plan_layers(
+        // Max pooling and ReLU6 layers have no OT protocol: they always run garbled.
+        public.relu_protocols = program.restrict_plan(&plan_layers(
             &program.relu_layers(),
             &options.relu,
             &options.link,
             &options.costs,
-        )?;
+        )?);
         let layers = program.prepare_he_layers()?;
         let budget = program.budget_for(&public.relu_protocols)?;
         Ok(ServedModel {

@@ -1,4 +1,4 @@
-//! Server offline phase of one inference: HE correlations for every linear layer, then garbled ReLUs.
+//! Server offline phase of one inference: HE correlations for every linear layer, then garbled circuits.
 //!
 //! Every secret the online phase needs derives from one fresh 32-byte seed (the HE output masks
 //! of each layer, the garbled circuits' decoding key) plus Δ and the label PRF key of the

@@ -1,4 +1,4 @@
-//! Server online phase of one inference: linear layers on the server's shares in the clear, ReLUs by GC.
+//! Server online phase of one inference: linear layers on the server's shares in the clear, nonlinear layers by GC.
 
 use std::io::{Read, Write};
 use std::time::Instant;
@@ -10,10 +10,10 @@ use super::offline::ServerMaterial;
 use crate::messages::{MaskedInput, OutputShare};
 use crate::program::{Program, Step};
 use crate::session::secs;
-use crate::shares::{mask, truncate_server, truncate_server_all};
+use crate::shares::{mask, truncate_server_all};
 use crate::ProtocolError;
 
-/// Online phase of one inference: linear layers on the server's shares in the clear, ReLUs by GC.
+/// Online phase of one inference: linear layers on the server's shares in the clear, nonlinear layers by GC.
 pub(crate) fn online<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
     program: &Program,
@@ -63,35 +63,15 @@ pub(crate) fn online<R: Read, W: Write>(
                 linear_seconds += secs(t);
                 y
             }
-            Step::Relu {
-                input,
-                params,
-                selected,
-                shift,
-            } => {
+            Step::Circuits { input, layer } => {
                 let x = get(&shares, *input)?;
-                let wmask = mask(params.in_bits);
-                let a: Vec<u64> = x
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| selected.contains(*i))
-                    .map(|(_, v)| v & wmask)
-                    .collect();
+                let a = layer.server_words(x)?;
                 let t = Instant::now();
                 let outs = m.relus.online(ch, &a)?;
                 gc_seconds += secs(t);
-                let mut outs = outs.into_iter();
-                let mut y = Vec::with_capacity(x.len());
-                for (i, v) in x.iter().enumerate() {
-                    y.push(if selected.contains(i) {
-                        outs.next()
-                            .ok_or(ProtocolError::Violation("ReLU output count".into()))?
-                    } else {
-                        truncate_server(*v, *shift, bits)
-                    });
-                }
-                y
+                layer.server_assemble(x, outs, bits)?
             }
+            Step::AddConst { input } => program.add_constants(id, get(&shares, *input)?)?,
             Step::Truncate { input, shift } => {
                 let mut x = get(&shares, *input)?.to_vec();
                 truncate_server_all(&mut x, *shift, bits);
