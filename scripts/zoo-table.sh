@@ -10,11 +10,15 @@
 #   PI_ZOO_SKIP_PRIVATE=1 bash scripts/zoo-table.sh DIR   # import / calibrate / count only
 #   PI_ZOO_NICE="nice -n -20" bash scripts/zoo-table.sh DIR NAME  # on a busy shared machine (root)
 #   PI_ZOO_RELU=auto bash scripts/zoo-table.sh DIR        # ReLU protocol of pi-server (default gc)
+#   PI_ZOO_REUSE_CAL=1 ...          # keep an existing NAME.cal.onnx (no new calibration)
+#   PI_ZOO_SERVER_ARGS="--kernel-cache-mib 2048" PI_ZOO_CLIENT_ARGS="--gc-memory-mib 1024" ...
 # Server and client talk plain TCP on loopback (--insecure-plaintext): the figures measure the
 # protocol, not TLS.
 #
 # Writes DIR/table/NAME.{check,cal,count,eval,report}.json|txt and prints one markdown row per
-# model (also appended to DIR/table/table.md). Needs jq. Private runs of ImageNet-size models take
+# model (also appended to DIR/table/table.md), with the CPU seconds both processes spent on the
+# session (the server's counted from the end of its model preparation; less distorted by other
+# load than wall time) next to the wall time. Needs jq. Private runs of ImageNet-size models take
 # minutes and gigabytes on a small machine; name the models to run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -34,8 +38,8 @@ if [ ${#names[@]} -eq 0 ]; then
   done
 fi
 port=${PI_PORT:-47411}
-echo "| model | imports | fa/fw/M/k | ReLUs | comparisons | MACs | est. s | measured s | MiB sent+recv | peak RSS MiB (server+client) | private = fixed | top-1 = float |" | tee -a "$out/table.md"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|" | tee -a "$out/table.md"
+echo "| model | imports | fa/fw/M/k | ReLUs | comparisons | MACs | est. s | measured s | est. CPU s | CPU s (server+client) | MiB sent+recv | peak RSS MiB (server+client) | private = fixed | top-1 = float |" | tee -a "$out/table.md"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" | tee -a "$out/table.md"
 for n in "${names[@]}"; do
   m=$dir/$n.onnx
   if ! $bin/pi-opt check "$m" >"$out/$n.check.txt" 2>&1; then
@@ -45,7 +49,9 @@ for n in "${names[@]}"; do
     continue
   fi
   cal=$dir/$n.cal.onnx
-  if ! $bin/pi-opt calibrate "$m" --data "$dir/$n.input.npy" -o "$cal" --json >"$out/$n.cal.json" 2>"$out/$n.cal.err"; then
+  if [ -n "${PI_ZOO_REUSE_CAL:-}" ] && [ -s "$cal" ] && [ -s "$out/$n.cal.json" ]; then
+    :
+  elif ! $bin/pi-opt calibrate "$m" --data "$dir/$n.input.npy" -o "$cal" --json >"$out/$n.cal.json" 2>"$out/$n.cal.err"; then
     echo "| $n | yes | calibration failed: $(tail -1 "$out/$n.cal.err" | cut -c1-160) | | | | | | | | | |" | tee -a "$out/table.md"
     continue
   fi
@@ -56,8 +62,9 @@ for n in "${names[@]}"; do
   cmps=$(jq -r '.comparisons // 0' "$out/$n.count.json")
   macs=$(jq -r .macs "$out/$n.count.json")
   est=$(jq -r '.cost.total_seconds | . * 100 | round / 100' "$out/$n.count.json")
+  est_cpu=$(jq -r '(.plan.cpu_seconds // 0) | . * 100 | round / 100' "$out/$n.count.json")
   if [ -n "${PI_ZOO_SKIP_PRIVATE:-}" ]; then
-    echo "| $n | yes | $fmt | $relus | $cmps | $macs | $est | skipped | | | | |" | tee -a "$out/table.md"
+    echo "| $n | yes | $fmt | $relus | $cmps | $macs | $est | skipped | $est_cpu | | | | | |" | tee -a "$out/table.md"
     continue
   fi
   sample=$dir/$n.sample.npy
@@ -67,7 +74,7 @@ for n in "${names[@]}"; do
   port=$((port + 1))
   # shellcheck disable=SC2086
   ${PI_ZOO_NICE:-} /usr/bin/time -f "%M %U %S" -o "$out/$n.server.rss" $bin/pi-server --model "$cal" --listen 127.0.0.1:$port --sessions 1 \
-    --insecure-plaintext --relu-protocol "${PI_ZOO_RELU:-gc}" 2>"$log" &
+    --insecure-plaintext --relu-protocol "${PI_ZOO_RELU:-gc}" ${PI_ZOO_SERVER_ARGS:-} 2>"$log" &
   server=$!
   for _ in $(seq 1 3000); do
     grep -q "listening" "$log" && break
@@ -78,28 +85,35 @@ for n in "${names[@]}"; do
     sleep 0.1
   done
   if ! grep -q "listening" "$log"; then
-    echo "| $n | yes | $fmt | $relus | $cmps | $macs | $est | server failed: $(tail -1 "$log" | cut -c1-120) | | | | |" | tee -a "$out/table.md"
+    echo "| $n | yes | $fmt | $relus | $cmps | $macs | $est | server failed: $(tail -1 "$log" | cut -c1-120) | $est_cpu | | | | | |" | tee -a "$out/table.md"
     kill $server 2>/dev/null
     continue
   fi
+  # The server's CPU ticks so far (loading and preparing the model), to leave out of its figure.
+  spid=$(pgrep -P $server -x pi-server)
+  ticks0=$(awk '{print $14 + $15}' "/proc/${spid:-0}/stat" 2>/dev/null || echo 0)
   # shellcheck disable=SC2086
   ${PI_ZOO_NICE:-} /usr/bin/time -f "%M %U %S" -o "$out/$n.client.rss" $bin/pi-client --connect 127.0.0.1:$port --insecure-plaintext --input "$sample" \
-    --report "$out/$n.report.json" --quiet >"$out/$n.client.txt" 2>&1
+    --report "$out/$n.report.json" --quiet ${PI_ZOO_CLIENT_ARGS:-} >"$out/$n.client.txt" 2>&1
   rc=$?
   wait $server
   if [ $rc -ne 0 ]; then
     kill $server 2>/dev/null
-    echo "| $n | yes | $fmt | $relus | $cmps | $macs | $est | client failed: $(tail -1 "$out/$n.client.txt" | cut -c1-120) | | | | |" | tee -a "$out/table.md"
+    echo "| $n | yes | $fmt | $relus | $cmps | $macs | $est | client failed: $(tail -1 "$out/$n.client.txt" | cut -c1-120) | $est_cpu | | | | | |" | tee -a "$out/table.md"
     continue
   fi
   r=$out/$n.report.json
   secs=$(jq -r '.total_seconds | . * 100 | round / 100' "$r")
   mib=$(jq -r '(.offline.bytes_sent + .offline.bytes_received + .online.bytes_sent + .online.bytes_received) / 1048576 | round' "$r")
   rss="$(( $(tail -1 "$out/$n.server.rss" | cut -d' ' -f1) / 1024 ))+$(( $(tail -1 "$out/$n.client.rss" | cut -d' ' -f1) / 1024 ))"
+  tck=$(getconf CLK_TCK)
+  cpu=$(tail -1 "$out/$n.server.rss" | awk -v t0="$ticks0" -v hz="$tck" '{printf "%.2f", $2 + $3 - t0 / hz}')
+  ccpu=$(tail -1 "$out/$n.client.rss" | awk '{printf "%.2f", $2 + $3}')
+  echo "{\"server_cpu_seconds\": $cpu, \"client_cpu_seconds\": $ccpu}" >"$out/$n.cpu.json"
   uptime >>"$out/$n.load.txt"
   diff=$(jq -s '[.[0].logits, .[1].logits] | transpose | map(.[0] - .[1] | fabs) | max' "$r" "$out/$n.fixed.json")
   scale=$(jq '[.logits[] | fabs] | max' "$out/$n.fixed.json")
   same=$(jq -rn --argjson d "$diff" --argjson s "$scale" 'if $d == 0 then "bit-exact" elif $d <= 0.02 * $s then "within 2% (local truncation)" else "NO (max diff \($d))" end')
   top=$(jq -rs 'if .[0].prediction == .[1].prediction then "yes" else "NO" end' "$r" "$out/$n.float.json")
-  echo "| $n | yes | $fmt | $relus | $cmps | $macs | $est | $secs | $mib | $rss | $same | $top |" | tee -a "$out/table.md"
+  echo "| $n | yes | $fmt | $relus | $cmps | $macs | $est | $secs | $est_cpu | $cpu+$ccpu | $mib | $rss | $same | $top |" | tee -a "$out/table.md"
 done

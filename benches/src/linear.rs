@@ -8,8 +8,13 @@
 //!   pi-bench linear --fc IN,OUT [--check]
 //! Options: --threads N (rayon pool size), --ring-bits K (default 52), --flood-bits S,
 //! --pack-bits L (0..=3, reply packing depth; default: the deepest 128-bit security allows),
-//! --link-mbps M (link speed the block planner weighs compute against; default 100).
-//! Prints one JSON line: {"he_seconds", "bytes_client_to_server", "bytes_server_to_client", "layers": [...]}.
+//! --link-mbps M (link speed the block planner weighs compute against; default 100),
+//! --reference-costs (plan with the development machine's HE operation costs instead of
+//! measuring this host's first, as a server here would).
+//! Prints one JSON line: {"he_seconds", "bytes_client_to_server", "bytes_server_to_client",
+//! "op_costs", "layers": [...]}; each layer has its measured wall and CPU seconds (both parties,
+//! this process) next to the estimate `pi-opt count` makes for it ("est_seconds",
+//! "est_cpu_seconds": its block plan at the measured operation costs).
 
 use std::time::Instant;
 
@@ -97,6 +102,7 @@ pub fn main(args: &[String]) -> Result<()> {
     let mut pack_bits = None;
     let mut link_mbps = pi_he::DEFAULT_LINK_MBPS;
     let mut check = false;
+    let mut reference_costs = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || {
@@ -115,6 +121,7 @@ pub fn main(args: &[String]) -> Result<()> {
             "--pack-bits" => pack_bits = Some(val()?.parse::<u32>()?),
             "--link-mbps" => link_mbps = val()?.parse()?,
             "--check" => check = true,
+            "--reference-costs" => reference_costs = true,
             "-h" | "--help" => {
                 println!(
                     "{}",
@@ -195,6 +202,14 @@ pub fn main(args: &[String]) -> Result<()> {
         None => HeParams::for_ring_with(ring_bits, flood, pi_he::DEFAULT_WEIGHT_L1_BITS)?,
     }
     .with_link_mbps(link_mbps)?;
+    let ops = if reference_costs {
+        pi_he::HeOpCosts::default()
+    } else {
+        pi_he::measure_op_costs(&params)?
+    };
+    let params = params.with_op_costs(ops)?;
+    let host = protocol::cost::HostModel::default();
+    let threads = rayon::current_num_threads();
     let t_prep = Instant::now();
     let prepared: Vec<PreparedLayer> = layers
         .iter()
@@ -232,9 +247,19 @@ pub fn main(args: &[String]) -> Result<()> {
         let mut shares = Vec::new();
         for (l, x) in layers.iter().zip(&inputs) {
             let before = cch.counters();
+            let cpu0 = protocol::cost::process_cpu_seconds();
             let t = Instant::now();
             let c = client_linear(&mut cch, &client, &l.shape, x)?;
             let secs = t.elapsed().as_secs_f64();
+            let cpu = cpu0
+                .zip(protocol::cost::process_cpu_seconds())
+                .map(|(a, b)| b - a);
+            let p = &prepared[rows.len()];
+            let plan = pi_he::plan_cost(params, &l.shape)?;
+            let uncached = p.kernels() - p.cached_kernels();
+            let wire = (plan.bytes_up + plan.bytes_down) as f64 * host.wire_ns_per_byte;
+            let est = (plan.wall_ns(&ops, uncached, threads) + wire) * 1e-9;
+            let est_cpu = (plan.cpu_ns(&ops, uncached) + wire) * 1e-9;
             let d = cch.counters().since(before);
             let (cin, cout) = prepared[rows.len()].ciphertexts();
             let (_, _, pack) = pi_he::plan_summary(params, &l.shape)?;
@@ -242,6 +267,9 @@ pub fn main(args: &[String]) -> Result<()> {
                 "name": l.name, "shape": format!("{:?}", l.shape), "macs": l.shape.macs(), "seconds": secs,
                 "bytes": d.total(), "bytes_client_to_server": d.sent, "bytes_server_to_client": d.received,
                 "cts_in": cin, "cts_out": cout, "pack": pack,
+                "cpu_seconds": cpu, "est_seconds": est, "est_cpu_seconds": est_cpu,
+                "products": plan.products, "key_switches": plan.key_switches, "units": plan.units,
+                "uncached_kernels": uncached,
             }));
             shares.push(c);
         }
@@ -272,6 +300,7 @@ pub fn main(args: &[String]) -> Result<()> {
         "setup_bytes": setup_bytes, "macs": layers.iter().map(|l| l.shape.macs()).sum::<u64>(),
         "layer_bytes": rows.iter().map(|r| r["bytes"].as_u64().unwrap_or(0)).sum::<u64>(),
         "pack_bits": params.pack_bits(), "link_mbps": params.link_mbps(), "kernels": pi_he::kernel_path(),
+        "op_costs": ops,
         "correct": correct, "layers": rows,
     });
     println!("{out}");

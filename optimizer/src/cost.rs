@@ -1,16 +1,16 @@
 //! Estimated private-inference cost of a network.
 //!
 //! * [`Timing`] (the default): the protocol's own counts ([`protocol::cost::CostProfile`]): every
-//!   linear layer's HE cost as the HE block planner plans it for that shape, every garbled
-//!   circuit's AND gates and OTs (ReLUs, max-pool comparisons, caps), and the online evaluation of
-//!   the linear layers in the clear, priced with constants measured end to end with `pi-server` and
-//!   `pi-client` over loopback on the 2-core development machine (`scripts/zoo-table.sh`).
+//!   linear layer's HE block plan for that shape (ciphertexts, products, key switches, replies,
+//!   uncached kernels), every garbled circuit's AND gates (ReLUs, max-pool comparisons, caps), the
+//!   online evaluation of the linear layers in the clear, priced with the figures measured on this
+//!   host ([`protocol::cost::HostModel`]: the same HE operation costs the HE planner weighs).
 //! * [`CostModel`] (flat, `--us-per-relu` / `--ns-per-mac`): ReLUs × per-ReLU cost plus MACs ×
 //!   per-MAC cost, for quick what-ifs on architectures that are never built.
 
 use models::fixed::FixedConfig;
 use models::Model;
-use protocol::cost::CostProfile;
+use protocol::cost::{CostProfile, Estimate, HostModel};
 use protocol::Program;
 use serde::Serialize;
 
@@ -69,57 +69,46 @@ impl CostModel {
     }
 }
 
-/// Constants that turn the protocol's counts into seconds (measured; see the module docs).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+/// How a planned estimate is priced: the host's measured figures, the server's kernel cache and
+/// the client's memory budget for garbled material (both as the binaries default to on this host
+/// unless set).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Timing {
-    /// Seconds of wall time per second of the HE planner's one-core compute estimate (both
-    /// parties, both cores, this machine).
-    pub he_scale: f64,
-    /// Fixed per-session cost: HE key setup, base OT (seconds).
-    pub session_seconds: f64,
-    /// Garbling + evaluating + moving one AND gate's table (ns, wall).
-    pub ns_per_and: f64,
-    /// One OT-extended client input bit (ns, wall).
-    pub ns_per_ot: f64,
-    /// One server input label online (ns, wall).
-    pub ns_per_label: f64,
-    /// Online evaluation of the linear layers on the server's share in the clear (ns per MAC).
-    pub ns_per_clear_mac: f64,
+    /// The host's measured costs (`protocol::cost::measure_host_model`, cached by `pi-opt`).
+    pub host: HostModel,
+    /// Bytes of NTT-form kernels the server caches across sessions (`pi-server --kernel-cache-mib`).
+    pub kernel_cache_bytes: usize,
+    /// Bytes of garbled material the client keeps in memory (`pi-client --gc-memory-mib`).
+    pub gc_memory_bytes: u64,
 }
 
 impl Default for Timing {
+    /// The development machine's figures and this host's default budgets (tests, library use).
     fn default() -> Self {
-        // Fitted (minimax relative error) to one batch of 23 models run with pi-server/pi-client
-        // on the shared 2-core machine (load 2–10): 16 torchvision classifiers at 64×64 and 7
-        // CIFAR models (ResNet-18/32/56, VGG-16, three HRNs), `PI_ZOO_NICE="nice -n -20"
-        // scripts/zoo-table.sh`: 15 of 23 within ±25%, all within ±45%. The machine's load moves
-        // single runs by up to 2×, and HE measures 0.3–0.9× the planner's one-core constants
-        // (wide 3×3 convolutions ≈ 0.3×, depthwise and fully connected layers ≈ 0.9×).
-        Timing {
-            he_scale: 0.4,
-            session_seconds: 0.0,
-            ns_per_and: 45.0,
-            ns_per_ot: 0.0,
-            ns_per_label: 250.0,
-            ns_per_clear_mac: 1.0,
-        }
+        Timing::for_host(HostModel::default())
     }
 }
 
 /// The planned estimate with its parts.
 #[derive(Clone, Debug, Serialize)]
 pub struct PlannedCost {
-    /// HE seconds (planner compute × scale + session setup).
+    /// HE seconds (key setup and every layer's exchange, wall).
     pub he_seconds: f64,
-    /// Garbled-circuit seconds (AND gates, OTs, online labels).
+    /// Garbled-circuit seconds (OT, garbling, transfer, evaluation, online labels, wall).
     pub gc_seconds: f64,
     /// Online linear layers in the clear.
     pub online_linear_seconds: f64,
-    /// The sum.
+    /// Garbled material through the client's temporary file.
+    pub spill_seconds: f64,
+    /// The sum (wall seconds, both parties on this host).
     pub total_seconds: f64,
+    /// CPU seconds of both parties.
+    pub cpu_seconds: f64,
+    /// The estimate with its per-layer times.
+    pub estimate: Estimate,
     /// The counts it was priced from.
     pub profile: CostProfile,
-    /// The constants used.
+    /// The figures used.
     pub timing: Timing,
 }
 
@@ -136,7 +125,7 @@ impl PlannedCost {
             } else {
                 he / p.macs as f64 * 1e9
             },
-            gc_seconds: self.gc_seconds,
+            gc_seconds: self.gc_seconds + self.spill_seconds,
             he_seconds: he,
             total_seconds: self.total_seconds,
         }
@@ -144,41 +133,50 @@ impl PlannedCost {
 }
 
 impl Timing {
-    /// Prices a cost profile.
-    pub fn estimate(&self, profile: CostProfile) -> PlannedCost {
-        let he = profile.he_compute_ns() * 1e-9 * self.he_scale + self.session_seconds;
-        let gc = (profile.and_gates as f64 * self.ns_per_and
-            + profile.client_input_bits as f64 * self.ns_per_ot
-            + profile.server_input_bits as f64 * self.ns_per_label)
-            * 1e-9;
-        let online = profile.macs as f64 * self.ns_per_clear_mac * 1e-9;
-        PlannedCost {
-            he_seconds: he,
-            gc_seconds: gc,
-            online_linear_seconds: online,
-            total_seconds: he + gc + online,
-            profile,
-            timing: *self,
+    /// `host`'s figures with the binaries' default budgets on this host.
+    pub fn for_host(host: HostModel) -> Self {
+        Timing {
+            host,
+            kernel_cache_bytes: protocol::default_kernel_cache_bytes(),
+            gc_memory_bytes: protocol::default_gc_spill().memory_bytes,
         }
     }
 
-    /// Compiles `model` as the protocol would (format `config`) and prices one inference.
+    /// Prices a cost profile.
+    pub fn estimate(&self, profile: CostProfile) -> PlannedCost {
+        let e = self.host.estimate(&profile, self.gc_memory_bytes);
+        PlannedCost {
+            he_seconds: e.he_seconds,
+            gc_seconds: e.gc_seconds,
+            online_linear_seconds: e.online_linear_seconds,
+            spill_seconds: e.spill_seconds,
+            total_seconds: e.total_seconds,
+            cpu_seconds: e.cpu_seconds,
+            estimate: e,
+            profile,
+            timing: self.clone(),
+        }
+    }
+
+    /// Compiles `model` as the protocol would (format `config`, planned with this host's HE
+    /// operation costs as a server here announces them) and prices one inference.
     pub fn estimate_model(
         &self,
         model: &Model,
         config: &FixedConfig,
     ) -> Result<PlannedCost, OptError> {
         let program = Program::for_client(model.clone(), *config)
+            .and_then(|p| p.with_he_costs(self.host.he))
             .map_err(|e| OptError::Invalid(format!("compiling {}: {e}", model.name)))?;
         let profile = program
-            .cost_profile()
+            .cost_profile(self.kernel_cache_bytes)
             .map_err(|e| OptError::Invalid(format!("planning {}: {e}", model.name)))?;
         Ok(self.estimate(profile))
     }
 }
 
 /// How reports price a network: flat constants, or the protocol's plan with measured timing.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Pricing {
     /// ReLUs × µs + MACs × ns.
     Flat(CostModel),
@@ -207,11 +205,7 @@ impl Pricing {
         match self {
             Pricing::Flat(c) => c.us_per_relu,
             Pricing::Planned(t) => {
-                let s = protocol::cost::default_relu();
-                (s.and_gates() as f64 * t.ns_per_and
-                    + s.client_input_bits() as f64 * t.ns_per_ot
-                    + s.server_input_bits() as f64 * t.ns_per_label)
-                    * 1e-3
+                protocol::cost::default_relu().and_gates() as f64 * t.host.relu.gc_us_per_and
             }
         }
     }
@@ -223,11 +217,21 @@ impl Pricing {
                 "est. PI = ReLUs × {} µs + MACs × {} ns (flat constants: --us-per-relu / --ns-per-mac)",
                 c.us_per_relu, c.ns_per_mac
             ),
-            Pricing::Planned(t) => format!(
-                "est. PI = HE block planner's per-layer cost × {} + {} s setup + {} ns per AND gate,                  {} ns per OT, {} ns per label + {} ns per MAC online (measured; --us-per-relu /                  --ns-per-mac switch to flat constants)",
-                t.he_scale, t.session_seconds, t.ns_per_and, t.ns_per_ot, t.ns_per_label,
-                t.ns_per_clear_mac
-            ),
+            Pricing::Planned(t) => {
+                let h = &t.host;
+                format!(
+                    "est. PI = each layer's HE block plan at this host's operation costs (product {:.1} µs, \
+                     key switch {:.0} µs, input {:.0} µs, {} threads) + {:.0} ns per AND gate + {:.2} ns \
+                     per MAC online [{}; --host-costs, or --us-per-relu / --ns-per-mac for flat constants]",
+                    h.he.product_ns as f64 / 1e3,
+                    h.he.key_switch_ns as f64 / 1e3,
+                    (h.he.encrypt_ns + h.he.parse_ns) as f64 / 1e3,
+                    h.threads,
+                    h.relu.gc_us_per_and * 1e3,
+                    h.clear_ns_per_mac,
+                    h.source
+                )
+            }
         }
     }
 }

@@ -6,6 +6,7 @@
 //! * [`steps`] and [`algorithm2`]: culling, thinning, channel scaling, ReLU-reuse, Algorithm 2;
 //! * [`cryptonas`]: ReLU budgets, balancing, skip-ReLU pruning and shuffling;
 //! * [`cost`]: the estimated PI cost (the protocol's own plan priced with measured constants, or flat);
+//! * [`host`]: this host's measured figures for the estimate, cached;
 //! * [`construct`]: building a `models::Model` (seeded He-normal weights) from an architecture;
 //! * [`paper`]: the published numbers this crate reproduces.
 
@@ -16,6 +17,7 @@ pub mod cost;
 pub mod cryptonas;
 pub mod equalize;
 mod error;
+pub mod host;
 pub mod paper;
 pub mod report;
 pub mod steps;

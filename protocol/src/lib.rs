@@ -26,17 +26,27 @@ pub use nonlinear::{Link, ReluChoice, ReluCosts, ReluProtocol};
 pub use pi_he::kernel_path as he_kernel_path;
 /// This host's HE compute speed relative to the HE planner's reference machine (thousandths).
 pub use pi_he::measure_compute_milli as measure_he_compute_milli;
+pub use pi_he::HeOpCosts;
+
+/// Measures every HE operation on this host at the default parameters (≈ 0.3 s, one thread): the
+/// figures the HE block planner weighs (`ServeOptions::he_costs`).
+pub fn measure_he_op_costs() -> Result<HeOpCosts, ProtocolError> {
+    Ok(pi_he::measure_op_costs(&pi_he::HeParams::for_ring(52)?)?)
+}
+pub use pi_gc::SpillPolicy;
 /// Link speed (Mbit/s) the HE block planner assumes unless the server says otherwise.
 pub use pi_he::DEFAULT_LINK_MBPS as DEFAULT_HE_LINK_MBPS;
 pub use program::{LayerSpan, Program};
 pub use public_model::PublicModel;
 pub use report::{InferenceReport, OfflineReport, OnlineReport, ReluPhase};
+pub use session::client::default_gc_spill;
 pub use session::client::{
     infer, infer_on, preprocess, preprocess_on, run_client, run_client_on, BankedInference,
     BankedSetReport, ClientMaterial, ClientOptions, PreprocessReport, SessionReport,
 };
 pub use session::server::{
-    serve_channel, serve_channel_with, serve_connection, serve_connection_with, serve_session,
-    serve_session_with, Banking, ServeOptions, ServedModel, ServerMaterial, SessionSummary,
-    TicketLog, CLOSE_LINGER,
+    default_kernel_cache_bytes, host_memory_bytes, serve_channel, serve_channel_with,
+    serve_connection, serve_connection_with, serve_session, serve_session_with, Banking,
+    KernelCache, ServeOptions, ServedModel, ServerMaterial, SessionSummary, TicketLog,
+    CLOSE_LINGER,
 };

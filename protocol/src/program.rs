@@ -288,11 +288,11 @@ impl Program {
         Ok(self)
     }
 
-    /// The same program with the HE planner's compute costs scaled by `milli`/1000 (the serving
-    /// host's measured speed relative to the planner's reference machine).
-    pub fn with_he_compute_milli(mut self, milli: u32) -> Result<Self, ProtocolError> {
+    /// The same program with the HE planner weighing the serving host's measured operation
+    /// costs (`pi_he::measure_op_costs`).
+    pub fn with_he_costs(mut self, costs: pi_he::HeOpCosts) -> Result<Self, ProtocolError> {
         if let Some(p) = self.he_params.take() {
-            self.he_params = Some(p.with_compute_milli(milli)?);
+            self.he_params = Some(p.with_op_costs(costs)?);
         }
         Ok(self)
     }
@@ -456,12 +456,40 @@ impl Program {
     }
 
     /// Transforms every linear layer's quantised weights into HE plaintexts (server, once).
-    pub(crate) fn prepare_he_layers(&self) -> Result<Vec<PreparedLayer>, ProtocolError> {
+    /// Every linear layer's weights transformed for HE, their NTT-form kernels cached in layer
+    /// order while they fit in `cache_bytes` altogether (the rest is transformed in each session;
+    /// [`Program::kernel_cache_plan`] says which).
+    pub(crate) fn prepare_he_layers(
+        &self,
+        cache_bytes: usize,
+    ) -> Result<Vec<PreparedLayer>, ProtocolError> {
         let mut layers = Vec::with_capacity(self.linear_nodes.len());
+        let mut left = cache_bytes;
         for (_, shape, weight) in self.linear_layers() {
-            layers.push(pi_he::prepare_layer(self.he_params()?, shape, weight)?);
+            let layer = pi_he::prepare_layer_with_cache(self.he_params()?, shape, weight, left)?;
+            left -= layer.cached_bytes();
+            layers.push(layer);
         }
         Ok(layers)
+    }
+
+    /// How many kernels of each linear layer [`Program::prepare_he_layers`] caches under
+    /// `cache_bytes`: (kernels, cached) per layer, in order.
+    pub fn kernel_cache_plan(
+        &self,
+        cache_bytes: usize,
+    ) -> Result<Vec<(usize, usize)>, ProtocolError> {
+        let params = self.he_params()?;
+        let kb = pi_he::kernel_bytes(params);
+        let mut left = cache_bytes;
+        self.linear_layers()
+            .map(|(_, shape, _)| {
+                let kernels = pi_he::plan_cost(params, shape)?.kernel_transforms;
+                let cached = kernels.min(left / kb);
+                left -= cached * kb;
+                Ok((kernels, cached))
+            })
+            .collect()
     }
 }
 

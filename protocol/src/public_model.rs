@@ -17,9 +17,9 @@ pub struct PublicModel {
     pub config: FixedConfig,
     /// Link bandwidth (Mbit/s) the HE planner and the ReLU choice assume.
     pub link_mbps: u32,
-    /// The server host's HE compute speed relative to the planner's reference, in thousandths
-    /// (the planner weighs compute against traffic with it; both sides must plan alike).
-    pub he_compute_milli: u32,
+    /// What each HE operation costs on the server's host (the planner weighs compute against
+    /// traffic with them; both sides must plan alike).
+    pub he_costs: pi_he::HeOpCosts,
     /// Protocol of each ReLU layer, in step order.
     pub relu_protocols: Vec<ReluProtocol>,
     pub logit_bound: f32,
@@ -51,7 +51,7 @@ impl PublicModel {
             model,
             config,
             link_mbps: pi_he::DEFAULT_LINK_MBPS,
-            he_compute_milli: 1000,
+            he_costs: pi_he::HeOpCosts::default(),
             relu_protocols: Vec::new(),
             logit_bound: crate::plausible::default_logit_bound(&config),
         }

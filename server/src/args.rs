@@ -125,6 +125,11 @@ pub struct Args {
     /// `pi-server/host-costs-v1.json`.
     #[arg(long, value_name = "FILE.json")]
     pub host_costs: Option<PathBuf>,
+    /// MiB of NTT-form weight kernels kept across sessions, all layers together; kernels beyond
+    /// it are transformed again in every session (a few seconds per session for a model the
+    /// size of ResNet-50). Default: a quarter of the host's memory.
+    #[arg(long, value_name = "MIB")]
+    pub kernel_cache_mib: Option<u64>,
     /// Serve this many sessions (connections that sent a hello), then exit (for scripts and
     /// tests; default: forever).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -167,6 +172,14 @@ impl Args {
             mbps: self.link_mbps,
             rtt_ms: self.link_rtt_ms.max(0.0),
         }
+    }
+
+    /// Bytes of NTT-form kernels to keep across sessions.
+    pub fn kernel_cache_bytes(&self) -> usize {
+        self.kernel_cache_mib
+            .map_or_else(protocol::default_kernel_cache_bytes, |m| {
+                usize::try_from(m.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
+            })
     }
 
     /// The ReLU protocol choice.

@@ -18,6 +18,9 @@ pub struct HostCosts {
     pub relu: ReluCosts,
     /// HE compute time relative to the planner's reference machine, thousandths.
     pub he_compute_milli: u32,
+    /// Every HE operation's cost (what the HE block planner weighs; announced to clients).
+    #[serde(default)]
+    pub he_ops: Option<protocol::HeOpCosts>,
 }
 
 /// The CPU this process runs on, as the kernel names it (or the architecture), and the HE kernels.
@@ -49,7 +52,8 @@ fn read(path: &Path, host: &str) -> Option<HostCosts> {
     let sane = [r.gc_us_per_and, r.ot_us_per_cot, r.ot_session_us]
         .iter()
         .all(|v| v.is_finite() && *v >= 0.0)
-        && (10..=100_000).contains(&c.he_compute_milli);
+        && (10..=100_000).contains(&c.he_compute_milli)
+        && c.he_ops.is_some_and(|o| o.is_sane());
     (c.host == host && sane).then_some(c)
 }
 
@@ -58,6 +62,7 @@ fn measure(host: &str) -> Result<HostCosts, protocol::ProtocolError> {
         host: host.to_string(),
         relu: protocol::nonlinear::measure_relu_costs(host)?,
         he_compute_milli: protocol::measure_he_compute_milli()?,
+        he_ops: Some(protocol::measure_he_op_costs()?),
     })
 }
 
@@ -105,6 +110,7 @@ pub fn load_or_measure(path: Option<&Path>) -> HostCosts {
                 host,
                 relu: ReluCosts::default(),
                 he_compute_milli: 1000,
+                he_ops: None,
             }
         }
     }

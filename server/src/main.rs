@@ -104,7 +104,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         link: args.link(),
         relu: args.relu_choice(),
         costs: host.relu,
-        he_compute_milli: host.he_compute_milli,
+        he_costs: host.he_ops.unwrap_or_default(),
+        kernel_cache_bytes: args.kernel_cache_bytes(),
     };
     let started = std::time::Instant::now();
     let mut served =
@@ -124,6 +125,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let limits = args.limits();
     let budget = served.budget();
     let protocols: Vec<&str> = served.relu_protocols().iter().map(|p| p.name()).collect();
+    let cache = served.kernel_cache();
     info!(
         model = %served.name(),
         fixed_point = %fixed.to_metadata(),
@@ -139,6 +141,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         offline_deadline_s = limits.phase_time(&budget.offline).as_secs(),
         online_deadline_s = limits.phase_time(&budget.online).as_secs(),
         he_kernels = protocol::he_kernel_path(),
+        kernels = cache.kernels,
+        kernels_cached = cache.cached,
+        kernel_cache_mib = cache.bytes >> 20,
         "model ready"
     );
     let banking = Arc::new(args.bank.banking()?);

@@ -45,6 +45,7 @@ pub fn exec(args: &InferArgs) -> anyhow::Result<()> {
         batch: 1,
         connect: args.connect.options()?,
         session_timeout: args.connect.session_timeout(),
+        ..ClientOptions::default()
     };
     let result = protocol::infer(
         &args.connect.connect,

@@ -44,6 +44,7 @@ pub fn exec(args: &PreprocessArgs) -> anyhow::Result<()> {
         batch: args.count,
         connect: args.connect.options()?,
         session_timeout: args.connect.session_timeout(),
+        ..ClientOptions::default()
     };
     let result = protocol::preprocess(
         &args.connect.connect,

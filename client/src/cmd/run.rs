@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use protocol::ClientOptions;
+use protocol::{ClientOptions, SpillPolicy};
 
 use crate::connect::ConnectArgs;
 use crate::input::InputArgs;
@@ -28,6 +28,15 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// MiB of garbled circuits (tables and input labels, ~4–7 KB per ReLU) kept in memory
+    /// between the offline and the online phase; the rest waits in a temporary file. Default: an
+    /// eighth of this host's memory.
+    #[arg(long, value_name = "MIB")]
+    pub gc_memory_mib: Option<u64>,
+    /// Directory of that temporary file (default: $TMPDIR or /tmp); it has no name on disk and
+    /// is gone when the session ends.
+    #[arg(long, value_name = "DIR")]
+    pub spill_dir: Option<PathBuf>,
 }
 
 /// Runs the session and prints (and optionally writes) its report.
@@ -44,6 +53,14 @@ pub fn exec(args: &RunArgs) -> anyhow::Result<()> {
         batch: args.batch,
         connect,
         session_timeout: args.connect.session_timeout(),
+        gc_spill: SpillPolicy {
+            memory_bytes: args
+                .gc_memory_mib
+                .map_or(protocol::default_gc_spill().memory_bytes, |m| {
+                    m.saturating_mul(1 << 20)
+                }),
+            dir: args.spill_dir.clone(),
+        },
     };
     let report = protocol::run_client(&args.connect.connect, shape, &image, &options, &progress)
         .with_context(|| format!("private inference against {}", args.connect.connect))?;

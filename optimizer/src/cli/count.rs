@@ -42,7 +42,7 @@ pub fn run(a: CountArgs) -> Result<()> {
     let model = &imported.model;
     let c = models::count::count(model)?;
     let pricing = a.cost.pricing()?;
-    let (cost, plan) = match pricing {
+    let (cost, plan) = match &pricing {
         Pricing::Flat(f) => (f.estimate(c.relus, c.macs), None),
         Pricing::Planned(t) => {
             let p = t.estimate_model(model, &config)?;
@@ -110,16 +110,20 @@ pub fn run(a: CountArgs) -> Result<()> {
     );
     match &plan {
         Some(p) => println!(
-            "est. PI {:.2} s = HE {:.2} s ({} layers, {:.1} MB) + GC {:.2} s ({} circuits, {:.1}M AND gates) + online linear {:.2} s  [{}]",
+            "est. PI {:.2} s = HE {:.2} s ({} layers, {:.1} MB, {} kernels transformed per session) + GC {:.2} s ({} circuits, {:.1}M AND gates) + online linear {:.2} s + spill {:.2} s; {:.1} CPU s  [{}; {}]",
             p.total_seconds,
             p.he_seconds,
             p.profile.he_layers.len(),
             p.profile.he_bytes() as f64 / 1e6,
+            p.profile.uncached_kernels(),
             p.gc_seconds,
             p.profile.circuits,
             p.profile.and_gates as f64 / 1e6,
             p.online_linear_seconds,
-            config.to_metadata()
+            p.spill_seconds,
+            p.cpu_seconds,
+            config.to_metadata(),
+            p.timing.host.source
         ),
         None => println!(
             "est. PI {:.2} s = GC {:.2} s ({} µs/ReLU) + HE {:.2} s ({} ns/MAC)",

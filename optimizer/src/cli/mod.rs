@@ -31,9 +31,9 @@ pub fn load_samples(path: &Path, shape: [usize; 3], limit: usize) -> Result<Vec<
 }
 
 /// How the estimated PI cost is priced: by default the protocol's own plan (the HE block
-/// planner's cost of every layer, the AND gates and OTs of every circuit) with constants measured
-/// end to end on a 2-core machine; with either flag, flat constants per ReLU and per MAC.
-#[derive(Args, Clone, Copy)]
+/// planner's plan of every layer, the AND gates of every circuit) priced with this host's
+/// measured figures (cached); with `--us-per-relu` or `--ns-per-mac`, flat constants.
+#[derive(Args, Clone)]
 pub struct CostArgs {
     /// Flat garbled-circuit cost per ReLU in microseconds (switches to the flat model; default
     /// there 16).
@@ -43,13 +43,39 @@ pub struct CostArgs {
     /// default there 20).
     #[arg(long, value_name = "NS")]
     ns_per_mac: Option<f64>,
+    /// This host's measured figures (HE operation costs, garbled-circuit cost per AND gate,
+    /// ...): read from this file when it was written on this host, else measured (≈ 2 s) and
+    /// written there. Default: $XDG_CACHE_HOME or ~/.cache, `pi-opt/host-model-v1.json`.
+    #[arg(long, value_name = "FILE.json")]
+    host_costs: Option<std::path::PathBuf>,
+    /// Measure this host's figures again (on an idle machine) instead of reading the cache.
+    #[arg(long)]
+    remeasure: bool,
+    /// The server's kernel cache in MiB (`pi-server --kernel-cache-mib`; default as there: a
+    /// quarter of this host's memory): kernels beyond it cost a transform in every session.
+    #[arg(long, value_name = "MIB")]
+    kernel_cache_mib: Option<u64>,
+    /// The client's memory for garbled material in MiB (`pi-client --gc-memory-mib`; default as
+    /// there: an eighth of this host's memory): the rest goes through a temporary file.
+    #[arg(long, value_name = "MIB")]
+    gc_memory_mib: Option<u64>,
 }
 
 impl CostArgs {
     /// The pricing the flags select.
     pub fn pricing(&self) -> Result<Pricing> {
         if self.us_per_relu.is_none() && self.ns_per_mac.is_none() {
-            return Ok(Pricing::Planned(Timing::default()));
+            let host =
+                optimizer::host::load_or_measure(self.host_costs.as_deref(), self.remeasure)?;
+            let mut t = Timing::for_host(host);
+            if let Some(m) = self.kernel_cache_mib {
+                t.kernel_cache_bytes =
+                    usize::try_from(m.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+            }
+            if let Some(m) = self.gc_memory_mib {
+                t.gc_memory_bytes = m.saturating_mul(1 << 20);
+            }
+            return Ok(Pricing::Planned(t));
         }
         let c = CostModel {
             us_per_relu: self.us_per_relu.unwrap_or(DEFAULT_US_PER_RELU),

@@ -19,11 +19,13 @@ pub mod garble;
 pub mod max;
 pub mod relu;
 pub mod spec;
+pub mod spill;
 
 pub use error::GcError;
 pub use max::{max_circuit, max_reference, MaxParams};
 pub use relu::{relu_circuit, relu_reference, ReluParams};
 pub use spec::CircuitSpec;
+pub use spill::{SpillChunks, SpillPolicy};
 mod msg;
 
 /// Whether data-parallel loops should run inline on the calling thread: with a one-thread

@@ -69,6 +69,10 @@ impl ClientHe {
         &self.params
     }
 
+    pub(crate) fn sk(&self) -> &SecretKey {
+        &self.sk
+    }
+
     #[cfg(test)]
     pub(crate) fn pk_p0(&self) -> &[u64] {
         &self.pk.p0
@@ -136,6 +140,20 @@ pub(crate) fn input_block(
     m
 }
 
+/// The frame of one input ciphertext: the seed of its uniform half, then c0's residues.
+pub(crate) fn encrypt_frame(
+    params: &HeParams,
+    sk: &SecretKey,
+    m: &[u64],
+    seed_a: &[u8; 32],
+    seed_e: &[u8; 32],
+) -> Vec<u8> {
+    let c0 = bfv::encrypt_sym(params, sk, m, seed_a, &mut ChaCha20Rng::from_seed(*seed_e));
+    let mut f = seed_a.to_vec();
+    f.extend_from_slice(&pack_residues(params, &c0));
+    f
+}
+
 /// Client side of one layer: sends Enc(input share), returns L(input) − s mod 2^k (CHW order).
 pub fn client_linear<R: Read, W: Write>(
     ch: &mut pi_net::Channel<R, W>,
@@ -163,16 +181,7 @@ pub fn client_linear<R: Read, W: Write>(
         .zip(&blocks)
         .map(|((seed_a, seed_e), &(t, cb))| {
             let m = input_block(&canon, &plan, input, mask, t, cb);
-            let c0 = bfv::encrypt_sym(
-                params,
-                &he.sk,
-                &m,
-                seed_a,
-                &mut ChaCha20Rng::from_seed(*seed_e),
-            );
-            let mut f = seed_a.to_vec();
-            f.extend_from_slice(&pack_residues(params, &c0));
-            f
+            encrypt_frame(params, &he.sk, &m, seed_a, seed_e)
         })
         .collect();
     ch.send(&LayerRequest {
@@ -231,7 +240,7 @@ pub(crate) static MAX_NOISE: std::sync::atomic::AtomicU64 = std::sync::atomic::A
 
 /// Decrypts the revealed coefficients of one reply packed from d products:
 /// v = round((c0 + c1·s)/2^(b0−k−L)) mod 2^(k+L) = d·(L(mask) − s), and returns (v/d) mod 2^k.
-fn decrypt_reply(
+pub(crate) fn decrypt_reply(
     params: &HeParams,
     sk: &SecretKey,
     frame: &[u8],

@@ -17,6 +17,7 @@
 mod arith;
 mod bfv;
 mod client;
+mod costs;
 mod error;
 mod keyswitch;
 mod params;
@@ -29,6 +30,7 @@ mod tests;
 mod wire;
 
 pub use client::{client_linear, ClientHe};
+pub use costs::{measure_op_costs, HeOpCosts};
 pub use error::HeError;
 pub use params::{
     HeParams, CBD_ETA, DEFAULT_FLOOD_BITS, DEFAULT_LINK_MBPS, DEFAULT_PACK_BITS,
@@ -36,8 +38,8 @@ pub use params::{
 };
 pub use reference::plain_layer;
 pub use server::{
-    prepare_layer, prepare_layer_with_cache, server_linear, server_linear_seeded, server_masks,
-    setup_len, PreparedLayer, ServerHe, PREPARED_CACHE_BYTES,
+    kernel_bytes, prepare_layer, prepare_layer_with_cache, server_linear, server_linear_seeded,
+    server_masks, setup_len, PreparedLayer, ServerHe, PREPARED_CACHE_BYTES,
 };
 pub use shape::{LinearShape, PlanCost};
 
@@ -52,18 +54,12 @@ pub(crate) fn plan_for(params: &HeParams, canon: &Canon) -> Result<Plan, HeError
 }
 
 /// The cost of `shape`'s HE exchange under `params`, as the block planner counts it (what
-/// `pi-opt count` estimates from); compute in nanoseconds of the planner's reference machine
-/// (not scaled by the host's `compute_milli`).
+/// `pi-opt count` estimates from), its compute at `params`' operation costs with every kernel
+/// cached ([`PlanCost::cpu_ns`] and [`PlanCost::wall_ns`] price uncached ones).
 pub fn plan_cost(params: &HeParams, shape: &LinearShape) -> Result<PlanCost, HeError> {
     let canon = Canon::new(shape)?;
     let plan = plan_for(params, &canon)?;
-    let mut cost = plan.cost(&canon, &cost_model(params));
-    // Kernels beyond the cache are transformed again in every session (prepare_layer).
-    let cache_bytes = cost.kernel_transforms * params.n * params.num_primes() * 8;
-    if cache_bytes > server::PREPARED_CACHE_BYTES {
-        cost.compute_ns += cost.kernel_transforms as f64 * shape::KERNEL_TRANSFORM_NS;
-    }
-    Ok(cost)
+    Ok(plan.cost(&canon, &cost_model(params)))
 }
 
 /// The planner's exchange rate and wire sizes for `params`.
@@ -78,17 +74,18 @@ fn cost_model(params: &HeParams) -> CostModel {
         c1_bits: params.c1_bits as f64,
         c0_bits: params.c0_bits as f64,
         max_d: 1 << params.pack_bits,
-        // Compute ×s weighs against traffic exactly as a link s× faster does.
-        bytes_per_ns: params.link_mbps as f64 / 8000.0 * params.compute_milli as f64 / 1000.0,
+        bytes_per_ns: params.link_mbps as f64 / 8000.0,
+        ops: params.op_costs,
     }
 }
 
-/// Key generation (encryption and Galois keys) at the default parameters on the machine whose
-/// timings the planner's compute constants are (AMD EPYC, IFMA kernels), nanoseconds.
+/// Key generation (encryption and Galois keys) at the default parameters on the development
+/// machine (AMD EPYC, IFMA kernels), nanoseconds.
 const REFERENCE_KEYGEN_NS: f64 = 16_000_000.0;
 
-/// This host's HE compute time relative to the planner's reference machine, in thousandths:
-/// the fastest of six key generations at the default parameters (≈ 0.1–0.3 s).
+/// This host's HE speed relative to the development machine, in thousandths: the fastest of six
+/// key generations at the default parameters (≈ 0.1–0.3 s). A one-number summary for logs; the
+/// planner weighs each operation's measured cost ([`measure_op_costs`]).
 pub fn measure_compute_milli() -> Result<u32, HeError> {
     let params = HeParams::for_ring(52)?;
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(0x5049);

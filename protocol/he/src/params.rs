@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::arith::NttTable;
+use crate::costs::HeOpCosts;
 use crate::HeError;
 
 /// Ring degree N (SEAL's `DegreeType::D8192`).
@@ -37,9 +38,9 @@ pub struct HeParams {
     pub(crate) plain_bits: u32,
     /// Link speed (Mbit/s) the block planner optimises for.
     pub(crate) link_mbps: u32,
-    /// This host's HE compute time relative to the machine the planner's constants come from,
-    /// in thousandths (1000 = the same).
-    pub(crate) compute_milli: u32,
+    /// What each HE operation costs on the serving host (the planner weighs them against
+    /// traffic; both parties must plan with the same figures).
+    pub(crate) op_costs: HeOpCosts,
     pub(crate) n: usize,
     pub(crate) primes: Vec<u64>,
     pub(crate) ntt: Arc<Vec<NttTable>>,
@@ -270,7 +271,7 @@ impl HeParams {
             pack_bits,
             plain_bits,
             link_mbps: DEFAULT_LINK_MBPS,
-            compute_milli: 1000,
+            op_costs: HeOpCosts::default(),
             n,
             primes,
             ntt: Arc::new(ntt),
@@ -309,22 +310,22 @@ impl HeParams {
         self.link_mbps
     }
 
-    /// The same parameters with the planner's compute constants scaled by `milli`/1000 (the
-    /// host's measured HE speed relative to the reference machine, see [`crate::measure_compute_milli`]);
-    /// both parties must use the same value (it is part of the fingerprint).
-    pub fn with_compute_milli(mut self, milli: u32) -> Result<Self, HeError> {
-        if !(10..=100_000).contains(&milli) {
+    /// The same parameters with the planner weighing the operation costs `costs` (measured on
+    /// the serving host, [`crate::measure_op_costs`]); both parties must use the same figures (they
+    /// are part of the fingerprint).
+    pub fn with_op_costs(mut self, costs: HeOpCosts) -> Result<Self, HeError> {
+        if !costs.is_sane() {
             return Err(HeError::Params(format!(
-                "HE compute scale {milli}/1000 not in 10..=100000"
+                "HE operation costs out of range (1 ns .. 1 s each): {costs:?}"
             )));
         }
-        self.compute_milli = milli;
+        self.op_costs = costs;
         Ok(self)
     }
 
-    /// The planner's compute scale, in thousandths.
-    pub fn compute_milli(&self) -> u32 {
-        self.compute_milli
+    /// The operation costs the planner weighs.
+    pub fn op_costs(&self) -> &HeOpCosts {
+        &self.op_costs
     }
 
     /// Share ring exponent k (t = 2^k).
@@ -375,7 +376,7 @@ impl HeParams {
         h.u64(self.weight_l1_bits as u64);
         h.u64(self.pack_bits as u64);
         h.u64(self.link_mbps as u64);
-        h.u64(self.compute_milli as u64);
+        self.op_costs.fingerprint_into(&mut h);
         h.u64(self.n as u64);
         for &p in self.primes.iter().chain(self.ks_ntt.iter().map(|t| &t.p.q)) {
             h.u64(p);

@@ -19,7 +19,9 @@ use crate::wire::{
 };
 use crate::{plan_for, revealed, HeError, Revealed, SETUP_MAGIC};
 
-/// Largest NTT-form kernel cache kept per layer; bigger layers transform kernels on the fly.
+/// Largest NTT-form kernel cache [`prepare_layer`] keeps for one layer; kernels beyond it are
+/// transformed on the fly in every session. A server bounds all its layers together instead
+/// ([`prepare_layer_with_cache`] with what is left of its budget).
 pub const PREPARED_CACHE_BYTES: usize = 256 << 20;
 
 /// The server's view of one client: its validated public key and Galois keys.
@@ -107,6 +109,10 @@ impl ServerHe {
     pub(crate) fn pk_p0(&self) -> &[u64] {
         &self.pk.p0
     }
+
+    pub(crate) fn galois(&self) -> &[GaloisKey] {
+        &self.galois
+    }
 }
 
 /// Reads L·N bit-packed residues (prime-major) and checks each is below its prime.
@@ -166,8 +172,12 @@ pub struct PreparedLayer {
     /// Per tile geometry, kernel polynomial of block (mg, cb) as (coefficient, centred weight);
     /// None = structurally zero.
     sparse: Vec<Kernels<Vec<(u32, i64)>>>,
-    /// The same kernels in NTT form, when they fit `PREPARED_CACHE_BYTES`.
-    ntt: Option<Vec<Kernels<Arc<Vec<u64>>>>>,
+    /// The same kernels in NTT form, in block order as far as the layer's cache allowance went
+    /// (None = structurally zero or not cached: transformed on the fly from `sparse`).
+    ntt: Vec<Kernels<Arc<Vec<u64>>>>,
+    /// Kernels (non-zero blocks) in all, and how many of them are cached in NTT form.
+    kernels: usize,
+    cached: usize,
     l1_log2: f64,
 }
 
@@ -182,9 +192,24 @@ impl PreparedLayer {
         (self.plan.num_inputs(), self.plan.num_outputs())
     }
 
-    /// Whether the kernels are cached in NTT form.
+    /// Whether every kernel is cached in NTT form.
     pub fn is_cached(&self) -> bool {
-        self.ntt.is_some()
+        self.cached == self.kernels
+    }
+
+    /// Kernel plaintexts of the layer (non-zero blocks of every geometry).
+    pub fn kernels(&self) -> usize {
+        self.kernels
+    }
+
+    /// Kernels cached in NTT form; the others are transformed again in every session.
+    pub fn cached_kernels(&self) -> usize {
+        self.cached
+    }
+
+    /// Bytes of the NTT-form kernel cache.
+    pub fn cached_bytes(&self) -> usize {
+        self.cached * kernel_bytes(&self.params)
     }
 
     /// log2 of the largest kernel-group ℓ1 norm (what the noise budget must cover).
@@ -193,7 +218,12 @@ impl PreparedLayer {
     }
 }
 
-fn kernel_to_ntt(params: &HeParams, taps: &[(u32, i64)]) -> Vec<u64> {
+/// Bytes of one kernel plaintext in NTT form (N residues per chain prime).
+pub fn kernel_bytes(params: &HeParams) -> usize {
+    params.n * params.num_primes() * 8
+}
+
+pub(crate) fn kernel_to_ntt(params: &HeParams, taps: &[(u32, i64)]) -> Vec<u64> {
     let mut out = Vec::new();
     kernel_to_ntt_into(params, taps, &mut out);
     out
@@ -225,7 +255,8 @@ pub fn prepare_layer(
     prepare_layer_with_cache(params, shape, weights, PREPARED_CACHE_BYTES)
 }
 
-/// As `prepare_layer`, caching NTT-form kernels only if they take at most `max_cache_bytes`.
+/// As `prepare_layer`, caching NTT-form kernels (in block order) as long as they fit in
+/// `max_cache_bytes`; the others are transformed on the fly in every session.
 pub fn prepare_layer_with_cache(
     params: &HeParams,
     shape: &LinearShape,
@@ -297,26 +328,30 @@ pub fn prepare_layer_with_cache(
             budget_bits: params.weight_l1_bits,
         });
     }
-    let active: usize = sparse
+    let kernels: usize = sparse
         .iter()
         .map(|b| b.iter().filter(|s| s.is_some()).count())
         .sum();
-    let cache_bytes = active * params.n * params.num_primes() * 8;
-    let ntt = if cache_bytes <= max_cache_bytes {
-        Some(
-            sparse
+    let cached = kernels.min(max_cache_bytes / kernel_bytes(params));
+    let mut left = cached;
+    let ntt = sparse
+        .iter()
+        .map(|blocks| {
+            // The first `left` non-zero blocks of this geometry are cached.
+            let chosen: Vec<Option<&Vec<(u32, i64)>>> = blocks
                 .iter()
-                .map(|blocks| {
-                    blocks
-                        .par_iter()
-                        .map(|s| s.as_ref().map(|t| Arc::new(kernel_to_ntt(params, t))))
-                        .collect()
+                .map(|s| {
+                    let take = s.is_some() && left > 0;
+                    left -= take as usize;
+                    s.as_ref().filter(|_| take)
                 })
-                .collect(),
-        )
-    } else {
-        None
-    };
+                .collect();
+            chosen
+                .par_iter()
+                .map(|s| s.map(|t| Arc::new(kernel_to_ntt(params, t))))
+                .collect()
+        })
+        .collect();
     Ok(PreparedLayer {
         params: params.clone(),
         shape: shape.clone(),
@@ -324,6 +359,8 @@ pub fn prepare_layer_with_cache(
         plan,
         sparse,
         ntt,
+        kernels,
+        cached,
         l1_log2,
     })
 }
@@ -351,9 +388,20 @@ pub fn setup_len(params: &HeParams) -> usize {
     4 + 8 + 32 + pk_body + params.galois_elements().len() * (32 + key_body)
 }
 
-struct InputCt {
-    c0: Vec<u64>,
-    a: Vec<u64>,
+pub(crate) struct InputCt {
+    pub(crate) c0: Vec<u64>,
+    pub(crate) a: Vec<u64>,
+}
+
+/// One input frame (checked to be a whole ciphertext) in NTT form: c0 from the wire, a from its seed.
+pub(crate) fn parse_input(params: &HeParams, f: &[u8]) -> Result<InputCt, HeError> {
+    let mut seed = [0u8; 32];
+    seed.copy_from_slice(&f[..32]);
+    let c0 = read_residues(params, &f[32..])?;
+    Ok(InputCt {
+        c0,
+        a: sample::uniform_from_seed(params, &seed),
+    })
 }
 
 /// Server side of one layer: returns s (len = output elements); the client learns L(mask) − s.
@@ -447,15 +495,7 @@ pub fn server_linear_seeded<R: Read, W: Write, G: RngCore + CryptoRng>(
     }
     let inputs: Vec<InputCt> = frames
         .par_iter()
-        .map(|f| {
-            let mut seed = [0u8; 32];
-            seed.copy_from_slice(&f[..32]);
-            let c0 = read_residues(params, &f[32..])?;
-            Ok(InputCt {
-                c0,
-                a: sample::uniform_from_seed(params, &seed),
-            })
-        })
+        .map(|f| parse_input(params, f))
         .collect::<Result<_, HeError>>()?;
     drop(frames);
 
@@ -547,21 +587,16 @@ fn compute_unit(
         for cb in 0..cfg.n_cb {
             let block = mg * cfg.n_cb + cb;
             let cached;
-            let k: &[u64] = match &layer.ntt {
-                Some(cache) => match &cache[ci][block] {
-                    Some(k) => {
-                        cached = k.clone();
-                        &cached
-                    }
-                    None => continue,
-                },
-                None => match &layer.sparse[ci][block] {
-                    Some(taps) => {
-                        kernel_to_ntt_into(params, taps, &mut buf);
-                        &buf
-                    }
-                    None => continue,
-                },
+            let k: &[u64] = match (&layer.ntt[ci][block], &layer.sparse[ci][block]) {
+                (Some(k), _) => {
+                    cached = k.clone();
+                    &cached
+                }
+                (None, Some(taps)) => {
+                    kernel_to_ntt_into(params, taps, &mut buf);
+                    &buf
+                }
+                (None, None) => continue,
             };
             for (ti, &off) in offsets.iter().enumerate() {
                 let ct = &inputs[off + cb];
@@ -589,7 +624,7 @@ fn compute_unit(
 }
 
 /// Re-randomise a packed reply, subtract the masks, flood, switch to 2^b and serialise it.
-fn finish_reply(
+pub(crate) fn finish_reply(
     params: &HeParams,
     he: &ServerHe,
     packed: Option<NttCt>,

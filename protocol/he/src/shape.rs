@@ -17,6 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::costs::HeOpCosts;
 use crate::params::Fnv;
 use crate::HeError;
 
@@ -367,28 +368,77 @@ pub(crate) struct Plan {
 }
 
 /// The cost of one layer's HE exchange as its block plan sees it.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlanCost {
     /// Input ciphertexts (client → server).
     pub inputs: usize,
     /// Plaintext–ciphertext products (structurally zero blocks skipped).
     pub products: usize,
+    /// Accumulated products reduced (one per output group of every tile).
+    pub reduces: usize,
     /// Reply ciphertexts (server → client).
     pub replies: usize,
     /// Key switches of the packing trees.
     pub key_switches: usize,
     /// Output values revealed to the client.
     pub revealed: usize,
-    /// Kernel plaintexts transformed once at model load.
+    /// Kernel plaintexts (transformed once at model load when cached, else in every session).
     pub kernel_transforms: usize,
+    /// The server's independent work units (one per geometry and pack group, run in parallel).
+    pub units: usize,
     /// Bytes client → server.
     pub bytes_up: u64,
     /// Bytes server → client.
     pub bytes_down: u64,
-    /// Compute of both parties at one core, in nanoseconds, at the planner's measured constants
-    /// (encryption, products, finishing and decrypting replies, key switches; kernel transforms
-    /// only for layers whose kernels do not fit the cache, see `plan_cost`).
+    /// Compute of both parties at one core, in nanoseconds, at the parameters' operation costs,
+    /// every kernel cached ([`PlanCost::cpu_ns`]).
     pub compute_ns: f64,
+}
+
+impl PlanCost {
+    /// One-core compute of both parties (ns) at `ops`, with `uncached` kernels transformed in the
+    /// session.
+    pub fn cpu_ns(&self, ops: &HeOpCosts, uncached: usize) -> f64 {
+        let (client, parse, server) = self.parts(ops, uncached);
+        client.0 + client.1 + parse + server
+    }
+
+    /// Wall time (ns) of the exchange with `threads` threads on each side, both parties on one
+    /// host taking turns (client encryption, server parsing, the server's units, client
+    /// decryption; each spread over its independent pieces), without the transfer.
+    pub fn wall_ns(&self, ops: &HeOpCosts, uncached: usize, threads: usize) -> f64 {
+        let t = threads.max(1);
+        // w spread over `pieces` equal pieces on t threads.
+        let spread = |w: f64, pieces: usize| {
+            if pieces == 0 {
+                0.0
+            } else {
+                w * pieces.div_ceil(t) as f64 / pieces as f64
+            }
+        };
+        let (client, parse, server) = self.parts(ops, uncached);
+        spread(client.0, self.inputs)
+            + spread(parse, self.inputs)
+            + spread(server, self.units)
+            + spread(client.1, self.replies)
+    }
+
+    /// (client encryption, client decryption), server parsing, server units, all one-core ns.
+    fn parts(&self, ops: &HeOpCosts, uncached: usize) -> ((f64, f64), f64, f64) {
+        let f = |n: usize, c: u32| n as f64 * c as f64;
+        let encrypt = f(self.inputs, ops.encrypt_ns);
+        // Half of a revealed coefficient's work is the client's (CRT, decoding), half the server's.
+        let reveal = f(self.revealed, ops.reveal_ns) / 2.0;
+        let decrypt = f(self.replies, ops.decrypt_ns) + reveal;
+        let parse = f(self.inputs, ops.parse_ns);
+        let server = f(self.products, ops.product_ns)
+            + f(self.reduces, ops.reduce_ns)
+            + f(self.key_switches, ops.key_switch_ns)
+            + f(self.replies, ops.finish_ns)
+            + reveal
+            + f(uncached.min(self.kernel_transforms), ops.transform_ns);
+        ((encrypt, decrypt), parse, server)
+    }
 }
 
 /// Wire sizes and compute costs the plan is optimised for.
@@ -400,20 +450,29 @@ pub(crate) struct CostModel {
     pub max_d: usize,
     /// Bytes the link carries per nanosecond of compute (the exchange rate of the two costs).
     pub bytes_per_ns: f64,
+    /// One-core compute of each operation on the serving host.
+    pub ops: HeOpCosts,
 }
 
-/// Compute costs, measured on one core of the reference machine: an input ciphertext (client
-/// encryption, server parsing and seed expansion), a plaintext–ciphertext product, a reply (server
-/// re-randomise, flood, switch, serialise; client decryption), one key switch of the packing tree,
-/// and one kernel transform. They are weighed against traffic at the parameters' link speed.
-const INPUT_NS: f64 = 2_000_000.0;
-const PRODUCT_NS: f64 = 50_000.0;
-const FINISH_NS: f64 = 1_500_000.0;
-const KEY_SWITCH_NS: f64 = 1_900_000.0;
-/// A kernel transform costs ~130 µs but runs once at model load (cached), so it weighs 5% of that.
-const KERNEL_NS: f64 = 6_500.0;
-/// One kernel transform at full cost (a layer too large for the kernel cache pays it per session).
-pub(crate) const KERNEL_TRANSFORM_NS: f64 = 130_000.0;
+impl CostModel {
+    /// One-core compute (ns) of a tile's geometry: `n_cb` inputs, `n_cb·n_mg` products, `n_mg`
+    /// reductions, `n_pack` replies packed from `d` products each, `revealed` outputs.
+    fn tile_ns(&self, n_cb: usize, n_mg: usize, n_pack: usize, d: usize, revealed: f64) -> f64 {
+        let o = &self.ops;
+        let f = |n: usize, c: u32| n as f64 * c as f64;
+        f(n_cb, o.encrypt_ns + o.parse_ns)
+            + f(n_cb * n_mg, o.product_ns)
+            + f(n_mg, o.reduce_ns)
+            + f(n_pack, o.finish_ns + o.decrypt_ns)
+            + f(n_pack * (d - 1), o.key_switch_ns)
+            + revealed * o.reveal_ns as f64
+    }
+
+    /// What caching one kernel weighs: its transform runs once at model load, so 5% of it.
+    fn kernel_ns(&self) -> f64 {
+        self.ops.transform_ns as f64 * 0.05
+    }
+}
 
 impl TileCfg {
     /// Product coefficient (Y index, before interleaving) of output (m, y, x).
@@ -590,19 +649,18 @@ impl Plan {
             let cfg = &self.cfgs[t.cfg];
             pc.inputs += cfg.n_cb;
             pc.products += connected[t.cfg];
+            pc.reduces += cfg.n_mg;
             pc.replies += cfg.n_pack;
             pc.key_switches += cfg.n_pack * (cfg.d - 1);
             pc.revealed += c.cout * t.rows * c.wout;
         }
         pc.kernel_transforms = connected.iter().sum();
+        pc.units = self.cfgs.iter().map(|cfg| cfg.n_pack).sum();
         pc.bytes_up = (pc.inputs as f64 * cost.in_ct_bits / 8.0) as u64;
         pc.bytes_down = ((pc.replies as f64 * cost.c1_bits * self.n as f64
             + pc.revealed as f64 * cost.c0_bits)
             / 8.0) as u64;
-        pc.compute_ns = pc.inputs as f64 * INPUT_NS
-            + pc.products as f64 * PRODUCT_NS
-            + pc.replies as f64 * FINISH_NS
-            + pc.key_switches as f64 * KEY_SWITCH_NS;
+        pc.compute_ns = pc.cpu_ns(&cost.ops, 0);
         pc
     }
 
@@ -648,13 +706,10 @@ fn best_cfg(c: &Canon, n: usize, cost: &CostModel, h: usize) -> Option<(f64, f64
             let bits = n_cb as f64 * cost.in_ct_bits
                 + n_pack as f64 * cost.c1_bits * n as f64
                 + revealed * cost.c0_bits;
-            let ns = n_cb as f64 * INPUT_NS
-                + (n_cb * n_mg) as f64 * PRODUCT_NS
-                + n_pack as f64 * FINISH_NS
-                + (n_pack * (d - 1)) as f64 * KEY_SWITCH_NS;
+            let ns = cost.tile_ns(n_cb, n_mg, n_pack, d, revealed);
             let bpn = cost.bytes_per_ns;
             let per_tile = bits / 8.0 + ns * bpn;
-            let kernels = (n_cb * n_mg) as f64 * KERNEL_NS * bpn;
+            let kernels = (n_cb * n_mg) as f64 * cost.kernel_ns() * bpn;
             let cfg = TileCfg {
                 hi,
                 hwi,

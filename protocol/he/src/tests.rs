@@ -397,11 +397,26 @@ fn the_reference_conv_packs_replies_and_parameters_fall_back_when_keys_would_be_
     let flat = HeParams::for_ring_packed(52, 64, 32, 0).unwrap();
     let (_, cout_flat, d_flat) = plan_summary(&flat, &conv).unwrap();
     assert!(d_flat == 1 && cout_flat > 2 * cout);
-    // A fast link makes key switches not worth it: fewer of them, different fingerprint.
+    // A fast link makes key switches less worth it: fewer of them, different fingerprint.
     let lan = params.clone().with_link_mbps(10_000).unwrap();
     assert_ne!(lan.fingerprint(), params.fingerprint());
-    let (_, cout_lan, _) = plan_summary(&lan, &conv).unwrap();
-    assert!(cout_lan > cout);
+    let ks = |p: &HeParams| crate::plan_cost(p, &conv).unwrap().key_switches;
+    assert!(
+        ks(&lan) < ks(&params),
+        "{} key switches at 10 Gbit/s, {} at 100 Mbit/s",
+        ks(&lan),
+        ks(&params)
+    );
+    // So does a slower key switch on the serving host (measured operation costs plan too).
+    let slow = params
+        .clone()
+        .with_op_costs(crate::HeOpCosts {
+            key_switch_ns: 10_000_000,
+            ..crate::HeOpCosts::default()
+        })
+        .unwrap();
+    assert_ne!(slow.fingerprint(), params.fingerprint());
+    assert!(ks(&slow) < ks(&params));
     assert!(params.clone().with_link_mbps(0).is_err());
     // k = 59 with L = 3 would need q·P above SEAL's 218-bit bound: refused, and the default lowers L.
     assert!(matches!(

@@ -20,10 +20,20 @@ fn run_layer(
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let client = ClientHe::new(params, &mut rng).unwrap();
     let server = ServerHe::new(params, &client.public_setup()).unwrap();
-    // Odd seeds exercise the on-the-fly kernel transform, even seeds the NTT-form cache.
-    let cache = if seed % 2 == 1 { 0 } else { usize::MAX };
+    // Seeds ≡ 1 (mod 3) exercise the on-the-fly kernel transform, ≡ 2 a cache holding half the
+    // kernels, ≡ 0 the whole NTT-form cache.
+    let kb = pi_he::kernel_bytes(params);
+    let all = prepare_layer_with_cache(params, shape, w, 0)
+        .unwrap()
+        .kernels();
+    let cache = match seed % 3 {
+        1 => 0,
+        2 => all / 2 * kb + kb / 2,
+        _ => usize::MAX,
+    };
     let layer = prepare_layer_with_cache(params, shape, w, cache).unwrap();
-    assert_eq!(layer.is_cached(), cache > 0);
+    assert_eq!(layer.cached_kernels(), all.min(cache / kb));
+    assert!(layer.is_cached() || !seed.is_multiple_of(3));
     let (mut sch, mut cch) = pi_net::loopback_pair().unwrap();
     thread::scope(|s| {
         let srv = s.spawn(move || {

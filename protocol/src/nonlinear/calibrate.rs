@@ -11,7 +11,8 @@ use rand_chacha::ChaCha20Rng;
 use super::ReluCosts;
 use crate::ProtocolError;
 
-fn gc_seconds(n: usize) -> Result<f64, ProtocolError> {
+/// Wall seconds of `n` default garbled ReLUs, offline and online, both parties in-process.
+pub(crate) fn gc_seconds(n: usize) -> Result<f64, ProtocolError> {
     let params = vec![pi_gc::CircuitSpec::Relu(ReluParams::DEFAULT); n];
     let inputs = [5u64, 7u64].repeat(n);
     let a = vec![3u64; n];

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use auto::{plan_layers, LayerEstimate, Link, ReluCosts};
 pub(crate) use banked::bankable;
+pub(crate) use calibrate::gc_seconds as gc_pipeline_seconds;
 pub use calibrate::measure_relu_costs;
 pub(crate) use relus::{ClientRelus, ReluOfflineTimes, ServerRelus};
 

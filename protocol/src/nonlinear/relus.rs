@@ -167,14 +167,16 @@ pub(crate) struct ClientRelus {
 
 impl ClientRelus {
     /// Offline: `inputs` are the client's circuit words in step order (per circuit its shares,
-    /// then n = −r; a ReLU's are `b, n`).
+    /// then n = −r; a ReLU's are `b, n`); garbled chunks beyond `spill.memory_bytes` wait in a
+    /// temporary file. Also returns the bytes of garbled chunks kept in memory.
     pub(crate) fn offline<R: Read, W: Write>(
         ch: &mut Channel<R, W>,
         program: &Program,
         plan: &[ReluProtocol],
         inputs: &[u64],
         rng: &mut ChaCha20Rng,
-    ) -> Result<Self, ProtocolError> {
+        spill: &pi_gc::SpillPolicy,
+    ) -> Result<(Self, u64), ProtocolError> {
         let spans = program.layer_spans();
         let circuits: Vec<usize> = spans.iter().map(|l| l.circuits.len()).collect();
         let words: Vec<usize> = spans.iter().map(|l| l.client_words).collect();
@@ -184,10 +186,20 @@ impl ClientRelus {
         // OT layers are plain ReLUs: two words (b, n) per element.
         let ot_in: Vec<(u64, u64)> = ot_words.chunks_exact(2).map(|c| (c[0], c[1])).collect();
         ot_words.zeroize();
+        let mut gc_memory = 0;
         let gc = if gc_specs.is_empty() {
             None
         } else {
-            Some(pi_gc::evaluate_offline(ch, &gc_specs, &gc_in, rng))
+            let mut sink = pi_gc::SpillChunks::new(spill.clone());
+            let done = pi_gc::evaluate_offline_into(ch, &gc_specs, &gc_in, rng, &mut sink);
+            gc_memory = sink.memory_bytes();
+            Some(done.and_then(|done| {
+                Ok(pi_gc::ClientCircuits::from_source(
+                    &gc_specs,
+                    sink.into_source()?,
+                    &done,
+                ))
+            }))
         };
         gc_in.zeroize();
         let gc = gc.transpose()?;
@@ -196,13 +208,16 @@ impl ClientRelus {
         } else {
             Some(pi_ot::client_offline(ch, &ot_params, &ot_in, rng)?)
         };
-        Ok(ClientRelus {
-            plan: plan.to_vec(),
-            sizes: circuits,
-            layer: 0,
-            gc,
-            ot,
-        })
+        Ok((
+            ClientRelus {
+                plan: plan.to_vec(),
+                sizes: circuits,
+                layer: 0,
+                gc,
+                ot,
+            },
+            gc_memory,
+        ))
     }
 
     /// Online: runs the next ReLU layer (`count` elements) with the server.

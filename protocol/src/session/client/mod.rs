@@ -36,6 +36,9 @@ pub struct ClientOptions {
     pub connect: ConnectOptions,
     /// Longest the whole session may take (`None`: only the idle timeout applies).
     pub session_timeout: Option<Duration>,
+    /// How much of the garbled material of the inline offline phases (all of a batch together)
+    /// stays in memory; the rest waits in a temporary file until its online phase.
+    pub gc_spill: pi_gc::SpillPolicy,
 }
 
 impl Default for ClientOptions {
@@ -45,7 +48,17 @@ impl Default for ClientOptions {
             batch: 1,
             connect: ConnectOptions::plaintext(Duration::from_secs(300)),
             session_timeout: None,
+            gc_spill: default_gc_spill(),
         }
+    }
+}
+
+/// Garbled material kept in memory by default: an eighth of the host's memory (2 GiB where it
+/// cannot be read), the rest in the system's temporary directory.
+pub fn default_gc_spill() -> pi_gc::SpillPolicy {
+    pi_gc::SpillPolicy {
+        memory_bytes: crate::host_memory_bytes().map_or(2 << 30, |m| m / 8),
+        dir: None,
     }
 }
 
@@ -109,7 +122,7 @@ fn server_reason(ch: &mut NetChannel) -> Option<ProtocolError> {
 fn client_program(public: &crate::PublicModel) -> Result<Program, ProtocolError> {
     Program::for_client(public.to_model()?, public.config)?
         .with_he_link_mbps(public.link_mbps)?
-        .with_he_compute_milli(public.he_compute_milli)
+        .with_he_costs(public.he_costs)
 }
 
 /// The image as ring elements, after checking its shape against the model's.
@@ -196,22 +209,26 @@ pub fn run_client_on<R: Read, W: Write>(
     let he = he_setup(ch, &program, &mut rng)?;
 
     let mut material = Vec::with_capacity(options.batch as usize);
+    let mut spill = options.gc_spill.clone();
     for i in 0..options.batch as usize {
         ch.begin_phase(
             &phase_name("offline", i as u32, options.batch),
             None,
             budget.offline.down.max_frame,
         );
-        material.push(offline::offline(
+        let (m, in_memory) = offline::offline(
             ch,
             &program,
             &public.relu_protocols,
+            &spill,
             &he,
             &mut rng,
             i,
             options.batch as usize,
             progress,
-        )?);
+        )?;
+        spill.memory_bytes = spill.memory_bytes.saturating_sub(in_memory);
+        material.push(m);
     }
     let mut inferences = Vec::with_capacity(material.len());
     for (i, m) in material.into_iter().enumerate() {

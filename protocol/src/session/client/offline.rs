@@ -32,19 +32,22 @@ impl Drop for ClientMaterial {
     }
 }
 
-/// Offline phase of one inference: every client share is fixed here, before any input exists.
+/// Offline phase of one inference: every client share is fixed here, before any input exists;
+/// garbled chunks beyond `spill.memory_bytes` wait in a temporary file. Also returns the bytes
+/// of garbled chunks kept in memory.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn offline<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
     program: &Program,
     relu_protocols: &[ReluProtocol],
+    spill: &pi_gc::SpillPolicy,
     he: &ClientHe,
     rng: &mut rand_chacha::ChaCha20Rng,
     index: usize,
     batch: usize,
     progress: &dyn Fn(&str, usize, usize),
-) -> Result<ClientMaterial, ProtocolError> {
-    let (input_mask, output_share, relus, report) = offline_with(
+) -> Result<(ClientMaterial, u64), ProtocolError> {
+    let (input_mask, output_share, (relus, gc_memory), report) = offline_with(
         ch,
         program,
         he,
@@ -53,18 +56,22 @@ pub(crate) fn offline<R: Read, W: Write>(
         batch,
         progress,
         |ch, inputs, rng| {
-            let mut relus = ClientRelus::offline(ch, program, relu_protocols, inputs, rng)?;
+            let (mut relus, gc_memory) =
+                ClientRelus::offline(ch, program, relu_protocols, inputs, rng, spill)?;
             relus.recv_decode_offsets(ch, program)?;
             let (times, counts) = (relus.offline_times(), relus.counts());
-            Ok((relus, times, counts))
+            Ok(((relus, gc_memory), times, counts))
         },
     )?;
-    Ok(ClientMaterial {
-        input_mask,
-        output_share,
-        relus,
-        report,
-    })
+    Ok((
+        ClientMaterial {
+            input_mask,
+            output_share,
+            relus,
+            report,
+        },
+        gc_memory,
+    ))
 }
 
 /// The garbled ReLUs of a banked set as its offline phase leaves them: chunks in the bank's

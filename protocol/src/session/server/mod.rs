@@ -91,12 +91,12 @@ impl ServedModel {
         let mbps = options.link.mbps;
         let mut public = PublicModel::new(&model, config);
         public.link_mbps = mbps;
-        public.he_compute_milli = options.he_compute_milli;
+        public.he_costs = options.he_costs;
         let fingerprint = model_fingerprint(&model, &config)?;
         let bank_fingerprint = public.bank_fingerprint();
         let program = Program::new(model, config)?
             .with_he_link_mbps(mbps)?
-            .with_he_compute_milli(options.he_compute_milli)?;
+            .with_he_costs(options.he_costs)?;
         // Max pooling and ReLU6 layers have no OT protocol: they always run garbled.
         public.relu_protocols = program.restrict_plan(&plan_layers(
             &program.relu_layers(),
@@ -104,7 +104,7 @@ impl ServedModel {
             &options.link,
             &options.costs,
         )?);
-        let layers = program.prepare_he_layers()?;
+        let layers = program.prepare_he_layers(options.kernel_cache_bytes)?;
         let budget = program.budget_for(&public.relu_protocols)?;
         Ok(ServedModel {
             program,
@@ -172,6 +172,28 @@ impl ServedModel {
     pub fn relu_protocols(&self) -> &[ReluProtocol] {
         &self.public.relu_protocols
     }
+
+    /// The HE weight kernels and how many of them are cached in NTT form across sessions.
+    pub fn kernel_cache(&self) -> KernelCache {
+        let mut c = KernelCache::default();
+        for l in self.layers.iter() {
+            c.kernels += l.kernels();
+            c.cached += l.cached_kernels();
+            c.bytes += l.cached_bytes();
+        }
+        c
+    }
+}
+
+/// The NTT-form kernel cache of a served model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelCache {
+    /// Kernel plaintexts of all linear layers.
+    pub kernels: usize,
+    /// Of which cached (the others are transformed in every session).
+    pub cached: usize,
+    /// Bytes the cache holds.
+    pub bytes: usize,
 }
 
 /// How a model is served: the link to plan for and the ReLU protocol choice.
@@ -183,9 +205,12 @@ pub struct ServeOptions {
     pub relu: ReluChoice,
     /// Compute costs for `Auto` (measured on the host by the server binary).
     pub costs: ReluCosts,
-    /// The host's HE compute speed relative to the HE planner's reference machine, in
-    /// thousandths (`pi_he::measure_compute_milli`; 1000 = the reference).
-    pub he_compute_milli: u32,
+    /// What each HE operation costs on this host (`pi_he::measure_op_costs`): the HE block
+    /// planner weighs them against traffic.
+    pub he_costs: pi_he::HeOpCosts,
+    /// Bytes of NTT-form weight kernels kept across sessions, all layers together (the others
+    /// are transformed again in every session: [`Program::kernel_cache_plan`]).
+    pub kernel_cache_bytes: usize,
 }
 
 impl Default for ServeOptions {
@@ -194,9 +219,25 @@ impl Default for ServeOptions {
             link: Link::default(),
             relu: ReluChoice::Gc,
             costs: ReluCosts::default(),
-            he_compute_milli: 1000,
+            he_costs: pi_he::HeOpCosts::default(),
+            kernel_cache_bytes: default_kernel_cache_bytes(),
         }
     }
+}
+
+/// The default kernel cache: a quarter of the host's memory (4 GiB where it cannot be read), so a
+/// large model (ResNet-101, DenseNet-161: 12–14 GiB of kernels) leaves room for its sessions and,
+/// on a development machine, for the client.
+pub fn default_kernel_cache_bytes() -> usize {
+    host_memory_bytes().map_or(4 << 30, |m| (m / 4) as usize)
+}
+
+/// Physical memory of this host (`MemTotal` of /proc/meminfo).
+pub fn host_memory_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 /// BLAKE3 of the model (bincode, weights included) and its fixed-point configuration.

@@ -1,12 +1,20 @@
 //! What one private inference of a compiled model costs, counted from the protocol's own
-//! choices: the HE block planner's plan of every linear layer and the garbled circuits of every
-//! nonlinear layer. `pi-opt count` turns these counts into seconds with measured constants.
+//! choices (the HE block planner's plan of every linear layer, the garbled circuits of every
+//! nonlinear layer, the server's kernel cache, the client's memory budget for garbled material)
+//! and priced with figures measured on the host ([`HostModel`]): `pi-opt count` prints the
+//! [`Estimate`].
+
+mod estimate;
+mod host;
 
 use pi_he::PlanCost;
 use serde::Serialize;
 
 use crate::program::Program;
 use crate::ProtocolError;
+
+pub use estimate::Estimate;
+pub use host::{host_name, measure_host_model, process_cpu_seconds, HostModel};
 
 /// The HE exchange of one linear layer.
 #[derive(Clone, Debug, Serialize)]
@@ -15,20 +23,10 @@ pub struct HeLayerCost {
     pub name: String,
     /// Multiply-accumulates of the layer.
     pub macs: u64,
-    /// Input ciphertexts, products, replies, key switches.
-    pub inputs: usize,
-    /// Plaintext–ciphertext products.
-    pub products: usize,
-    /// Reply ciphertexts.
-    pub replies: usize,
-    /// Key switches.
-    pub key_switches: usize,
-    /// Bytes client → server and server → client.
-    pub bytes_up: u64,
-    /// Bytes server → client.
-    pub bytes_down: u64,
-    /// One-core compute of both parties (ns) at the planner's constants.
-    pub compute_ns: f64,
+    /// The block plan's counts (ciphertexts, products, replies, key switches, kernels, bytes).
+    pub plan: PlanCost,
+    /// Kernels the server transforms in every session (beyond its kernel cache).
+    pub uncached_kernels: usize,
 }
 
 /// Counts of one inference.
@@ -44,6 +42,9 @@ pub struct CostProfile {
     pub client_input_bits: u64,
     /// Server input bits (one online label each).
     pub server_input_bits: u64,
+    /// Bytes of garbled material the client keeps between its offline and online phases (tables
+    /// and its input labels).
+    pub gc_stored_bytes: u64,
     /// ReLUs and comparisons.
     pub relus: u64,
     /// Comparisons beyond ReLU sign tests.
@@ -53,17 +54,17 @@ pub struct CostProfile {
 }
 
 impl CostProfile {
-    /// Planner compute over all layers (ns, one core).
-    pub fn he_compute_ns(&self) -> f64 {
-        self.he_layers.iter().map(|l| l.compute_ns).sum()
-    }
-
     /// HE bytes both ways.
     pub fn he_bytes(&self) -> u64 {
         self.he_layers
             .iter()
-            .map(|l| l.bytes_up + l.bytes_down)
+            .map(|l| l.plan.bytes_up + l.plan.bytes_down)
             .sum()
+    }
+
+    /// Kernels transformed in every session, over all layers.
+    pub fn uncached_kernels(&self) -> usize {
+        self.he_layers.iter().map(|l| l.uncached_kernels).sum()
     }
 }
 
@@ -73,38 +74,36 @@ pub fn default_relu() -> pi_gc::CircuitSpec {
 }
 
 impl Program {
-    /// The protocol's own counts for one inference (planner plans, circuit gate counts).
-    pub fn cost_profile(&self) -> Result<CostProfile, ProtocolError> {
+    /// The protocol's own counts for one inference (planner plans, circuit gate counts), with a
+    /// server whose kernel cache holds `kernel_cache_bytes`.
+    pub fn cost_profile(&self, kernel_cache_bytes: usize) -> Result<CostProfile, ProtocolError> {
+        let params = self.he_params()?;
+        let cache = self.kernel_cache_plan(kernel_cache_bytes)?;
         let mut he_layers = Vec::new();
-        for (name, shape, _) in self.linear_layers() {
-            let p: PlanCost = pi_he::plan_cost(self.he_params()?, shape)?;
+        for ((name, shape, _), (kernels, cached)) in self.linear_layers().zip(cache) {
             he_layers.push(HeLayerCost {
                 name: name.to_string(),
                 macs: shape.macs(),
-                inputs: p.inputs,
-                products: p.products,
-                replies: p.replies,
-                key_switches: p.key_switches,
-                bytes_up: p.bytes_up,
-                bytes_down: p.bytes_down,
-                compute_ns: p.compute_ns,
+                plan: pi_he::plan_cost(params, shape)?,
+                uncached_kernels: kernels - cached,
             });
         }
         let mut and_gates = 0u64;
-        let (mut cin, mut sin) = (0u64, 0u64);
-        let mut cache: Option<(pi_gc::CircuitSpec, u64)> = None;
+        let (mut cin, mut sin, mut stored) = (0u64, 0u64, 0u64);
+        let mut cache: Option<(pi_gc::CircuitSpec, u64, u64)> = None;
         for s in self.circuit_specs() {
-            let ands = match cache {
-                Some((q, a)) if q == *s => a,
+            let (ands, table) = match cache {
+                Some((q, a, t)) if q == *s => (a, t),
                 _ => {
-                    let a = s.and_gates() as u64;
-                    cache = Some((*s, a));
-                    a
+                    let (a, t) = (s.and_gates() as u64, s.table_bytes() as u64);
+                    cache = Some((*s, a, t));
+                    (a, t)
                 }
             };
             and_gates += ands;
             cin += s.client_input_bits() as u64;
             sin += s.server_input_bits() as u64;
+            stored += table + 16 * s.client_input_bits() as u64;
         }
         Ok(CostProfile {
             he_layers,
@@ -112,6 +111,7 @@ impl Program {
             and_gates,
             client_input_bits: cin,
             server_input_bits: sin,
+            gc_stored_bytes: stored,
             relus: self.relus(),
             comparisons: self.comparisons(),
             macs: self.macs(),

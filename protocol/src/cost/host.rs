@@ -1,0 +1,229 @@
+//! The host's figures the estimate prices with, measured in about two seconds: every HE operation
+//! (`pi_he::measure_op_costs`, the same figures the HE block planner weighs), the garbled-circuit
+//! pipeline per AND gate (the figure `--relu-protocol auto` uses, plus its CPU time), the clear
+//! evaluation of linear layers, loopback and temporary-file throughput.
+
+use std::time::Instant;
+
+use models::fixed::FixedConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::nonlinear::{gc_pipeline_seconds, measure_relu_costs, ReluCosts};
+use crate::{Program, ProtocolError};
+
+/// What one private inference's parts cost on a host (both parties on it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HostModel {
+    /// CPU model and HE kernel path.
+    pub source: String,
+    /// Threads each party computes with (its rayon pool).
+    pub threads: usize,
+    /// Every HE operation, one core.
+    pub he: pi_he::HeOpCosts,
+    /// One session's HE key setup (client key generation, server validation), ns.
+    pub he_setup_ns: f64,
+    /// The ReLU protocols' costs (`gc_us_per_and`: wall time per AND gate of garbling, OT,
+    /// evaluation, transfer and the online phase, both parties on this host).
+    pub relu: ReluCosts,
+    /// CPU time of both parties per AND gate of the same pipeline, ns.
+    pub gc_cpu_ns_per_and: f64,
+    /// The server's online evaluation of linear layers in the clear, ns per MAC (one core).
+    pub clear_ns_per_mac: f64,
+    /// Loopback transfer, ns per byte (wall, both ends).
+    pub wire_ns_per_byte: f64,
+    /// Writing garbled material to a temporary file and reading it back, ns per byte.
+    pub spill_ns_per_byte: f64,
+}
+
+impl Default for HostModel {
+    /// The development machine's figures (AMD EPYC Zen 5 with AVX-512 IFMA, 2 cores, idle), for
+    /// tests and hosts that have not measured theirs.
+    fn default() -> Self {
+        HostModel {
+            source: "default".into(),
+            threads: 2,
+            he: pi_he::HeOpCosts::default(),
+            he_setup_ns: 60e6,
+            relu: ReluCosts::default(),
+            gc_cpu_ns_per_and: 130.0,
+            clear_ns_per_mac: 0.6,
+            wire_ns_per_byte: 0.25,
+            spill_ns_per_byte: 0.6,
+        }
+    }
+}
+
+impl HostModel {
+    /// Every figure finite and in range (a cache file could say anything).
+    pub fn is_sane(&self) -> bool {
+        let r = &self.relu;
+        self.he.is_sane()
+            && (1..=4096).contains(&self.threads)
+            && [
+                self.he_setup_ns,
+                self.gc_cpu_ns_per_and,
+                self.clear_ns_per_mac,
+                self.wire_ns_per_byte,
+                self.spill_ns_per_byte,
+                r.gc_us_per_and,
+                r.ot_us_per_cot,
+                r.ot_session_us,
+            ]
+            .iter()
+            .all(|v| v.is_finite() && *v >= 0.0 && *v < 1e12)
+    }
+}
+
+/// The CPU model (as the kernel names it, or the architecture) and the HE kernel path.
+pub fn host_name() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    format!("{cpu} / HE {}", pi_he::kernel_path())
+}
+
+/// CPU seconds this process has used (user + system), where the platform says.
+pub fn process_cpu_seconds() -> Option<f64> {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrusage writes one plain struct; RUSAGE_SELF is always valid.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+            return None;
+        }
+        let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 * 1e-6;
+        Some(t(u.ru_utime) + t(u.ru_stime))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+fn best(
+    reps: usize,
+    mut f: impl FnMut() -> Result<(), ProtocolError>,
+) -> Result<f64, ProtocolError> {
+    let mut b = f64::MAX;
+    for _ in 0..reps {
+        let t = Instant::now();
+        f()?;
+        b = b.min(t.elapsed().as_nanos() as f64);
+    }
+    Ok(b)
+}
+
+/// Measures this host (≈ 2 s; run it on an otherwise idle machine for figures that hold).
+pub fn measure_host_model() -> Result<HostModel, ProtocolError> {
+    let source = host_name();
+    let params = pi_he::HeParams::for_ring(52)?;
+    let he = pi_he::measure_op_costs(&params)?;
+    let he_setup_ns = best(3, || {
+        let mut rng = crate::session::csprng();
+        let c = pi_he::ClientHe::new(&params, &mut rng)?;
+        pi_he::ServerHe::new(&params, &c.public_setup())?;
+        Ok(())
+    })?;
+    let relu = measure_relu_costs(&source)?;
+    let n = 16_384;
+    let ands = (n * pi_gc::ReluParams::DEFAULT.and_gates()) as f64;
+    let mut cpu = f64::MAX;
+    for _ in 0..2 {
+        let c0 = process_cpu_seconds();
+        let wall = gc_pipeline_seconds(n)?;
+        cpu = cpu.min(match (c0, process_cpu_seconds()) {
+            (Some(a), Some(b)) => b - a,
+            _ => wall * rayon::current_num_threads() as f64,
+        });
+    }
+    Ok(HostModel {
+        source,
+        threads: rayon::current_num_threads(),
+        he,
+        he_setup_ns,
+        relu,
+        gc_cpu_ns_per_and: cpu * 1e9 / ands,
+        clear_ns_per_mac: clear_ns_per_mac()?,
+        wire_ns_per_byte: wire_ns_per_byte()?,
+        spill_ns_per_byte: spill_ns_per_byte()?,
+    })
+}
+
+/// The server's clear evaluation of a 64-channel 3×3 convolution on 16×16 (9.4 M MACs).
+fn clear_ns_per_mac() -> Result<f64, ProtocolError> {
+    use models::builder::ModelBuilder;
+    use models::graph::{Conv2d, Stage};
+    let (c, hw) = (64, 16);
+    let mut b = ModelBuilder::new("probe", [c, hw, hw]);
+    let conv = Conv2d {
+        c_in: c,
+        c_out: c,
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [1, 1],
+        groups: 1,
+        weight: (0..c * c * 9)
+            .map(|i| ((i % 7) as f32 - 3.0) / 64.0)
+            .collect(),
+        bias: vec![0.0; c],
+    };
+    let x = b.conv(b.input(), conv, Stage::Stem);
+    let model = b.finish(x)?;
+    let program = Program::new(model, FixedConfig::default())?;
+    let input: Vec<u64> = (0..c * hw * hw)
+        .map(|i| (i as u64 * 2_654_435_761) & 0xffff)
+        .collect();
+    let t = best(3, || {
+        std::hint::black_box(program.eval_linear(x, &input)?);
+        Ok(())
+    })?;
+    Ok(t / program.macs().max(1) as f64)
+}
+
+/// 64 MiB over a loopback TCP connection in 1 MiB frames.
+fn wire_ns_per_byte() -> Result<f64, ProtocolError> {
+    let (mut s, mut c) = pi_net::loopback_pair().map_err(pi_net::NetError::from)?;
+    let frame = vec![0x5au8; 1 << 20];
+    let frames = 64;
+    let t = Instant::now();
+    std::thread::scope(|sc| -> Result<(), ProtocolError> {
+        let h = sc.spawn(move || -> Result<(), ProtocolError> {
+            for _ in 0..frames {
+                s.send_frame(&frame)?;
+            }
+            s.flush()?;
+            Ok(())
+        });
+        for _ in 0..frames {
+            c.recv_frame()?;
+        }
+        h.join()
+            .map_err(|_| ProtocolError::Violation("calibration thread panicked".into()))?
+    })?;
+    Ok(t.elapsed().as_nanos() as f64 / (frames << 20) as f64)
+}
+
+/// 64 MiB of garbled-chunk-sized records written to a temporary file and read back.
+fn spill_ns_per_byte() -> Result<f64, ProtocolError> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let io = |e: std::io::Error| ProtocolError::Violation(format!("temporary file: {e}"));
+    let mut f = tempfile::tempfile().map_err(io)?;
+    let chunk = vec![0xa5u8; 6 << 20];
+    let chunks = 11;
+    let t = Instant::now();
+    for _ in 0..chunks {
+        f.write_all(&chunk).map_err(io)?;
+    }
+    f.seek(SeekFrom::Start(0)).map_err(io)?;
+    let mut back = vec![0u8; chunk.len()];
+    for _ in 0..chunks {
+        f.read_exact(&mut back).map_err(io)?;
+    }
+    Ok(t.elapsed().as_nanos() as f64 / (chunks * chunk.len()) as f64)
+}
