@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use pi_net::devcert::DevPki;
-use pi_tests::process::{temp_dir, ServerProcess};
+use pi_tests::process::{temp_dir, HostCostCache, ServerProcess};
 use protocol::ClientOptions;
 
 /// Options shared by every door figure.
@@ -123,7 +123,8 @@ impl Bed {
             args.push("--insecure-plaintext");
         }
         args.extend_from_slice(extra);
-        ServerProcess::start(&self.bin, &args).map_err(anyhow::Error::msg)
+        // A figure: the server plans with this host's costs as a real one would.
+        ServerProcess::start_with(&self.bin, &args, HostCostCache::User).map_err(anyhow::Error::msg)
     }
 
     /// Client options over TLS (optionally with the client certificate) or plaintext.
