@@ -24,6 +24,7 @@ mod params;
 
 use std::io::{Read, Write};
 
+use pi_gc::block::{blocks_from_bytes, blocks_to_bytes};
 use pi_net::Channel;
 use rand_core::{CryptoRng, RngCore};
 use zeroize::{Zeroize, Zeroizing};
@@ -222,7 +223,7 @@ impl FerretSender {
             {
                 *c = q ^ k;
             }
-            msg::put_blocks(dst, &corr[..d]);
+            blocks_to_bytes(dst, &corr[..d]);
             self.round
                 .lpn
                 .apply(&self.round.base[..p.k()], (tree * nl) as u64, leaves);
@@ -311,9 +312,9 @@ impl FerretReceiver {
         let d = p.depth as usize;
         let nl = p.leaves();
         let trees = trees_per_batch(&p).min(p.t - self.round.next_tree);
-        let frame = In::recv(ch, msg::TREES, self.batch, trees as u64, trees * d * 16)?;
+        let frame = In::recv(ch, msg::TREES, self.batch, trees as u64, trees * d * 16)?.0;
         let mut corr = Vec::with_capacity(trees * d);
-        msg::get_blocks(frame.payload(), &mut corr);
+        blocks_from_bytes(frame.payload(), &mut corr);
         let mut k_recv = [0 as Block; 32];
         for ti in 0..trees {
             let tree = self.round.next_tree + ti;

@@ -199,7 +199,7 @@ pub fn client_offline<R: Read, W: Write>(
     validate(params)?;
     let mut stats = OtReluStats::default();
     let c0 = ch.counters();
-    let hello = In::recv(ch, msg::HELLO, 0, params.len() as u64, HELLO_LEN)?;
+    let hello = In::recv(ch, msg::HELLO, 0, params.len() as u64, HELLO_LEN)?.0;
     let h = hello.payload();
     if h[0] != VERSION {
         return Err(OtError::Desync(format!(

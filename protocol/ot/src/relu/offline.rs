@@ -9,6 +9,7 @@
 use std::io::{Read, Write};
 use std::time::Instant;
 
+use pi_gc::block::{blocks_from_bytes, blocks_to_bytes};
 use pi_gc::ot::{CotReceiver, CotSender};
 use pi_net::Channel;
 use rand_core::{CryptoRng, RngCore};
@@ -159,7 +160,7 @@ pub(crate) fn server<R: Read, W: Write>(
         }
         let (v, corr) = rcv.extend(&choices);
         let mut f = Out::new(msg::REVERSE, 0, words as u64, corr.len() * 16);
-        msg::put_blocks(f.payload(), &corr);
+        blocks_to_bytes(f.payload(), &corr);
         f.send(ch)?;
         ch.flush()?;
         let mut at = 0usize;
@@ -304,9 +305,10 @@ pub(crate) fn client<R: Read, W: Write>(
             0,
             words as u64,
             snd.correction_bytes(words),
-        )?;
+        )?
+        .0;
         let mut corr = Vec::with_capacity(f.payload().len() / 16);
-        msg::get_blocks(f.payload(), &mut corr);
+        blocks_from_bytes(f.payload(), &mut corr);
         let q = snd.extend(&corr, words)?;
         let delta = snd.delta();
         let mut at = 0usize;
@@ -327,7 +329,7 @@ pub(crate) fn client<R: Read, W: Write>(
     stats.reverse_bytes += ch.counters().since(c0).total();
 
     let c0 = ch.counters();
-    let f = In::recv(ch, msg::PRODUCTS, 0, runs.len() as u64, products_len(runs))?;
+    let f = In::recv(ch, msg::PRODUCTS, 0, runs.len() as u64, products_len(runs))?.0;
     let mut rest = f.payload();
     for (ri, lift, keys) in pending {
         let run = &runs[ri];

@@ -155,7 +155,7 @@ fn recv<R: Read, W: Write>(
     len: usize,
     bytes: usize,
 ) -> Result<In, OtError> {
-    let f = In::recv(ch, tag, *index, len as u64, bytes)?;
+    let f = In::recv(ch, tag, *index, len as u64, bytes)?.0;
     *index += 1;
     Ok(f)
 }
