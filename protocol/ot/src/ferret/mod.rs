@@ -206,6 +206,36 @@ impl Stream {
     }
 }
 
+/// Either party's COTs, taken in the same order on both sides.
+pub(crate) trait CotStream {
+    /// The next `n` COTs of this party.
+    fn take_cots<R: Read, W: Write>(
+        &mut self,
+        ch: &mut Channel<R, W>,
+        n: usize,
+    ) -> Result<Zeroizing<Vec<Block>>, OtError>;
+}
+
+impl CotStream for FerretSender {
+    fn take_cots<R: Read, W: Write>(
+        &mut self,
+        ch: &mut Channel<R, W>,
+        n: usize,
+    ) -> Result<Zeroizing<Vec<Block>>, OtError> {
+        self.take(ch, n)
+    }
+}
+
+impl CotStream for FerretReceiver {
+    fn take_cots<R: Read, W: Write>(
+        &mut self,
+        ch: &mut Channel<R, W>,
+        n: usize,
+    ) -> Result<Zeroizing<Vec<Block>>, OtError> {
+        self.take(ch, n)
+    }
+}
+
 /// The OT sender (holds Δ).
 pub struct FerretSender {
     delta: Zeroizing<Block>,
