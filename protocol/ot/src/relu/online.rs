@@ -107,22 +107,24 @@ fn payload_len(s: &Shape, len: usize, steps: std::ops::Range<u32>, c: Closing) -
     n
 }
 
-fn length_error(what: &'static str) -> OtError {
-    OtError::Length {
-        what,
-        expected: 0,
-        got: 0,
-    }
+/// A round message's length was checked against [`payload_len`] on arrival, so its parts never
+/// run short; if they do, this build's sizes and parser disagree.
+fn short_round() -> OtError {
+    OtError::Desync(
+        "an OT ReLU round message ended before its parts (message sizes and parser of this build \
+         disagree; please report it)"
+            .into(),
+    )
 }
 
 /// Reads one bit plane of `len` bits from the front of a payload.
 fn take_bits(rest: &[u8], len: usize) -> Result<(Vec<u64>, &[u8]), OtError> {
-    Bits::take(rest, len).ok_or_else(|| length_error("round message"))
+    Bits::take(rest, len).ok_or_else(short_round)
 }
 
 /// Reads `len` fields of `bits` bits from the front of a payload.
 fn take_ring(rest: &[u8], len: usize, bits: u32) -> Result<(Vec<u64>, &[u8]), OtError> {
-    take_fields(rest, len, bits).ok_or_else(|| length_error("round message"))
+    take_fields(rest, len, bits).ok_or_else(short_round)
 }
 
 /// Reads `count` bit planes from the front of a payload.
@@ -187,8 +189,7 @@ pub(crate) fn server<R: Read, W: Write>(
     let len = a.len();
     let Some(mat) = mat.filter(|_| !s.trivial) else {
         let f = recv(ch, msg::ROUND_C, index, len, field_bytes(len, s.k))?;
-        let (t, _) =
-            take_fields(f.payload(), len, s.k).ok_or_else(|| length_error("round message"))?;
+        let (t, _) = take_ring(f.payload(), len, s.k)?;
         return Ok(t);
     };
     let a: Vec<u64> = a.iter().map(|x| x & mask(s.w)).collect();
