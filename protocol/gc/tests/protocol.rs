@@ -213,12 +213,12 @@ fn online_and_check(
         r.unwrap();
         let out = out.unwrap();
         assert_eq!(out.len(), n);
-        for i in 0..n {
+        for (i, got) in out.iter().enumerate() {
             let want = c.params[at + i]
                 .reference(&c.a[at + i], &c.inputs[at + i])
                 .unwrap();
             assert_eq!(
-                out[i],
+                *got,
                 want,
                 "circuit {} params {:?}",
                 at + i,
