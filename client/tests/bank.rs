@@ -17,10 +17,7 @@ use protocol::{Banking, PublicModel, ServedModel, SessionLimits};
 const CLIENT: &str = env!("CARGO_BIN_EXE_pi-client");
 
 fn model() -> Model {
-    let mut spec = models::zoo::ResNetSpec::new(vec![1], vec![4], 10, [3, 8, 8]);
-    spec.seed = 21;
-    spec.bias_std = 0.1;
-    spec.build().expect("model")
+    pi_tests::tiny_model(21)
 }
 
 fn write_image(dir: &Path, seed: u64) -> (PathBuf, Vec<f32>) {
@@ -32,9 +29,9 @@ fn write_image(dir: &Path, seed: u64) -> (PathBuf, Vec<f32>) {
     (path, image)
 }
 
+/// The fixed-point reference logits (what the private protocol computes bit for bit).
 fn reference(m: &Model, image: &[f32]) -> Vec<f32> {
-    let plan = models::fixed::plan(m, &FixedConfig::default()).expect("plan");
-    models::fixed::infer(m, &plan, image).expect("reference")
+    pi_tests::references(m, image).0
 }
 
 /// A server (as `pi-server --ticket-key KEY` would run it) serving `sessions` sessions on a
