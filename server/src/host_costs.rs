@@ -26,15 +26,7 @@ pub struct HostCosts {
 /// architecture), the HE kernels, and this binary's version and build (its modification time), so
 /// a rebuilt or upgraded server measures again.
 fn host_key() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|v| v.trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cpu = protocol::cpu_model().unwrap_or_else(|| std::env::consts::ARCH.to_string());
     let built = std::env::current_exe()
         .and_then(std::fs::metadata)
         .and_then(|m| m.modified())

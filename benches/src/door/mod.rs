@@ -200,15 +200,7 @@ pub(crate) fn agrees(got: &[f32], want: &[f32]) -> bool {
 
 /// The CPU model name (to state next to every figure).
 pub(crate) fn cpu() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|x| x.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
+    protocol::cpu_model().unwrap_or_else(|| "unknown".into())
 }
 
 pub(crate) fn median(v: &mut [f64]) -> f64 {
