@@ -20,10 +20,7 @@ use protocol::{
 
 /// A small ResNet whose every ReLU is a circuit, so the output is bit-exact.
 fn model(seed: u64) -> Model {
-    let mut spec = models::zoo::ResNetSpec::new(vec![1], vec![4], 10, [3, 8, 8]);
-    spec.seed = seed;
-    spec.bias_std = 0.1;
-    spec.build().expect("model")
+    pi_tests::tiny_model(seed)
 }
 
 fn image(seed: u64) -> Vec<f32> {
@@ -32,9 +29,9 @@ fn image(seed: u64) -> Vec<f32> {
         .collect()
 }
 
-fn reference(model: &Model, image: &[f32]) -> Vec<f32> {
-    let plan = models::fixed::plan(model, &FixedConfig::default()).expect("plan");
-    models::fixed::infer(model, &plan, image).expect("reference")
+/// The fixed-point reference logits (what the private protocol computes bit for bit).
+fn reference(m: &Model, image: &[f32]) -> Vec<f32> {
+    pi_tests::references(m, image).0
 }
 
 fn served(m: &Model) -> Arc<ServedModel> {
@@ -405,4 +402,25 @@ fn nix_root() -> bool {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
+}
+
+#[test]
+fn a_restored_set_can_be_claimed_again_at_once() {
+    // The claim's prefetch thread shares the claim's lock; a restore must not leave the set
+    // locked until that thread exits (this raced on a slow CI machine).
+    use protocol::bank::store::BankReader;
+    let m = model(9);
+    let s = served(&m);
+    let b = banking([9; 32], 3600, Arc::new(MemoryReplay::default()));
+    let dir = tempfile::tempdir().unwrap();
+    preprocess(&s, &b, dir.path(), 1);
+    let mut bank = DirBank::open(dir.path()).unwrap();
+    for round in 0..50 {
+        let set = bank
+            .claim("anywhere", None)
+            .expect("claim")
+            .unwrap_or_else(|| panic!("round {round}: the restored set was still locked"));
+        set.restore().expect("restore");
+    }
+    assert_eq!(sets(dir.path()), 1);
 }

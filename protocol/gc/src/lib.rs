@@ -23,7 +23,7 @@ pub mod spill;
 
 pub use error::GcError;
 pub use max::{max_circuit, max_reference, MaxParams};
-pub use relu::{relu_circuit, relu_reference, ReluParams};
+pub use relu::{relu_circuit, relu_edge_cases, relu_reference, ReluParams};
 pub use spec::CircuitSpec;
 pub use spill::{SpillChunks, SpillPolicy};
 mod msg;

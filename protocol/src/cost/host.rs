@@ -76,15 +76,7 @@ impl HostModel {
 
 /// The CPU model (as the kernel names it, or the architecture) and the HE kernel path.
 pub fn host_name() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|v| v.trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cpu = pi_he::cpu_model().unwrap_or_else(|| std::env::consts::ARCH.to_string());
     format!("{cpu} / HE {}", pi_he::kernel_path())
 }
 
