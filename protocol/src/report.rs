@@ -20,6 +20,10 @@ pub struct OfflineReport {
     pub server_garble_seconds: f64,
     /// The ReLU layers' share of this phase (both protocols).
     pub relu: ReluPhase,
+    /// Bytes of garbled material beyond the client's memory budget (`--gc-memory-mib`), kept in
+    /// a temporary file until the online phase.
+    #[serde(default)]
+    pub gc_spilled_bytes: u64,
 }
 
 /// ReLU traffic and time of one phase, with the number of ReLUs each protocol ran.

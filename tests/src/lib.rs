@@ -52,6 +52,19 @@ pub struct Loopback {
 
 /// Runs one full session between a server thread and a client over a real loopback TCP socket.
 pub fn loopback_session(served: Arc<ServedModel>, image: &[f32], batch: u32) -> Loopback {
+    let options = ClientOptions {
+        batch,
+        ..Default::default()
+    };
+    loopback_session_with(served, image, &options)
+}
+
+/// [`loopback_session`] with the client's options.
+pub fn loopback_session_with(
+    served: Arc<ServedModel>,
+    image: &[f32],
+    options: &ClientOptions,
+) -> Loopback {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -70,11 +83,7 @@ pub fn loopback_session(served: Arc<ServedModel>, image: &[f32], batch: u32) -> 
     let stream = TcpStream::connect(addr).expect("connect");
     stream.set_nodelay(true).ok();
     let mut ch = Channel::new(stream.try_clone().expect("clone"), stream);
-    let options = ClientOptions {
-        batch,
-        ..Default::default()
-    };
-    let client = protocol::run_client_on(&mut ch, shape, image, &options, &|_, _, _| {});
+    let client = protocol::run_client_on(&mut ch, shape, image, options, &|_, _, _| {});
     drop(ch);
     let server = server.join().expect("server thread");
     let server_received = log.lock().map(|l| l.clone()).unwrap_or_default();

@@ -5,8 +5,12 @@ use std::sync::Arc;
 use models::fixed::FixedConfig;
 use models::zoo::ResNetSpec;
 use models::Model;
-use pi_tests::{has_local_truncation, loopback_session, random_image, references};
-use protocol::{ReluChoice, ReluProtocol, ServeOptions, ServedModel};
+use pi_tests::{
+    has_local_truncation, loopback_session, loopback_session_with, random_image, references,
+};
+use protocol::{
+    ClientOptions, HeOpCosts, ReluChoice, ReluProtocol, ServeOptions, ServedModel, SpillPolicy,
+};
 
 fn argmax(v: &[f32]) -> usize {
     models::float::argmax(v).expect("non-empty logits")
@@ -242,5 +246,69 @@ fn gc_and_ot_layers_mix_in_one_inference_and_random_models_match_with_ot() {
                 "seed {seed}: PI {p} vs reference {r}"
             );
         }
+    }
+}
+
+#[test]
+fn garbled_circuits_beyond_the_clients_budget_spill_to_a_file_and_stay_bit_exact() {
+    // A server that caches no kernel (transformed in every session) and announces operation costs
+    // other than the defaults (the client must plan with them); clients whose garbled material
+    // goes wholly, partly (the batch shares one budget) or not at all to a temporary file.
+    let model = all_relu_resnet(7);
+    let options = ServeOptions {
+        kernel_cache_bytes: 0,
+        he_costs: HeOpCosts {
+            key_switch_ns: 3_000_000,
+            ..HeOpCosts::default()
+        },
+        ..ServeOptions::default()
+    };
+    let served = Arc::new(
+        ServedModel::with_options(model.clone(), FixedConfig::default(), &options).expect("serve"),
+    );
+    let cache = served.kernel_cache();
+    assert!(
+        cache.kernels > 0 && cache.cached == 0 && cache.bytes == 0,
+        "{cache:?}"
+    );
+    let stored = served
+        .program()
+        .cost_profile(0)
+        .expect("cost profile")
+        .gc_stored_bytes;
+    assert!(stored > 0);
+    let image = random_image(&model, 1);
+    let (fixed, _) = references(&model, &image);
+    // One inference's material and some room for chunk headers: the first fits, the second
+    // finds the budget (nearly) spent.
+    let one = stored + (64 << 10);
+    for (budget, want_spilled) in [
+        (0, [true, true]),
+        (one, [false, true]),
+        (u64::MAX, [false, false]),
+    ] {
+        let client = ClientOptions {
+            batch: 2,
+            gc_spill: SpillPolicy {
+                memory_bytes: budget,
+                dir: None,
+            },
+            ..ClientOptions::default()
+        };
+        let run = loopback_session_with(served.clone(), &image, &client);
+        run.server.expect("server session");
+        let report = run.client.expect("client session");
+        let spilled: Vec<bool> = report
+            .inferences
+            .iter()
+            .map(|inf| {
+                assert_eq!(
+                    inf.logits, fixed,
+                    "budget {budget}: not the fixed-point reference"
+                );
+                inf.offline.gc_spilled_bytes > 0
+            })
+            .collect();
+        assert_eq!(spilled, want_spilled, "budget {budget}");
     }
 }

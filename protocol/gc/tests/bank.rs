@@ -7,7 +7,7 @@ use std::thread;
 use pi_gc::{
     evaluate_offline_into, garble_offline_with, recv_decode_offsets, relu_reference, ChunkSink,
     ChunkSource, CircuitSpec, ClientOffline, ClientRelus, GcError, OfflineConfig, ReluParams,
-    RelusSecrets, ServerRelus, StoredChunk,
+    RelusSecrets, ServerRelus, SpillChunks, SpillPolicy, StoredChunk,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -265,4 +265,80 @@ fn secrets_round_trip_and_a_bad_delta_is_refused() {
     let mut even = *b;
     even[0] &= !1;
     assert!(RelusSecrets::from_bytes(&even).is_err());
+}
+
+/// Every chunk of a store, parsed.
+fn chunks(stored: &[u8]) -> Vec<StoredChunk> {
+    let mut r = Cursor::new(stored.to_vec());
+    let mut v = Vec::new();
+    while let Some(c) = StoredChunk::read_from(&mut r).unwrap() {
+        v.push(c);
+    }
+    v
+}
+
+/// The chunks `source` gives back, serialised as a store.
+fn drain(mut source: Box<dyn ChunkSource>) -> Vec<u8> {
+    let mut out = Bytes::default();
+    while let Some(c) = source.next_chunk().unwrap() {
+        out.put(c).unwrap();
+    }
+    out.0
+}
+
+#[test]
+fn chunks_beyond_the_memory_budget_come_back_from_the_spill_file_bit_identical() {
+    let b = bank(3000, 8);
+    let all = chunks(&b.stored);
+    assert!(all.len() >= 4, "{} chunks", all.len());
+    let first = all[0].stored_len();
+    // Nothing, one chunk, and everything in memory.
+    for (budget, in_memory) in [(0, 0), (first, 1), (u64::MAX, all.len())] {
+        let mut sink = SpillChunks::new(SpillPolicy {
+            memory_bytes: budget,
+            dir: None,
+        });
+        for c in chunks(&b.stored) {
+            sink.put(c).unwrap();
+        }
+        let held: u64 = all[..in_memory].iter().map(|c| c.stored_len()).sum();
+        let total: u64 = all.iter().map(|c| c.stored_len()).sum();
+        assert_eq!(sink.memory_bytes(), held, "budget {budget}");
+        assert_eq!(sink.spilled_bytes(), total - held, "budget {budget}");
+        assert_eq!(
+            drain(sink.into_source().unwrap()),
+            b.stored,
+            "budget {budget}"
+        );
+    }
+    // The online phase from a source that is mostly file: the reference outputs.
+    let mut sink = SpillChunks::new(SpillPolicy {
+        memory_bytes: first,
+        dir: None,
+    });
+    for c in all {
+        sink.put(c).unwrap();
+    }
+    let secrets = RelusSecrets::from_bytes(&b.secrets).unwrap();
+    let mut srv = ServerRelus::restore(&b.specs, &secrets, &b.decoding_key);
+    let mut cli = ClientRelus::from_source(&b.specs, sink.into_source().unwrap(), &b.offline);
+    cli.set_decode_offsets(b.offsets.clone()).unwrap();
+    let (out, r) = run_online(&mut srv, &mut cli, &b.a);
+    r.unwrap();
+    assert_eq!(out.unwrap(), reference(&b));
+}
+
+#[test]
+fn a_spill_directory_that_cannot_hold_the_file_is_a_storage_error() {
+    let b = bank(800, 9);
+    let missing = std::env::temp_dir().join(format!("pi-gc-no-such-dir-{}", std::process::id()));
+    let mut sink = SpillChunks::new(SpillPolicy {
+        memory_bytes: 0,
+        dir: Some(missing.join("spill")),
+    });
+    let c = chunks(&b.stored).remove(0);
+    match sink.put(c) {
+        Err(GcError::Storage(m)) => assert!(m.contains("temporary file"), "{m}"),
+        other => panic!("expected a storage error, got {:?}", other.err()),
+    }
 }

@@ -84,3 +84,102 @@ impl HostModel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use models::builder::ModelBuilder;
+    use models::fixed::FixedConfig;
+    use models::graph::{Conv2d, Stage};
+
+    use super::*;
+    use crate::Program;
+
+    fn conv(c: usize, k: usize, groups: usize) -> Conv2d {
+        let n = c * (c / groups) * k * k;
+        Conv2d {
+            c_in: c,
+            c_out: c,
+            kernel: [k, k],
+            stride: [1, 1],
+            padding: [k / 2, k / 2],
+            groups,
+            weight: (0..n).map(|i| ((i % 7) as f32 - 3.0) / 64.0).collect(),
+            bias: vec![0.0; c],
+        }
+    }
+
+    /// A wide 3×3 convolution, a 1×1 one and a depthwise 3×3 one, each followed by a ReLU.
+    fn three_convs() -> Program {
+        let c = 64;
+        let mut b = ModelBuilder::new("three", [c, 16, 16]);
+        let mut x = b.input();
+        for (k, groups) in [(3, 1), (1, 1), (3, c)] {
+            x = b.conv(x, conv(c, k, groups), Stage::Stem);
+            x = b.relu(x, Stage::Stem);
+        }
+        let model = b.finish(x).unwrap();
+        Program::new(model, FixedConfig::default()).unwrap()
+    }
+
+    #[test]
+    fn thin_convolutions_cost_more_per_mac_and_the_parts_add_up() {
+        let program = three_convs();
+        let host = HostModel::default();
+        let cached = program.cost_profile(usize::MAX).unwrap();
+        let e = host.estimate(&cached, u64::MAX);
+        assert_eq!(e.layers.len(), 3);
+        let per_mac: Vec<f64> = e
+            .layers
+            .iter()
+            .zip(&cached.he_layers)
+            .map(|(t, l)| t.seconds / l.macs as f64)
+            .collect();
+        // The HE cost follows ciphertexts and replies, not MACs: a 1×1 or depthwise layer has 9×
+        // or 64× fewer MACs than the wide 3×3 one over the same ciphertexts.
+        assert!(per_mac[1] > 3.0 * per_mac[0], "{per_mac:?}");
+        assert!(per_mac[2] > 10.0 * per_mac[0], "{per_mac:?}");
+        // Wall time with two threads never exceeds the one-core CPU time of both parties.
+        for l in &e.layers {
+            assert!(l.seconds > 0.0 && l.seconds <= l.cpu_seconds, "{l:?}");
+        }
+        // The parts add up.
+        let he_layers: f64 = e.layers.iter().map(|l| l.seconds).sum();
+        assert!((e.he_seconds - he_layers - host.he_setup_ns * 1e-9).abs() < 1e-9);
+        let gc = cached.and_gates as f64 * host.relu.gc_us_per_and * 1e-6;
+        assert!(gc > 0.0 && (e.gc_seconds - gc).abs() < 1e-9);
+        let sum = e.he_seconds + e.gc_seconds + e.online_linear_seconds + e.spill_seconds;
+        assert!((e.total_seconds - sum).abs() < 1e-9);
+        assert_eq!((e.spilled_bytes, e.spill_seconds), (0, 0.0));
+
+        // No kernel cache: every kernel transformed in the session, priced as such.
+        let uncached = program.cost_profile(0).unwrap();
+        let kernels: usize = uncached
+            .he_layers
+            .iter()
+            .map(|l| l.plan.kernel_transforms)
+            .sum();
+        assert!(kernels > 0);
+        assert_eq!(
+            (uncached.uncached_kernels(), cached.uncached_kernels()),
+            (kernels, 0)
+        );
+        let cold = host.estimate(&uncached, u64::MAX);
+        let extra = (cold.he_cpu_seconds - e.he_cpu_seconds) * 1e9;
+        let want = kernels as f64 * host.he.transform_ns as f64;
+        assert!(
+            (extra - want).abs() < 1e-3 * want,
+            "{extra} ns vs {want} ns"
+        );
+        // A cache for one layer's kernels leaves the others uncached.
+        let first = uncached.he_layers[0].plan.kernel_transforms;
+        let kb = pi_he::kernel_bytes(program.he_params().unwrap());
+        let part = program.cost_profile(first * kb).unwrap();
+        assert_eq!(part.uncached_kernels(), kernels - first);
+
+        // A client without memory for garbled material spills all of it.
+        let spilled = host.estimate(&cached, 0);
+        assert_eq!(spilled.spilled_bytes, cached.gc_stored_bytes);
+        assert!(spilled.spill_seconds > 0.0);
+        assert!(spilled.total_seconds > e.total_seconds);
+    }
+}

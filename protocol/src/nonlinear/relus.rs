@@ -155,6 +155,15 @@ impl ServerRelus {
     }
 }
 
+/// Where the client's garbled chunks of one offline phase are held until the online phase.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct GcHeld {
+    /// Bytes kept in memory.
+    pub(crate) memory_bytes: u64,
+    /// Bytes written to the temporary file.
+    pub(crate) spilled_bytes: u64,
+}
+
 /// Client side: tables and labels of the garbled layers, OT material of the others.
 pub(crate) struct ClientRelus {
     pub(super) plan: Vec<ReluProtocol>,
@@ -168,7 +177,7 @@ pub(crate) struct ClientRelus {
 impl ClientRelus {
     /// Offline: `inputs` are the client's circuit words in step order (per circuit its shares,
     /// then n = −r; a ReLU's are `b, n`); garbled chunks beyond `spill.memory_bytes` wait in a
-    /// temporary file. Also returns the bytes of garbled chunks kept in memory.
+    /// temporary file. Also returns where the garbled chunks are held.
     pub(crate) fn offline<R: Read, W: Write>(
         ch: &mut Channel<R, W>,
         program: &Program,
@@ -176,7 +185,7 @@ impl ClientRelus {
         inputs: &[u64],
         rng: &mut ChaCha20Rng,
         spill: &pi_gc::SpillPolicy,
-    ) -> Result<(Self, u64), ProtocolError> {
+    ) -> Result<(Self, GcHeld), ProtocolError> {
         let spans = program.layer_spans();
         let circuits: Vec<usize> = spans.iter().map(|l| l.circuits.len()).collect();
         let words: Vec<usize> = spans.iter().map(|l| l.client_words).collect();
@@ -186,13 +195,16 @@ impl ClientRelus {
         // OT layers are plain ReLUs: two words (b, n) per element.
         let ot_in: Vec<(u64, u64)> = ot_words.chunks_exact(2).map(|c| (c[0], c[1])).collect();
         ot_words.zeroize();
-        let mut gc_memory = 0;
+        let mut held = GcHeld::default();
         let gc = if gc_specs.is_empty() {
             None
         } else {
             let mut sink = pi_gc::SpillChunks::new(spill.clone());
             let done = pi_gc::evaluate_offline_into(ch, &gc_specs, &gc_in, rng, &mut sink);
-            gc_memory = sink.memory_bytes();
+            held = GcHeld {
+                memory_bytes: sink.memory_bytes(),
+                spilled_bytes: sink.spilled_bytes(),
+            };
             Some(done.and_then(|done| {
                 Ok(pi_gc::ClientCircuits::from_source(
                     &gc_specs,
@@ -216,7 +228,7 @@ impl ClientRelus {
                 gc,
                 ot,
             },
-            gc_memory,
+            held,
         ))
     }
 

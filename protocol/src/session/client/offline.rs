@@ -47,7 +47,7 @@ pub(crate) fn offline<R: Read, W: Write>(
     batch: usize,
     progress: &dyn Fn(&str, usize, usize),
 ) -> Result<(ClientMaterial, u64), ProtocolError> {
-    let (input_mask, output_share, (relus, gc_memory), report) = offline_with(
+    let (input_mask, output_share, (relus, held), mut report) = offline_with(
         ch,
         program,
         he,
@@ -56,13 +56,14 @@ pub(crate) fn offline<R: Read, W: Write>(
         batch,
         progress,
         |ch, inputs, rng| {
-            let (mut relus, gc_memory) =
+            let (mut relus, held) =
                 ClientRelus::offline(ch, program, relu_protocols, inputs, rng, spill)?;
             relus.recv_decode_offsets(ch, program)?;
             let (times, counts) = (relus.offline_times(), relus.counts());
-            Ok(((relus, gc_memory), times, counts))
+            Ok(((relus, held), times, counts))
         },
     )?;
+    report.gc_spilled_bytes = held.spilled_bytes;
     Ok((
         ClientMaterial {
             input_mask,
@@ -70,7 +71,7 @@ pub(crate) fn offline<R: Read, W: Write>(
             relus,
             report,
         },
-        gc_memory,
+        held.memory_bytes,
     ))
 }
 
@@ -259,6 +260,7 @@ fn offline_with<R: Read, W: Write, T>(
                 bytes: relu_bytes,
                 seconds: relu_seconds,
             },
+            gc_spilled_bytes: 0,
         },
     ))
 }
