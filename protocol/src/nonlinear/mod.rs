@@ -18,7 +18,7 @@ pub use auto::{plan_layers, LayerEstimate, Link, ReluCosts};
 pub(crate) use banked::bankable;
 pub(crate) use calibrate::gc_seconds as gc_pipeline_seconds;
 pub use calibrate::measure_relu_costs;
-pub(crate) use relus::{ClientRelus, GcHeld, ReluOfflineTimes, ServerRelus};
+pub(crate) use relus::{ClientRelus, ReluOfflineTimes, ServerRelus};
 
 /// The protocol that runs one ReLU layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
