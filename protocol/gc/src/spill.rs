@@ -2,7 +2,8 @@
 //! until they reach [`SpillPolicy::memory_bytes`], the rest go to an unnamed temporary file
 //! (created without a name on Linux, `O_TMPFILE`, owner-only elsewhere, and gone when closed) and
 //! come back online through a reader thread a few chunks ahead of the evaluation. The client's
-//! memory then stays bounded whatever the circuit count (DenseNet-161 at 64×64: 15 GB of tables).
+//! memory then stays bounded whatever the circuit count (DenseNet-161 at 64×64: 11.6 GB of tables
+//! and labels, `pi-opt count`).
 //!
 //! The file holds what a banked set holds (tables and the client's active input labels, each
 //! record with its XXH3 checksum, [`StoredChunk::write_to`]), on the client's own disk, for the
