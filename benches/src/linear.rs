@@ -272,6 +272,7 @@ pub fn main(args: &[String]) -> Result<()> {
         "setup_bytes": setup_bytes, "macs": layers.iter().map(|l| l.shape.macs()).sum::<u64>(),
         "layer_bytes": rows.iter().map(|r| r["bytes"].as_u64().unwrap_or(0)).sum::<u64>(),
         "pack_bits": params.pack_bits(), "link_mbps": params.link_mbps(), "kernels": pi_he::kernel_path(),
+        "cpu": protocol::cpu_model().unwrap_or_else(|| "unknown".into()),
         "correct": correct, "layers": rows,
     });
     println!("{out}");
