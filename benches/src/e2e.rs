@@ -80,18 +80,6 @@ impl Drop for Server {
     }
 }
 
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|v| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
 /// Runs one client command with a timeout; returns its wall time.
 fn run_client(mut cmd: Command, timeout: u64, what: &str) -> anyhow::Result<f64> {
     let t = Instant::now();
@@ -350,7 +338,7 @@ fn measure(
             "bytes_received": bon["bytes_received"],
             "online": bon,
         },
-        "cpu": cpu_model(),
+        "cpu": protocol::cpu_model().unwrap_or_else(|| "unknown".into()),
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     }))
 }

@@ -17,10 +17,7 @@ use protocol::{Banking, PublicModel, ServedModel, SessionLimits};
 const CLIENT: &str = env!("CARGO_BIN_EXE_pi-client");
 
 fn model() -> Model {
-    let mut spec = models::zoo::ResNetSpec::new(vec![1], vec![4], 10, [3, 8, 8]);
-    spec.seed = 21;
-    spec.bias_std = 0.1;
-    spec.build().expect("model")
+    pi_tests::tiny_model(21)
 }
 
 fn write_image(dir: &Path, seed: u64) -> (PathBuf, Vec<f32>) {
@@ -32,9 +29,9 @@ fn write_image(dir: &Path, seed: u64) -> (PathBuf, Vec<f32>) {
     (path, image)
 }
 
+/// The fixed-point reference logits (what the private protocol computes bit for bit).
 fn reference(m: &Model, image: &[f32]) -> Vec<f32> {
-    let plan = models::fixed::plan(m, &FixedConfig::default()).expect("plan");
-    models::fixed::infer(m, &plan, image).expect("reference")
+    pi_tests::references(m, image).0
 }
 
 /// A server (as `pi-server --ticket-key KEY` would run it) serving `sessions` sessions on a
@@ -95,6 +92,56 @@ fn logits(report: &Path) -> Vec<f32> {
         .collect()
 }
 
+/// `pi-client preprocess` of `count` sets from `addr` into `store`.
+fn preprocess(addr: &str, store: &Path, count: usize) -> Output {
+    let count = count.to_string();
+    let store = store.to_str().expect("utf-8 path");
+    client(&[
+        "preprocess",
+        "--connect",
+        addr,
+        "--insecure-plaintext",
+        "--store",
+        store,
+        "--count",
+        &count,
+        "--quiet",
+    ])
+}
+
+/// `pi-client infer` of image `x` with a set from `store`, writing `report` if given.
+fn infer(addr: &str, store: &Path, x: &Path, report: Option<&Path>) -> Output {
+    let store = store.to_str().expect("utf-8 path");
+    let x = x.to_str().expect("utf-8 path");
+    let mut args = vec![
+        "infer",
+        "--connect",
+        addr,
+        "--insecure-plaintext",
+        "--store",
+        store,
+        "--input",
+        x,
+        "--quiet",
+    ];
+    if let Some(r) = report {
+        args.extend(["--report", r.to_str().expect("utf-8 path")]);
+    }
+    client(&args)
+}
+
+/// A banked inference of image `seed` against a fresh server with `key`: its logits equal the
+/// reference bit for bit.
+fn banked_inference_matches(m: &Model, key: &Path, store: &Path, dir: &Path, seed: u64) {
+    let (addr, h) = server(m, key, 1);
+    let (x, image) = write_image(dir, seed);
+    let report = dir.join(format!("r{seed}.json"));
+    let out = ok(&infer(&addr, store, &x, Some(&report)));
+    h.join().unwrap();
+    assert!(out.contains("prediction") && out.contains("wait"), "{out}");
+    assert_eq!(logits(&report), reference(m, &image), "bit for bit");
+}
+
 #[test]
 fn preprocess_status_infer_and_a_restarted_server_with_the_same_key() {
     let m = model();
@@ -103,17 +150,7 @@ fn preprocess_status_infer_and_a_restarted_server_with_the_same_key() {
     let key = dir.path().join("ticket.key");
     let (addr, h) = server(&m, &key, 1);
     let s = store.to_str().unwrap();
-    let out = ok(&client(&[
-        "preprocess",
-        "--connect",
-        &addr,
-        "--insecure-plaintext",
-        "--store",
-        s,
-        "--count",
-        "2",
-        "--quiet",
-    ]));
+    let out = ok(&preprocess(&addr, &store, 2));
     assert!(out.contains("banked") && out.contains("2 set(s)"), "{out}");
     h.join().unwrap();
     let st = status(&store);
@@ -126,9 +163,6 @@ fn preprocess_status_infer_and_a_restarted_server_with_the_same_key() {
     );
 
     // The server restarts (a new process would load the same two files): tickets stay valid.
-    let (addr, h) = server(&m, &key, 1);
-    let (x, image) = write_image(dir.path(), 1);
-    let report = dir.path().join("r.json");
     // The oldest set is the one infer uses.
     let set = std::fs::read_dir(&store)
         .unwrap()
@@ -138,22 +172,7 @@ fn preprocess_status_infer_and_a_restarted_server_with_the_same_key() {
         .unwrap();
     let copy = dir.path().join("copy");
     std::fs::copy(&set, &copy).unwrap();
-    let out = ok(&client(&[
-        "infer",
-        "--connect",
-        &addr,
-        "--insecure-plaintext",
-        "--store",
-        s,
-        "--input",
-        x.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-        "--quiet",
-    ]));
-    h.join().unwrap();
-    assert!(out.contains("prediction") && out.contains("wait"), "{out}");
-    assert_eq!(logits(&report), reference(&m, &image), "bit for bit");
+    banked_inference_matches(&m, &key, &store, dir.path(), 1);
     assert_eq!(status(&store)["sets"].as_array().unwrap().len(), 1);
 
     // The used set's copy, replayed after another restart: refused, discarded; the good set is
@@ -164,17 +183,8 @@ fn preprocess_status_infer_and_a_restarted_server_with_the_same_key() {
     )
     .unwrap();
     let (addr, h) = server(&m, &key, 1);
-    let out = client(&[
-        "infer",
-        "--connect",
-        &addr,
-        "--insecure-plaintext",
-        "--store",
-        s,
-        "--input",
-        x.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let (x, _) = write_image(dir.path(), 1);
+    let out = infer(&addr, &store, &x, None);
     h.join().unwrap();
     ok(&out);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -186,28 +196,10 @@ fn preprocess_status_infer_and_a_restarted_server_with_the_same_key() {
 
     // A new key (rotation): earlier tickets are refused with the reason.
     let (addr, h) = server(&m, &key, 1);
-    ok(&client(&[
-        "preprocess",
-        "--connect",
-        &addr,
-        "--insecure-plaintext",
-        "--store",
-        s,
-        "--quiet",
-    ]));
+    ok(&preprocess(&addr, &store, 1));
     h.join().unwrap();
     let (addr, h) = server(&m, &dir.path().join("new.key"), 1);
-    let out = client(&[
-        "infer",
-        "--connect",
-        &addr,
-        "--insecure-plaintext",
-        "--store",
-        s,
-        "--input",
-        x.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let out = infer(&addr, &store, &x, None);
     h.join().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -272,24 +264,7 @@ fn a_client_killed_mid_preprocess_keeps_its_finished_sets_only() {
     assert!((1..50).contains(&kept));
     assert_eq!(files(&store, "partial"), 0, "the unfinished set is removed");
     // The kept sets work.
-    let (addr, h) = server(&m, &key, 1);
-    let (x, image) = write_image(dir.path(), 2);
-    let report = dir.path().join("r.json");
-    ok(&client(&[
-        "infer",
-        "--connect",
-        &addr,
-        "--insecure-plaintext",
-        "--store",
-        store.to_str().unwrap(),
-        "--input",
-        x.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-        "--quiet",
-    ]));
-    h.join().unwrap();
-    assert_eq!(logits(&report), reference(&m, &image));
+    banked_inference_matches(&m, &key, &store, dir.path(), 2);
     assert_eq!(status(&store)["sets"].as_array().unwrap().len(), kept - 1);
 }
 
@@ -300,17 +275,7 @@ fn a_client_killed_mid_infer_never_reuses_the_set() {
     let store = dir.path().join("bank");
     let key = dir.path().join("ticket.key");
     let (addr, h) = server(&m, &key, 1);
-    ok(&client(&[
-        "preprocess",
-        "--connect",
-        &addr,
-        "--insecure-plaintext",
-        "--store",
-        store.to_str().unwrap(),
-        "--count",
-        "2",
-        "--quiet",
-    ]));
+    ok(&preprocess(&addr, &store, 2));
     h.join().unwrap();
     // A server that accepts the ticket and then stalls in the online phase.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -366,24 +331,7 @@ fn a_client_killed_mid_infer_never_reuses_the_set() {
         "only the unused set is left"
     );
     // The other set still runs against the real server.
-    let (addr, h) = server(&m, &key, 1);
-    let (x, image) = write_image(dir.path(), 4);
-    let report = dir.path().join("r.json");
-    ok(&client(&[
-        "infer",
-        "--connect",
-        &addr,
-        "--insecure-plaintext",
-        "--store",
-        store.to_str().unwrap(),
-        "--input",
-        x.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-        "--quiet",
-    ]));
-    h.join().unwrap();
-    assert_eq!(logits(&report), reference(&m, &image));
+    banked_inference_matches(&m, &key, &store, dir.path(), 4);
 }
 
 #[test]

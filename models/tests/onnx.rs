@@ -764,3 +764,26 @@ fn garbage_and_truncated_files_are_errors_not_panics() {
     let missing = std::env::temp_dir().join("models-test-does-not-exist.onnx");
     assert!(matches!(load(&missing), Err(ModelError::Io { .. })));
 }
+
+#[test]
+fn constants_that_broadcast_past_the_size_bound_are_refused_not_allocated() {
+    // Two 2^16-element constants whose sum would have 2^32 elements (16 GiB as f32).
+    let n = 1 << 16;
+    let inits = vec![
+        f32_init("col", &[n, 1], vec![1.0; n as usize]),
+        f32_init("row", &[1, n], vec![2.0; n as usize]),
+        f32_init("w", &[4, 2, 3, 3], vec![0.1; 72]),
+    ];
+    let p = model_proto(
+        vec![
+            node("Add", "/big/Add", &["col", "row"], &["big"], vec![]),
+            node("Conv", "/stem/Conv", &["input.1", "w"], &["a"], vec![]),
+            node("GlobalAveragePool", "gap", &["a"], &["b"], vec![]),
+            node("Flatten", "fl", &["b"], &["out"], vec![]),
+        ],
+        inits,
+        13,
+    );
+    let e = expect_err(&p).to_string();
+    assert!(e.contains("/big/Add") && e.contains("too large"), "{e}");
+}

@@ -23,6 +23,7 @@ pub use error::ProtocolError;
 pub use messages::SessionMode;
 pub use nonlinear::{Link, ReluChoice, ReluCosts, ReluProtocol};
 /// The HE arithmetic kernels this process runs (`ifma`, `avx2` or `scalar`).
+pub use pi_he::cpu_model;
 pub use pi_he::kernel_path as he_kernel_path;
 /// This host's HE compute speed relative to the HE planner's reference machine (thousandths).
 pub use pi_he::measure_compute_milli as measure_he_compute_milli;

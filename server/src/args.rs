@@ -121,9 +121,9 @@ pub struct Args {
     pub relu_protocol: ReluArg,
     /// Where the host's measured compute costs are cached (the ReLU protocols' for `auto`, the
     /// HE planner's speed relative to its reference machine); measured again (a few seconds) when
-    /// missing or written on another CPU. Default: $XDG_CACHE_HOME or ~/.cache,
-    /// `pi-server/host-costs-v1.json`.
-    #[arg(long, value_name = "FILE.json")]
+    /// missing or written on another CPU, HE kernel path or pi-server build. Default:
+    /// $XDG_CACHE_HOME or ~/.cache, `pi-server/host-costs-v1.json`.
+    #[arg(long, value_name = "FILE.json", env = "PI_SERVER_HOST_COSTS")]
     pub host_costs: Option<PathBuf>,
     /// Serve this many sessions (connections that sent a hello), then exit (for scripts and
     /// tests; default: forever).

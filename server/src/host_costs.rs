@@ -1,7 +1,9 @@
 //! The host's compute costs: the ReLU protocols' (for `--relu-protocol auto`) and the HE
 //! planner's speed relative to its reference machine. Measured once (a few seconds) and cached in
 //! a small JSON file, measured again when the file is missing, unreadable, or was written on
-//! another CPU or kernel path.
+//! another CPU, HE kernel path or `pi-server` build. Tests point `--host-costs` (or
+//! `PI_SERVER_HOST_COSTS`) at a file of their own, so a figure measured under test load never
+//! reaches the user's cache.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +14,7 @@ use tracing::{info, warn};
 /// What the cache holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HostCosts {
-    /// CPU model and HE kernel path the figures were measured with.
+    /// CPU model, HE kernel path and `pi-server` build the figures were measured with.
     pub host: String,
     /// The ReLU protocols' costs.
     pub relu: ReluCosts,
@@ -20,18 +22,22 @@ pub struct HostCosts {
     pub he_compute_milli: u32,
 }
 
-/// The CPU this process runs on, as the kernel names it (or the architecture), and the HE kernels.
-fn cpu_name() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+/// What the figures depend on: the CPU this process runs on (as the kernel names it, or the
+/// architecture), the HE kernels, and this binary's version and build (its modification time), so
+/// a rebuilt or upgraded server measures again.
+fn host_key() -> String {
+    let cpu = protocol::cpu_model().unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let built = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .and_then(|m| m.modified())
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|v| v.trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    format!("{cpu} / HE {}", protocol::he_kernel_path())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    format!(
+        "{cpu} / HE {} / pi-server {} built {built}",
+        protocol::he_kernel_path(),
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 /// The default cache file.
@@ -53,6 +59,19 @@ fn read(path: &Path, host: &str) -> Option<HostCosts> {
     (c.host == host && sane).then_some(c)
 }
 
+/// Writes `c` to `path` through a temporary file and a rename, so servers starting at once never
+/// read a half-written cache.
+fn write(path: &Path, c: &HostCosts) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, serde_json::to_string_pretty(c)?)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
 fn measure(host: &str) -> Result<HostCosts, protocol::ProtocolError> {
     Ok(HostCosts {
         host: host.to_string(),
@@ -63,7 +82,7 @@ fn measure(host: &str) -> Result<HostCosts, protocol::ProtocolError> {
 
 /// Cached costs for this host, or a fresh measurement (written back when possible).
 pub fn load_or_measure(path: Option<&Path>) -> HostCosts {
-    let host = cpu_name();
+    let host = host_key();
     let path = path.map(Path::to_path_buf).or_else(default_path);
     if let Some(c) = path.as_deref().and_then(|p| read(p, &host)) {
         info!(
@@ -86,15 +105,8 @@ pub fn load_or_measure(path: Option<&Path>) -> HostCosts {
                 "measured compute costs on this host"
             );
             if let Some(p) = &path {
-                let written = p
-                    .parent()
-                    .map(std::fs::create_dir_all)
-                    .transpose()
-                    .ok()
-                    .and_then(|_| serde_json::to_string_pretty(&c).ok())
-                    .map(|j| std::fs::write(p, j));
-                if !matches!(written, Some(Ok(()))) {
-                    warn!(path = %p.display(), "could not cache the host costs; they will be measured again next start");
+                if let Err(e) = write(p, &c) {
+                    warn!(path = %p.display(), error = %e, "could not cache the host costs; they will be measured again next start");
                 }
             }
             c

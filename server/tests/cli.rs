@@ -4,11 +4,10 @@
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use pi_net::devcert::DevPki;
-use pi_tests::process::{temp_dir, ServerProcess};
+use pi_tests::process::{server_command, temp_dir, test_host_costs, ServerProcess};
 use pi_tests::{random_image, references, save_model, tiny_model, tls_options};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pi-server");
@@ -36,6 +35,8 @@ fn serves_a_model_file_after_a_bad_client() {
         ],
     )
     .expect("pi-server");
+    // It measured (or read) its host costs in the tests' cache, not the user's.
+    assert!(test_host_costs().exists(), "{}", server.log());
 
     let mut bad = TcpStream::connect(&server.addr).expect("connect");
     bad.write_all(&[0xff; 64]).expect("write garbage");
@@ -65,7 +66,7 @@ fn serves_a_model_file_after_a_bad_client() {
 }
 
 fn fails_with(args: &[&str], needle: &str) {
-    let out = Command::new(BIN)
+    let out = server_command(Path::new(BIN))
         .args(args)
         .output()
         .expect("run pi-server");
@@ -123,7 +124,7 @@ fn unusable_flags_are_refused_at_startup_with_what_to_do() {
 
 #[test]
 fn host_names_are_accepted_in_listen() {
-    let mut server = Command::new(BIN)
+    let mut server = server_command(Path::new(BIN))
         .args([
             "--insecure-plaintext",
             "--listen",
@@ -147,7 +148,7 @@ fn host_names_are_accepted_in_listen() {
 #[test]
 fn dev_cert_writes_a_usable_pki() {
     let dir = temp_dir("dev-cert");
-    let out = Command::new(BIN)
+    let out = server_command(Path::new(BIN))
         .args(["dev-cert", "--dir", &dir.to_string_lossy()])
         .output()
         .expect("run");

@@ -14,7 +14,6 @@ use pi_tests::proxy::{self, Dir, Framing, Mutation};
 use pi_tests::{random_image, references, save_model, tiny_model, tls_options};
 use protocol::messages::{ClientHello, ServerHello, SessionMode, PROTOCOL_VERSION};
 use protocol::{ClientOptions, ProtocolError};
-use rand::{Rng, SeedableRng};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pi-server");
 
@@ -52,6 +51,23 @@ impl Bed {
         let mut args = vec!["--model", &m, "--tls-cert", &c, "--tls-key", &k];
         args.extend_from_slice(extra);
         ServerProcess::start(Path::new(BIN), &args).expect("pi-server")
+    }
+
+    /// A real TLS client with image `seed` is served by `server` with the reference's logits;
+    /// returns how long the session took.
+    fn served_over_tls(&self, server: &ServerProcess, seed: u64) -> Duration {
+        let image = random_image(&self.model, seed);
+        let (want, _) = references(&self.model, &image);
+        let start = Instant::now();
+        let got = run(
+            &server.addr,
+            &image,
+            &tls_options(&self.pki, Duration::from_secs(10)),
+        )
+        .expect("served");
+        let took = start.elapsed();
+        assert_eq!(got, want);
+        took
     }
 
     fn plain_server(&self, extra: &[&str]) -> ServerProcess {
@@ -97,17 +113,7 @@ fn slow_and_silent_connections_hold_no_slot_and_a_real_client_is_served_at_once(
     horde.silent(&server.addr, ip("127.0.0.2"), 4);
     assert_eq!(horde.open(), 8);
     thread::sleep(Duration::from_millis(300));
-    let image = random_image(&bed.model, 3);
-    let (want, _) = references(&bed.model, &image);
-    let start = Instant::now();
-    let got = run(
-        &server.addr,
-        &image,
-        &tls_options(&bed.pki, Duration::from_secs(10)),
-    )
-    .expect("served");
-    let took = start.elapsed();
-    assert_eq!(got, want);
+    let took = bed.served_over_tls(&server, 3);
     assert!(took < Duration::from_secs(5), "served after {took:?}");
     // The hostile connections are dropped at the handshake deadline, not kept by each byte.
     thread::sleep(Duration::from_millis(2500));
@@ -137,21 +143,8 @@ fn one_address_cannot_take_every_slot_and_a_stalled_session_is_cut_at_its_deadli
     // Three clients from one address send a valid hello and stall: only one gets in.
     horde.stall_after_hello(&server.addr, ip("127.0.0.3"), 3, &stall);
     thread::sleep(Duration::from_millis(500));
-    let image = random_image(&bed.model, 4);
-    let (want, _) = references(&bed.model, &image);
-    let start = Instant::now();
-    let got = run(
-        &server.addr,
-        &image,
-        &tls_options(&bed.pki, Duration::from_secs(10)),
-    )
-    .expect("served");
-    assert_eq!(got, want);
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        start.elapsed()
-    );
+    let took = bed.served_over_tls(&server, 4);
+    assert!(took < Duration::from_secs(5), "served after {took:?}");
     // The admitted staller holds its slot only until the key-setup phase's deadline
     // (1 s slack + 2.75 MB at 1 MiB/s + 1 s of compute ≈ 4.7 s).
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -354,36 +347,6 @@ fn mutated_sessions(
     out
 }
 
-fn mutations(seed: u64, n: usize, frames: [usize; 2]) -> Vec<Mutation> {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    (0..n)
-        .map(|i| {
-            let dir = if i.is_multiple_of(2) {
-                Dir::Up
-            } else {
-                Dir::Down
-            };
-            let frame = rng.gen_range(0..frames[(i % 2 == 1) as usize].max(1));
-            match (i / 2) % 5 {
-                0 => Mutation::Flip {
-                    dir,
-                    frame,
-                    offset: rng.gen(),
-                    bit: rng.gen(),
-                },
-                1 => Mutation::Truncate {
-                    dir,
-                    frame,
-                    keep: rng.gen(),
-                },
-                2 => Mutation::Duplicate { dir, frame },
-                3 => Mutation::Reorder { dir, frame },
-                _ => Mutation::Drop { dir, frame },
-            }
-        })
-        .collect()
-}
-
 #[test]
 fn mutated_plaintext_sessions_never_report_a_wrong_answer() {
     let bed = Bed::new("mutate");
@@ -413,7 +376,7 @@ fn mutated_plaintext_sessions_never_report_a_wrong_answer() {
     let frames = p.join().expect("proxy").frames;
     assert!(frames[0] > 10 && frames[1] > 10, "{frames:?}");
 
-    let list = mutations(13, 30, frames);
+    let list = Mutation::list(13, 30, frames);
     let results = mutated_sessions(
         &server.addr,
         Framing::PiNet,

@@ -55,6 +55,7 @@ fn two_replicas_behind_haproxy_share_tickets_and_refuse_replays() {
         .arg("--input")
         .arg(&x)
         .env("PI_BIN_DIR", bin)
+        .env("PI_SERVER_HOST_COSTS", pi_tests::process::test_host_costs())
         .output()
         .expect("run scale-out.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -16,10 +16,52 @@ pub struct ServerProcess {
     pub addr: String,
 }
 
+/// Where a test server keeps its measured host costs: a cache of the tests' own (see
+/// [`test_host_costs`]), or the user's (`~/.cache/pi-server/`, for figures).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostCostCache {
+    /// [`test_host_costs`]: figures measured under test load stay out of the user's cache.
+    Tests,
+    /// The server's default (the user's cache).
+    User,
+}
+
+/// The host-cost cache the tests' servers share (`PI_SERVER_HOST_COSTS`): outside the user's
+/// `~/.cache/pi-server/`, so a measurement taken while the suite loads the machine never skews
+/// the plans of a real server; shared by the suite so each run measures once.
+pub fn test_host_costs() -> PathBuf {
+    std::env::temp_dir()
+        .join(format!("pi-tests-{}", user_tag()))
+        .join("host-costs.json")
+}
+
+/// A `pi-server` command whose host costs go to [`test_host_costs`].
+pub fn server_command(bin: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.env("PI_SERVER_HOST_COSTS", test_host_costs());
+    cmd
+}
+
+fn user_tag() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "user".into())
+}
+
 impl ServerProcess {
-    /// Starts `bin` with `args` plus `--listen 127.0.0.1:0` and waits (≤ 60 s) until it listens.
+    /// Starts `bin` with `args` plus `--listen 127.0.0.1:0` and waits (≤ 60 s) until it listens;
+    /// its host costs are cached in [`test_host_costs`].
     pub fn start(bin: &Path, args: &[&str]) -> Result<Self, String> {
-        let mut child = Command::new(bin)
+        Self::start_with(bin, args, HostCostCache::Tests)
+    }
+
+    /// [`ServerProcess::start`] with a choice of host-cost cache.
+    pub fn start_with(bin: &Path, args: &[&str], cache: HostCostCache) -> Result<Self, String> {
+        let mut cmd = match cache {
+            HostCostCache::Tests => server_command(bin),
+            HostCostCache::User => Command::new(bin),
+        };
+        let mut child = cmd
             .args(args)
             .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "info")

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use rand::{Rng, SeedableRng};
+
 /// A direction of the connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dir {
@@ -60,6 +62,39 @@ impl Mutation {
             | Mutation::Reorder { dir, frame }
             | Mutation::Drop { dir, frame } => Some((dir, frame)),
         }
+    }
+
+    /// `n` mutations drawn from `seed`: directions alternate (up first), kinds cycle every two
+    /// (flip, truncate, duplicate, reorder, drop), each at a random frame among the `frames`
+    /// [up, down] a clean session has, with a random offset, bit or cut.
+    pub fn list(seed: u64, n: usize, frames: [usize; 2]) -> Vec<Mutation> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        (0..n)
+            .map(|i| {
+                let dir = if i.is_multiple_of(2) {
+                    Dir::Up
+                } else {
+                    Dir::Down
+                };
+                let frame = rng.gen_range(0..frames[i % 2].max(1));
+                match (i / 2) % 5 {
+                    0 => Mutation::Flip {
+                        dir,
+                        frame,
+                        offset: rng.gen(),
+                        bit: rng.gen(),
+                    },
+                    1 => Mutation::Truncate {
+                        dir,
+                        frame,
+                        keep: rng.gen(),
+                    },
+                    2 => Mutation::Duplicate { dir, frame },
+                    3 => Mutation::Reorder { dir, frame },
+                    _ => Mutation::Drop { dir, frame },
+                }
+            })
+            .collect()
     }
 
     /// A short name of the kind of mutation.

@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use pi_net::devcert::DevPki;
-use pi_tests::process::{temp_dir, ServerProcess};
+use pi_tests::process::{temp_dir, HostCostCache, ServerProcess};
 use protocol::ClientOptions;
 
 /// Options shared by every door figure.
@@ -123,7 +123,8 @@ impl Bed {
             args.push("--insecure-plaintext");
         }
         args.extend_from_slice(extra);
-        ServerProcess::start(&self.bin, &args).map_err(anyhow::Error::msg)
+        // A figure: the server plans with this host's costs as a real one would.
+        ServerProcess::start_with(&self.bin, &args, HostCostCache::User).map_err(anyhow::Error::msg)
     }
 
     /// Client options over TLS (optionally with the client certificate) or plaintext.
@@ -199,15 +200,7 @@ pub(crate) fn agrees(got: &[f32], want: &[f32]) -> bool {
 
 /// The CPU model name (to state next to every figure).
 pub(crate) fn cpu() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|x| x.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
+    protocol::cpu_model().unwrap_or_else(|| "unknown".into())
 }
 
 pub(crate) fn median(v: &mut [f64]) -> f64 {

@@ -7,8 +7,7 @@ use std::thread;
 use std::time::Duration;
 
 use clap::Args;
-use pi_tests::proxy::{self, Dir, Framing, Mutation};
-use rand::{Rng, SeedableRng};
+use pi_tests::proxy::{self, Framing, Mutation};
 use serde_json::json;
 
 use super::{cpu, session, Bed, Common};
@@ -30,31 +29,6 @@ pub struct MutateArgs {
     /// Mutate TLS records of a TLS session instead of pi-net frames of a plaintext one.
     #[arg(long)]
     tls: bool,
-}
-
-fn mutation(rng: &mut rand_chacha::ChaCha8Rng, i: usize, frames: [usize; 2]) -> Mutation {
-    let dir = if i.is_multiple_of(2) {
-        Dir::Up
-    } else {
-        Dir::Down
-    };
-    let frame = rng.gen_range(0..frames[i % 2].max(1));
-    match (i / 2) % 5 {
-        0 => Mutation::Flip {
-            dir,
-            frame,
-            offset: rng.gen(),
-            bit: rng.gen(),
-        },
-        1 => Mutation::Truncate {
-            dir,
-            frame,
-            keep: rng.gen(),
-        },
-        2 => Mutation::Duplicate { dir, frame },
-        3 => Mutation::Reorder { dir, frame },
-        _ => Mutation::Drop { dir, frame },
-    }
 }
 
 /// The kind of error a refused session ended with.
@@ -123,10 +97,7 @@ pub fn run(a: &MutateArgs) -> anyhow::Result<()> {
         .join()
         .map_err(|_| anyhow::anyhow!("proxy thread"))?
         .frames;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
-    let list: Vec<Mutation> = (0..a.sessions)
-        .map(|i| mutation(&mut rng, i, frames))
-        .collect();
+    let list = Mutation::list(a.seed, a.sessions, frames);
     let outcomes: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
     let wrong = Arc::new(Mutex::new(Vec::new()));
     let longest = Arc::new(Mutex::new(0f64));

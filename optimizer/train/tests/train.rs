@@ -267,13 +267,12 @@ fn resume_continues_exactly() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data")
-}
-
-#[test]
-fn learns_real_digits_when_fetched() {
-    let path = data_dir().join("digits.csv.gz");
+/// The data set `name` fetched by scripts/fetch-data.sh (held-out fraction 0.2), or `None` (the
+/// test is skipped) where it was not fetched.
+fn fetched(name: &str) -> Option<DataSpec> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data")
+        .join(name);
     if !path.exists() {
         // CI runs scripts/test.sh, which fetches the data: there a missing file is a failure.
         assert!(
@@ -285,13 +284,20 @@ fn learns_real_digits_when_fetched() {
             "skipped: {} not found (run scripts/fetch-data.sh)",
             path.display()
         );
-        return;
+        return None;
     }
-    let spec = DataSpec {
+    Some(DataSpec {
         path,
         kind: None,
         test_fraction: 0.2,
         split_seed: 0,
+    })
+}
+
+#[test]
+fn learns_real_digits_when_fetched() {
+    let Some(spec) = fetched("digits.csv.gz") else {
+        return;
     };
     let model = tiny_resnet([1, 8, 8], 16, 10);
     let data = Prepared::load(&spec, [1, 8, 8], 10, None, None).unwrap();
@@ -319,25 +325,8 @@ fn learns_real_digits_when_fetched() {
 
 #[test]
 fn loads_real_mnist5k_when_fetched() {
-    let path = data_dir().join("mnist_5k.csv.gz");
-    if !path.exists() {
-        // CI runs scripts/test.sh, which fetches the data: there a missing file is a failure.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{} missing in CI",
-            path.display()
-        );
-        eprintln!(
-            "skipped: {} not found (run scripts/fetch-data.sh)",
-            path.display()
-        );
+    let Some(spec) = fetched("mnist_5k.csv.gz") else {
         return;
-    }
-    let spec = DataSpec {
-        path,
-        kind: None,
-        test_fraction: 0.2,
-        split_seed: 0,
     };
     let data = Prepared::load(&spec, [3, 32, 32], 10, None, None).unwrap();
     assert_eq!((data.train.len(), data.test.len()), (4000, 1000));

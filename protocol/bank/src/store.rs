@@ -233,7 +233,7 @@ impl DirBank {
                 dir: self.dir.clone(),
                 path: claimed,
                 name,
-                _lock: file,
+                lock: file,
                 tail,
                 chunks,
             })),
@@ -489,8 +489,10 @@ struct Claimed {
     dir: PathBuf,
     path: PathBuf,
     name: String,
-    /// Holds the claim's lock until the set is consumed, restored or discarded.
-    _lock: File,
+    /// Holds the claim's lock until the set is consumed, restored or discarded. The prefetch
+    /// thread reads through a duplicate of this descriptor, which shares the lock: a restored set
+    /// unlocks explicitly, so the next claim never waits for that thread to notice and exit.
+    lock: File,
     tail: SetTail,
     chunks: Prefetch,
 }
@@ -515,9 +517,9 @@ impl ClaimedSet for Claimed {
         let ready = self.path.with_extension(READY);
         fs::rename(&self.path, &ready).map_err(io_err("restoring set", &self.path))?;
         sync_dir(&self.dir);
-        // The prefetch thread's descriptor shares the lock until that thread ends: release it
-        // now, so the set can be claimed again at once.
-        let _ = self._lock.unlock();
+        self.lock
+            .unlock()
+            .map_err(io_err("unlocking restored set", &ready))?;
         Ok(())
     }
 

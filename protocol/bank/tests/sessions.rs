@@ -294,3 +294,24 @@ fn nix_root() -> bool {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
 }
+
+#[test]
+fn a_restored_set_can_be_claimed_again_at_once() {
+    // The claim's prefetch thread shares the claim's lock; a restore must not leave the set
+    // locked until that thread exits (this raced on a slow CI machine).
+    use protocol::bank::store::BankReader;
+    let m = model(9);
+    let s = served(&m);
+    let b = banking([9; 32], 3600, Arc::new(MemoryReplay::default()));
+    let dir = tempfile::tempdir().unwrap();
+    preprocess(&s, &b, dir.path(), 1);
+    let mut bank = DirBank::open(dir.path()).unwrap();
+    for round in 0..50 {
+        let set = bank
+            .claim("anywhere", None)
+            .expect("claim")
+            .unwrap_or_else(|| panic!("round {round}: the restored set was still locked"));
+        set.restore().expect("restore");
+    }
+    assert_eq!(sets(dir.path()), 1);
+}

@@ -145,12 +145,19 @@ impl Prf {
 }
 
 /// Reads little-endian 128-bit blocks from bytes (length a multiple of 16).
-pub(crate) fn blocks_from_bytes(bytes: &[u8], out: &mut Vec<Block>) {
+pub fn blocks_from_bytes(bytes: &[u8], out: &mut Vec<Block>) {
     out.extend(bytes.chunks_exact(16).map(|c| {
         let mut a = [0u8; 16];
         a.copy_from_slice(c);
         u128::from_le_bytes(a)
     }));
+}
+
+/// Writes blocks as little-endian bytes into `dst` (16 bytes each).
+pub fn blocks_to_bytes(dst: &mut [u8], src: &[Block]) {
+    for (d, s) in dst.chunks_exact_mut(16).zip(src) {
+        d.copy_from_slice(&s.to_le_bytes());
+    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ pub mod spec;
 
 pub use error::GcError;
 pub use max::{max_circuit, max_reference, MaxParams};
-pub use relu::{relu_circuit, relu_reference, ReluParams};
+pub use relu::{relu_circuit, relu_edge_cases, relu_reference, ReluParams};
 pub use spec::CircuitSpec;
 mod msg;
 

@@ -7,8 +7,8 @@
 
 use std::io::{Read, Write};
 
+use pi_net::bulk::{BulkFault, BulkFormat};
 use pi_net::Channel;
-use subtle::ConstantTimeEq;
 
 use crate::GcError;
 
@@ -31,8 +31,7 @@ pub(crate) const LABELS: u8 = 0x20;
 /// Online: evaluator output colour bits.
 pub(crate) const BITS: u8 = 0x21;
 
-pub(crate) const HEADER: usize = 17;
-pub(crate) const DIGEST: usize = 32;
+pub(crate) use pi_net::bulk::{BULK_DIGEST as DIGEST, BULK_HEADER as HEADER};
 const DIGEST_CONTEXT: &str = "pi-gc 2025 bulk frame digest v1";
 
 fn tag_name(tag: u8) -> &'static str {
@@ -107,167 +106,43 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     *h.finalize().as_bytes()
 }
 
-/// A bulk frame being filled in place.
-pub(crate) struct BulkOut {
-    buf: Vec<u8>,
-}
+/// This crate's bulk frames ([`pi_net::bulk`]): its digest key and errors.
+pub(crate) struct GcFrames;
 
-impl BulkOut {
-    /// Starts a frame with a zeroed payload of `len` bytes.
-    pub(crate) fn new(tag: u8, index: u64, count: u64, len: usize) -> Self {
-        let mut buf = Vec::with_capacity(HEADER + len + DIGEST);
-        buf.push(tag);
-        buf.extend_from_slice(&index.to_le_bytes());
-        buf.extend_from_slice(&count.to_le_bytes());
-        buf.resize(HEADER + len, 0);
-        BulkOut { buf }
+impl BulkFormat for GcFrames {
+    type Error = GcError;
+
+    fn digest(bytes: &[u8]) -> [u8; 32] {
+        digest(bytes)
     }
 
-    /// Starts a frame in a buffer returned by [`BulkOut::send_keep`]: only bytes beyond the old
-    /// length are zeroed, so the payload holds stale bytes that the caller must overwrite in full
-    /// (the garbler writes every table byte). Saves a memset and page faults per chunk.
-    pub(crate) fn reuse(mut buf: Vec<u8>, tag: u8, index: u64, count: u64, len: usize) -> Self {
-        buf.reserve_exact((HEADER + len + DIGEST).saturating_sub(buf.len()));
-        buf.resize(HEADER + len, 0);
-        buf[0] = tag;
-        buf[1..9].copy_from_slice(&index.to_le_bytes());
-        buf[9..17].copy_from_slice(&count.to_le_bytes());
-        BulkOut { buf }
-    }
-
-    /// The payload to fill.
-    pub(crate) fn payload(&mut self) -> &mut [u8] {
-        &mut self.buf[HEADER..]
-    }
-
-    /// Appends the digest and queues the frame.
-    pub(crate) fn send<R: Read, W: Write>(
-        mut self,
-        ch: &mut Channel<R, W>,
-    ) -> Result<usize, GcError> {
-        let d = digest(&self.buf);
-        self.buf.extend_from_slice(&d);
-        ch.send_frame(&self.buf)?;
-        Ok(self.buf.len() + 4)
-    }
-
-    /// Like [`BulkOut::send`], and hands the buffer back for [`BulkOut::reuse`].
-    pub(crate) fn send_keep<R: Read, W: Write>(
-        mut self,
-        ch: &mut Channel<R, W>,
-    ) -> Result<(usize, Vec<u8>), GcError> {
-        let d = digest(&self.buf);
-        self.buf.extend_from_slice(&d);
-        ch.send_frame(&self.buf)?;
-        Ok((self.buf.len() + 4, self.buf))
-    }
-}
-
-/// A received and verified bulk frame.
-pub(crate) struct BulkIn {
-    frame: Vec<u8>,
-}
-
-impl BulkIn {
-    /// Verifies tag, index, count, payload length and digest, in that order.
-    pub(crate) fn check(
-        frame: Vec<u8>,
-        tag: u8,
-        index: u64,
-        count: u64,
-        len: usize,
-    ) -> Result<Self, GcError> {
-        check_tag(&frame, tag)?;
+    fn fault(tag: u8, index: u64, count: u64, fault: BulkFault) -> GcError {
         let what = tag_name(tag);
-        if frame.len() < HEADER + DIGEST {
-            return Err(GcError::Length {
+        match fault {
+            BulkFault::Tag(got) => GcError::UnexpectedMessage {
+                expected: what,
+                got,
+            },
+            BulkFault::Length { expected, got } => GcError::Length {
                 what,
-                expected: HEADER + len + DIGEST,
-                got: frame.len(),
-            });
-        }
-        let rd = |at: usize| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&frame[at..at + 8]);
-            u64::from_le_bytes(a)
-        };
-        let (got_index, got_count) = (rd(1), rd(9));
-        if got_index != index || got_count != count {
-            return Err(GcError::Desync(format!(
+                expected,
+                got,
+            },
+            BulkFault::Position {
+                index: got_index,
+                count: got_count,
+            } => GcError::Desync(format!(
                 "{what}: expected index {index} with {count} circuits, got index {got_index} with {got_count}"
-            )));
+            )),
+            BulkFault::Digest => GcError::Integrity { what, index },
         }
-        let body = frame.len() - DIGEST;
-        if body - HEADER != len {
-            return Err(GcError::Length {
-                what,
-                expected: len,
-                got: body - HEADER,
-            });
-        }
-        let d = digest(&frame[..body]);
-        if !bool::from(d.ct_eq(&frame[body..])) {
-            return Err(GcError::Integrity { what, index });
-        }
-        Ok(BulkIn { frame })
-    }
-
-    /// Receives and checks one bulk frame.
-    pub(crate) fn recv<R: Read, W: Write>(
-        ch: &mut Channel<R, W>,
-        tag: u8,
-        index: u64,
-        count: u64,
-        len: usize,
-    ) -> Result<(Self, usize), GcError> {
-        let frame = ch.recv_frame()?;
-        let n = frame.len() + 4;
-        Ok((Self::check(frame, tag, index, count, len)?, n))
-    }
-
-    /// Verifies tag, index and count of a frame whose digest was verified when it arrived and
-    /// that was kept under a checksum since (a stored frame); the caller checks the payload length
-    /// against its parameters.
-    pub(crate) fn check_header(
-        frame: Vec<u8>,
-        tag: u8,
-        index: u64,
-        count: u64,
-    ) -> Result<Self, GcError> {
-        check_tag(&frame, tag)?;
-        if frame.len() < HEADER + DIGEST {
-            return Err(GcError::Length {
-                what: tag_name(tag),
-                expected: HEADER + DIGEST,
-                got: frame.len(),
-            });
-        }
-        let rd = |at: usize| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&frame[at..at + 8]);
-            u64::from_le_bytes(a)
-        };
-        if rd(1) != index || rd(9) != count {
-            return Err(GcError::Desync(format!(
-                "{}: expected index {index} with {count} circuits, got index {} with {}",
-                tag_name(tag),
-                rd(1),
-                rd(9)
-            )));
-        }
-        Ok(BulkIn { frame })
-    }
-
-    /// The whole frame (header, payload, digest), as received.
-    pub(crate) fn frame(&self) -> &[u8] {
-        &self.frame
-    }
-
-    /// The verified payload.
-    pub(crate) fn payload(&self) -> &[u8] {
-        &self.frame[HEADER..self.frame.len() - DIGEST]
     }
 }
+
+/// A bulk frame being filled in place.
+pub(crate) type BulkOut = pi_net::bulk::BulkOut<GcFrames>;
+/// A received and verified bulk frame.
+pub(crate) type BulkIn = pi_net::bulk::BulkIn<GcFrames>;
 
 #[cfg(test)]
 mod tests {
@@ -280,8 +155,7 @@ mod tests {
             .iter_mut()
             .enumerate()
             .for_each(|(i, b)| *b = i as u8);
-        let mut frame = out.buf.clone();
-        frame.extend_from_slice(&digest(&out.buf));
+        let frame = out.seal();
         assert!(BulkIn::check(frame.clone(), TABLES, 3, 10, 64).is_ok());
         assert_eq!(
             BulkIn::check(frame.clone(), TABLES, 3, 10, 64)

@@ -120,6 +120,48 @@ pub fn relu_reference(p: &ReluParams, a: u64, b: u64, n: u64) -> u64 {
     r.wrapping_add(n) & mask(p.out_bits)
 }
 
+/// Inputs `(a, b, n)` at the boundaries of [`relu_reference`] for tests of every ReLU
+/// implementation: y = a + b at 0, ±1, the sign boundary, the shift boundary and just past the
+/// largest positive value, n at 0, 1, the top and the sign bit; each y shared three ways (random
+/// `a`, `a = y`, `b = y`), the random shares drawn from `rng`.
+pub fn relu_edge_cases(p: &ReluParams, rng: &mut impl rand_core::RngCore) -> Vec<(u64, u64, u64)> {
+    let mw = mask(p.in_bits);
+    let mk = mask(p.out_bits);
+    let half = 1u64 << (p.in_bits.clamp(1, 64) - 1);
+    let sh = 1u64.checked_shl(p.shift).unwrap_or(0);
+    let ys = [
+        0,
+        1,
+        mw,
+        (half - 1) & mw,
+        half & mw,
+        (half + 1) & mw,
+        sh & mw,
+        sh.wrapping_sub(1) & mw,
+        sh.wrapping_neg() & mw,
+        (sh + 1) & mw,
+        (half - 1) & !(sh.wrapping_sub(1)) & mw,
+        half.wrapping_sub(sh) & mw,
+    ];
+    let ns = [
+        0,
+        1,
+        mk,
+        mk.wrapping_sub(1) & mk,
+        1u64 << (p.out_bits.clamp(1, 64) - 1),
+    ];
+    let mut v = Vec::with_capacity(ys.len() * ns.len() * 3);
+    for &y in &ys {
+        for &n in &ns {
+            let a = rng.next_u64() & mw;
+            v.push((a, y.wrapping_sub(a) & mw, n)); // shares of y
+            v.push((y, 0, n));
+            v.push((0, y, n));
+        }
+    }
+    v
+}
+
 /// The ReLU circuit written once for every interpretation.
 ///
 /// Inputs are little-endian wires: `a` (w), `b` (w), `n` (k); the output has k wires. Cost
@@ -287,47 +329,11 @@ mod tests {
         }
     }
 
-    fn edge_cases(p: &ReluParams, rng: &mut ChaCha20Rng) -> Vec<(u64, u64, u64)> {
-        let mw = mask(p.in_bits);
-        let mk = mask(p.out_bits);
-        let half = 1u64 << (p.in_bits - 1);
-        let sh = 1u64.checked_shl(p.shift).unwrap_or(0);
-        let ys = [
-            0,
-            1,
-            mw,
-            half - 1,
-            half,
-            half + 1,
-            sh & mw,
-            sh.wrapping_sub(1) & mw,
-            sh.wrapping_neg() & mw,
-            (sh + 1) & mw,
-        ];
-        let ns = [
-            0,
-            1,
-            mk,
-            mk - 1 + (mk == 0) as u64,
-            1u64 << (p.out_bits - 1),
-        ];
-        let mut v = Vec::new();
-        for &y in &ys {
-            for &nn in &ns {
-                let a = rng.next_u64() & mw;
-                v.push((a, y.wrapping_sub(a) & mw, nn)); // shares of y
-                v.push((y, 0, nn));
-                v.push((0, y, nn));
-            }
-        }
-        v
-    }
-
     #[test]
     fn plain_circuit_equals_reference_on_edges_and_random() {
         let mut rng = ChaCha20Rng::seed_from_u64(99);
         for p in params_grid() {
-            let mut cases = edge_cases(&p, &mut rng);
+            let mut cases = relu_edge_cases(&p, &mut rng);
             for _ in 0..2000 {
                 cases.push((
                     rng.next_u64() & mask(p.in_bits),

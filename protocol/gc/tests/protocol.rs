@@ -213,12 +213,12 @@ fn online_and_check(
         r.unwrap();
         let out = out.unwrap();
         assert_eq!(out.len(), n);
-        for i in 0..n {
+        for (i, got) in out.iter().enumerate() {
             let want = c.params[at + i]
                 .reference(&c.a[at + i], &c.inputs[at + i])
                 .unwrap();
             assert_eq!(
-                out[i],
+                *got,
                 want,
                 "circuit {} params {:?}",
                 at + i,
@@ -306,36 +306,50 @@ fn mixed_parameters_and_every_ot_variant_are_correct() {
             out_bits: 20,
         },
     ];
+    let grid: Vec<CircuitSpec> = grid.into_iter().map(CircuitSpec::from).collect();
     for (ot_k, seed) in [(1u32, 1u64), (2, 2), (4, 3), (8, 4)] {
-        let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        // Runs of varying length so lane groups are both full and partial.
-        let mut params = Vec::new();
-        while params.len() < 700 {
-            let p = grid[(rng.next_u32() as usize) % grid.len()];
-            let run = 1 + (rng.next_u32() as usize) % 20;
-            params.extend(std::iter::repeat_n(p, run));
-        }
-        let c = case(params, seed + 100);
-        let (mut s, mut cl, _) = pair(CLEAN, CLEAN);
-        let (srv, cli) = offline(
-            OfflineConfig {
-                ot_k,
-                chunk_circuits: 300,
-            },
-            &c,
-            &mut s,
-            &mut cl,
-        );
-        let n = c.params.len();
-        online_and_check(
-            &c,
-            &[n / 3, n - n / 3],
-            &mut srv.unwrap(),
-            &mut cli.unwrap(),
-            &mut s,
-            &mut cl,
-        );
+        mixed_runs_match(&grid, 700, 20, ot_k, 300, seed, |n| vec![n / 3, n - n / 3]);
     }
+}
+
+/// Runs of random length (1..=`max_run`) of random entries of `grid`, at least `count` circuits
+/// (so lane groups are both full and partial), garbled with `ot_k` in chunks of `chunk` and
+/// evaluated online in the call sizes `calls(n)`: every output equals the reference.
+fn mixed_runs_match(
+    grid: &[CircuitSpec],
+    count: usize,
+    max_run: usize,
+    ot_k: u32,
+    chunk: usize,
+    seed: u64,
+    calls: impl Fn(usize) -> Vec<usize>,
+) {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut params = Vec::new();
+    while params.len() < count {
+        let p = grid[(rng.next_u32() as usize) % grid.len()];
+        let run = 1 + (rng.next_u32() as usize) % max_run;
+        params.extend(std::iter::repeat_n(p, run));
+    }
+    let c = spec_case(params, seed + 100);
+    let (mut s, mut cl, _) = pair(CLEAN, CLEAN);
+    let (srv, cli) = offline(
+        OfflineConfig {
+            ot_k,
+            chunk_circuits: chunk,
+        },
+        &c,
+        &mut s,
+        &mut cl,
+    );
+    online_and_check(
+        &c,
+        &calls(c.params.len()),
+        &mut srv.unwrap(),
+        &mut cli.unwrap(),
+        &mut s,
+        &mut cl,
+    );
 }
 
 #[test]
@@ -550,33 +564,9 @@ fn maxima_relu6_and_relus_mixed_over_tcp_match_the_reference() {
         MaxParams::new(2, 8, 3, 8, false, Some(9)).unwrap().into(),
     ];
     for (ot_k, seed) in [(1u32, 21u64), (4, 22)] {
-        let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        let mut params = Vec::new();
-        while params.len() < 500 {
-            let p = grid[(rng.next_u32() as usize) % grid.len()];
-            let run = 1 + (rng.next_u32() as usize) % 19;
-            params.extend(std::iter::repeat_n(p, run));
-        }
-        let c = spec_case(params, seed + 100);
-        let (mut s, mut cl, _) = pair(CLEAN, CLEAN);
-        let (srv, cli) = offline(
-            OfflineConfig {
-                ot_k,
-                chunk_circuits: 128,
-            },
-            &c,
-            &mut s,
-            &mut cl,
-        );
-        let n = c.params.len();
-        online_and_check(
-            &c,
-            &[7, n / 2, n - n / 2 - 7],
-            &mut srv.unwrap(),
-            &mut cli.unwrap(),
-            &mut s,
-            &mut cl,
-        );
+        mixed_runs_match(&grid, 500, 19, ot_k, 128, seed, |n| {
+            vec![7, n / 2, n - n / 2 - 7]
+        });
     }
 }
 

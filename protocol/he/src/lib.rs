@@ -109,6 +109,14 @@ pub fn kernel_path() -> &'static str {
     arith::SimdPath::detect(1 << 49).name()
 }
 
+/// The CPU model as the kernel names it (`/proc/cpuinfo`), for figures and host-cost caches;
+/// `None` where the kernel does not say.
+pub fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("model name"))?;
+    Some(line.split(':').nth(1)?.trim().to_string())
+}
+
 /// One revealed output of a reply: product j of the pack group, its Y index, the output element.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Revealed {

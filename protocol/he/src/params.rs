@@ -155,6 +155,7 @@ impl HeParams {
         };
         sizes.push(special_bits);
         let mut all = seal_primes(&sizes)?;
+        // seal_primes returns one prime per entry of `sizes`, whose last entry is the special one.
         let special = all.pop().expect("sizes has the special prime");
         let primes = all;
         seal_security_check(&primes)?;

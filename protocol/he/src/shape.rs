@@ -53,85 +53,93 @@ pub enum LinearShape {
     },
 }
 
+/// A layer's geometry as a convolution (an FC layer is a 1×1 conv on a 1×1 image).
+#[derive(Clone, Copy, Debug)]
+struct ConvDims {
+    c_in: usize,
+    h: usize,
+    w: usize,
+    c_out: usize,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+    pad: usize,
+    groups: usize,
+}
+
 impl LinearShape {
-    /// Number of input elements (CHW order for Conv).
-    pub fn input_len(&self) -> usize {
-        match *self {
-            LinearShape::Conv { c_in, h, w, .. } => c_in * h * w,
-            LinearShape::Fc { in_features, .. } => in_features,
-        }
-    }
-
-    /// Number of output elements (CHW order for Conv).
-    pub fn output_len(&self) -> usize {
-        match *self {
-            LinearShape::Conv { c_out, .. } => {
-                let (ho, wo) = self.output_hw();
-                c_out * ho * wo
-            }
-            LinearShape::Fc { out_features, .. } => out_features,
-        }
-    }
-
-    /// Number of weights expected by `prepare_layer`.
-    pub fn weight_len(&self) -> usize {
+    fn conv_dims(&self) -> ConvDims {
         match *self {
             LinearShape::Conv {
                 c_in,
-                c_out,
-                kh,
-                kw,
-                groups,
-                ..
-            } => c_out * (c_in / groups.max(1)) * kh * kw,
-            LinearShape::Fc {
-                in_features,
-                out_features,
-            } => in_features * out_features,
-        }
-    }
-
-    /// Output spatial size (1×1 for FC).
-    pub fn output_hw(&self) -> (usize, usize) {
-        match *self {
-            LinearShape::Conv {
                 h,
                 w,
+                c_out,
                 kh,
                 kw,
                 stride,
                 pad,
-                ..
-            } => {
-                let s = stride.max(1);
-                (
-                    (h + 2 * pad).saturating_sub(kh) / s + 1,
-                    (w + 2 * pad).saturating_sub(kw) / s + 1,
-                )
-            }
-            LinearShape::Fc { .. } => (1, 1),
+                groups,
+            } => ConvDims {
+                c_in,
+                h,
+                w,
+                c_out,
+                kh,
+                kw,
+                stride,
+                pad,
+                groups,
+            },
+            LinearShape::Fc {
+                in_features,
+                out_features,
+            } => ConvDims {
+                c_in: in_features,
+                h: 1,
+                w: 1,
+                c_out: out_features,
+                kh: 1,
+                kw: 1,
+                stride: 1,
+                pad: 0,
+                groups: 1,
+            },
         }
+    }
+
+    /// Number of input elements (CHW order for Conv).
+    pub fn input_len(&self) -> usize {
+        let d = self.conv_dims();
+        d.c_in * d.h * d.w
+    }
+
+    /// Number of output elements (CHW order for Conv).
+    pub fn output_len(&self) -> usize {
+        let (ho, wo) = self.output_hw();
+        self.conv_dims().c_out * ho * wo
+    }
+
+    /// Number of weights expected by `prepare_layer`.
+    pub fn weight_len(&self) -> usize {
+        let d = self.conv_dims();
+        d.c_out * (d.c_in / d.groups.max(1)) * d.kh * d.kw
+    }
+
+    /// Output spatial size (1×1 for FC).
+    pub fn output_hw(&self) -> (usize, usize) {
+        let d = self.conv_dims();
+        let s = d.stride.max(1);
+        (
+            (d.h + 2 * d.pad).saturating_sub(d.kh) / s + 1,
+            (d.w + 2 * d.pad).saturating_sub(d.kw) / s + 1,
+        )
     }
 
     /// Multiply-accumulates of the layer.
     pub fn macs(&self) -> u64 {
-        match *self {
-            LinearShape::Conv {
-                c_in,
-                c_out,
-                kh,
-                kw,
-                groups,
-                ..
-            } => {
-                let (ho, wo) = self.output_hw();
-                (c_out * (c_in / groups.max(1)) * kh * kw * ho * wo) as u64
-            }
-            LinearShape::Fc {
-                in_features,
-                out_features,
-            } => (in_features * out_features) as u64,
-        }
+        let (ho, wo) = self.output_hw();
+        (self.weight_len() * ho * wo) as u64
     }
 
     pub(crate) fn validate(&self) -> Result<(), HeError> {
@@ -239,23 +247,17 @@ pub(crate) struct Canon {
 impl Canon {
     pub fn new(shape: &LinearShape) -> Result<Self, HeError> {
         shape.validate()?;
-        let (c_in, h, w, c_out, kh, kw, stride, pad, groups) = match *shape {
-            LinearShape::Conv {
-                c_in,
-                h,
-                w,
-                c_out,
-                kh,
-                kw,
-                stride,
-                pad,
-                groups,
-            } => (c_in, h, w, c_out, kh, kw, stride, pad, groups),
-            LinearShape::Fc {
-                in_features,
-                out_features,
-            } => (in_features, 1, 1, out_features, 1, 1, 1, 0, 1),
-        };
+        let ConvDims {
+            c_in,
+            h,
+            w,
+            c_out,
+            kh,
+            kw,
+            stride,
+            pad,
+            groups,
+        } = shape.conv_dims();
         let (hout, wout) = (
             (h + 2 * pad - kh) / stride + 1,
             (w + 2 * pad - kw) / stride + 1,

@@ -9,6 +9,7 @@
 //! session deadline, cancellation). A side that ends a session can send its reason in an
 //! abort frame; the peer reads it as [`NetError::Aborted`].
 
+pub mod bulk;
 mod channel;
 pub mod check;
 mod deadline;

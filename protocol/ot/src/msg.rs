@@ -2,10 +2,7 @@
 //! `[tag u8][index u64 LE][count u64 LE][payload][digest 32 B]`, the digest being BLAKE3 (derive-key
 //! mode) of everything before it. Lengths are derived from public parameters and compared exactly.
 
-use std::io::{Read, Write};
-
-use pi_net::Channel;
-use subtle::ConstantTimeEq;
+use pi_net::bulk::{BulkFault, BulkFormat};
 
 use crate::OtError;
 
@@ -26,10 +23,7 @@ pub(crate) const ROUND_S: u8 = 0x50;
 /// Online ReLU round, client → server.
 pub(crate) const ROUND_C: u8 = 0x51;
 
-/// Header bytes of a frame (tag, index, count).
-pub(crate) const HEADER: usize = 17;
-/// Digest bytes of a frame.
-pub(crate) const DIGEST: usize = 32;
+pub(crate) use pi_net::bulk::{BULK_DIGEST as DIGEST, BULK_HEADER as HEADER};
 const CONTEXT: &str = "pi-ot 2025 frame digest v1";
 
 /// Human name of a tag for error messages.
@@ -53,128 +47,43 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     *h.finalize().as_bytes()
 }
 
-/// A frame being filled in place.
-pub(crate) struct Out {
-    buf: Vec<u8>,
-}
+/// This crate's bulk frames ([`pi_net::bulk`]): its digest key and errors.
+pub(crate) struct OtFrames;
 
-impl Out {
-    /// Starts a frame with a zeroed payload of `len` bytes.
-    pub(crate) fn new(tag: u8, index: u64, count: u64, len: usize) -> Self {
-        let mut buf = Vec::with_capacity(HEADER + len + DIGEST);
-        buf.push(tag);
-        buf.extend_from_slice(&index.to_le_bytes());
-        buf.extend_from_slice(&count.to_le_bytes());
-        buf.resize(HEADER + len, 0);
-        Out { buf }
+impl BulkFormat for OtFrames {
+    type Error = OtError;
+
+    fn digest(bytes: &[u8]) -> [u8; 32] {
+        digest(bytes)
     }
 
-    /// The payload to fill.
-    pub(crate) fn payload(&mut self) -> &mut [u8] {
-        &mut self.buf[HEADER..]
-    }
-
-    /// Appends the digest and queues the frame; returns the bytes on the wire.
-    pub(crate) fn send<R: Read, W: Write>(
-        mut self,
-        ch: &mut Channel<R, W>,
-    ) -> Result<u64, OtError> {
-        let d = digest(&self.buf);
-        self.buf.extend_from_slice(&d);
-        ch.send_frame(&self.buf)?;
-        Ok(self.buf.len() as u64 + 4)
-    }
-}
-
-/// A received and verified frame.
-pub(crate) struct In {
-    frame: Vec<u8>,
-}
-
-impl In {
-    /// Receives one frame and checks tag, index, count, payload length and digest, in that order.
-    pub(crate) fn recv<R: Read, W: Write>(
-        ch: &mut Channel<R, W>,
-        tag: u8,
-        index: u64,
-        count: u64,
-        len: usize,
-    ) -> Result<Self, OtError> {
-        let frame = ch.recv_frame()?;
-        Self::check(frame, tag, index, count, len)
-    }
-
-    pub(crate) fn check(
-        frame: Vec<u8>,
-        tag: u8,
-        index: u64,
-        count: u64,
-        len: usize,
-    ) -> Result<Self, OtError> {
+    fn fault(tag: u8, index: u64, count: u64, fault: BulkFault) -> OtError {
         let what = tag_name(tag);
-        match frame.first() {
-            Some(&t) if t == tag => {}
-            Some(&t) => {
-                return Err(OtError::UnexpectedMessage {
-                    expected: what,
-                    got: t,
-                })
-            }
-            None => {
-                return Err(OtError::Length {
-                    what,
-                    expected: HEADER + len + DIGEST,
-                    got: 0,
-                })
-            }
-        }
-        if frame.len() != HEADER + len + DIGEST {
-            return Err(OtError::Length {
+        match fault {
+            BulkFault::Tag(got) => OtError::UnexpectedMessage {
+                expected: what,
+                got,
+            },
+            BulkFault::Length { expected, got } => OtError::Length {
                 what,
-                expected: HEADER + len + DIGEST,
-                got: frame.len(),
-            });
-        }
-        let rd = |at: usize| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&frame[at..at + 8]);
-            u64::from_le_bytes(a)
-        };
-        let (gi, gc) = (rd(1), rd(9));
-        if gi != index || gc != count {
-            return Err(OtError::Desync(format!(
+                expected,
+                got,
+            },
+            BulkFault::Position {
+                index: gi,
+                count: gc,
+            } => OtError::Desync(format!(
                 "{what}: expected index {index} with count {count}, got index {gi} with count {gc}"
-            )));
+            )),
+            BulkFault::Digest => OtError::Integrity { what, index },
         }
-        let body = HEADER + len;
-        let d = digest(&frame[..body]);
-        if !bool::from(d.ct_eq(&frame[body..])) {
-            return Err(OtError::Integrity { what, index });
-        }
-        Ok(In { frame })
-    }
-
-    /// The verified payload.
-    pub(crate) fn payload(&self) -> &[u8] {
-        &self.frame[HEADER..self.frame.len() - DIGEST]
     }
 }
 
-/// Writes blocks as little-endian bytes.
-pub(crate) fn put_blocks(dst: &mut [u8], src: &[u128]) {
-    for (d, s) in dst.chunks_exact_mut(16).zip(src) {
-        d.copy_from_slice(&s.to_le_bytes());
-    }
-}
-
-/// Reads little-endian blocks (the caller checked the length).
-pub(crate) fn get_blocks(src: &[u8], dst: &mut Vec<u128>) {
-    dst.extend(src.chunks_exact(16).map(|c| {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(c);
-        u128::from_le_bytes(a)
-    }));
-}
+/// A frame being filled in place.
+pub(crate) type Out = pi_net::bulk::BulkOut<OtFrames>;
+/// A received and verified frame.
+pub(crate) type In = pi_net::bulk::BulkIn<OtFrames>;
 
 #[cfg(test)]
 mod tests {

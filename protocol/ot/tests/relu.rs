@@ -4,7 +4,7 @@
 
 use std::thread;
 
-use pi_gc::{relu_reference, ReluParams};
+use pi_gc::{relu_edge_cases, relu_reference, ReluParams};
 use pi_net::TcpChannel;
 use pi_ot::{client_offline, server_offline, OtError, OtReluClient, OtReluServer};
 use rand_chacha::ChaCha20Rng;
@@ -43,37 +43,12 @@ fn case(params: Vec<ReluParams>, seed: u64) -> Case {
     Case { params, a, inputs }
 }
 
-/// Values of y and n at the boundaries of the function (as in pi-gc's relu tests), each shared
-/// three ways: random a, a = y, b = y.
+/// [`relu_edge_cases`] of `p` appended to `c`.
 fn edge_cases(p: &ReluParams, rng: &mut ChaCha20Rng, c: &mut Case) {
-    let mw = mask(p.in_bits);
-    let mk = mask(p.out_bits);
-    let half = 1u64 << (p.in_bits - 1);
-    let sh = 1u64.checked_shl(p.shift).unwrap_or(0);
-    let ys = [
-        0,
-        1,
-        mw,
-        half - 1,
-        half,
-        half + 1,
-        sh & mw,
-        sh.wrapping_sub(1) & mw,
-        sh.wrapping_neg() & mw,
-        (sh + 1) & mw,
-        (half - 1) & !(sh.wrapping_sub(1)) & mw,
-        (half - sh) & mw,
-    ];
-    let ns = [0, 1, mk, mk.wrapping_sub(1) & mk, 1u64 << (p.out_bits - 1)];
-    for &y in &ys {
-        for &n in &ns {
-            let a = rng.next_u64() & mw;
-            for (aa, bb) in [(a, y.wrapping_sub(a) & mw), (y, 0), (0, y)] {
-                c.params.push(*p);
-                c.a.push(aa);
-                c.inputs.push((bb, n));
-            }
-        }
+    for (a, b, n) in relu_edge_cases(p, rng) {
+        c.params.push(*p);
+        c.a.push(a);
+        c.inputs.push((b, n));
     }
 }
 

@@ -132,11 +132,7 @@ pub(super) fn decode(t: &TensorProto, name: &str, src: &DataSource) -> Result<Te
         }
         dims.push(d as usize);
     }
-    let numel = dims
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .filter(|&n| n <= 1 << 31)
-        .ok_or_else(|| ModelError::onnx(name, "tensor too large"))?;
+    let numel = checked_numel(&dims).ok_or_else(|| ModelError::onnx(name, "tensor too large"))?;
     let external;
     let raw = if t.data_location == Some(1) || !t.external_data.is_empty() {
         external = src.external(&t.external_data, name)?;
@@ -196,6 +192,16 @@ pub(super) fn decode(t: &TensorProto, name: &str, src: &DataSource) -> Result<Te
         ));
     }
     Ok(Tensor { dims, data })
+}
+
+/// Most elements of a constant tensor (decoded or folded).
+const MAX_CONSTANT_ELEMENTS: usize = 1 << 31;
+
+/// Elements of a tensor of `dims`, if within [`MAX_CONSTANT_ELEMENTS`].
+fn checked_numel(dims: &[usize]) -> Option<usize> {
+    dims.iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&n| n <= MAX_CONSTANT_ELEMENTS)
 }
 
 /// Splits little-endian raw data into `N`-byte elements, checking the length.
@@ -272,7 +278,16 @@ pub(super) fn binary(a: &Tensor, b: &Tensor, op: &str, node: &str) -> Result<Ten
             ),
         )
     })?;
-    let n: usize = dims.iter().product();
+    // Two constants within the bound can broadcast to far more ([n, 1] op [1, n]).
+    let n = checked_numel(&dims).ok_or_else(|| {
+        ModelError::onnx(
+            node,
+            format!(
+                "{op} of constants of shapes {:?} and {:?} is too large to fold",
+                a.dims, b.dims
+            ),
+        )
+    })?;
     let ia = |p| broadcast_index(&a.dims, &dims, p);
     let ib = |p| broadcast_index(&b.dims, &dims, p);
     let data = match (&a.data, &b.data) {

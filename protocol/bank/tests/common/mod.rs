@@ -20,10 +20,7 @@ use protocol::{
 
 /// A small ResNet whose every ReLU is a circuit, so the output is bit-exact.
 pub fn model(seed: u64) -> Model {
-    let mut spec = models::zoo::ResNetSpec::new(vec![1], vec![4], 10, [3, 8, 8]);
-    spec.seed = seed;
-    spec.bias_std = 0.1;
-    spec.build().expect("model")
+    pi_tests::tiny_model(seed)
 }
 
 pub fn image(seed: u64) -> Vec<f32> {
@@ -32,9 +29,9 @@ pub fn image(seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// The fixed-point reference logits (what the private protocol computes bit for bit).
 pub fn reference(model: &Model, image: &[f32]) -> Vec<f32> {
-    let plan = models::fixed::plan(model, &FixedConfig::default()).expect("plan");
-    models::fixed::infer(model, &plan, image).expect("reference")
+    pi_tests::references(model, image).0
 }
 
 pub fn served(m: &Model) -> Arc<ServedModel> {

@@ -15,7 +15,7 @@ use super::{
     MAX_CHUNK, ONLINE_FRAME, VERSION,
 };
 use crate::bank::{ChunkSink, ChunkSource, MemoryChunks, StoredChunk};
-use crate::block::{blocks_from_bytes, Block, Tccr};
+use crate::block::{blocks_from_bytes, blocks_to_bytes, Block, Tccr};
 use crate::garble::MAX_LANES;
 use crate::msg::{self, BulkIn, BulkOut};
 use crate::ot::CotReceiver;
@@ -174,9 +174,7 @@ pub fn evaluate_offline_into<R: Read, W: Write>(
         }
         let (labels, corr) = ot.extend(&choices);
         let mut frame = BulkOut::new(msg::OT_CORR, ci as u64, chunk.len() as u64, corr.len() * 16);
-        for (dst, c) in frame.payload().chunks_exact_mut(16).zip(&corr) {
-            dst.copy_from_slice(&c.to_le_bytes());
-        }
+        blocks_to_bytes(frame.payload(), &corr);
         stats.ot_seconds += t.elapsed().as_secs_f64();
         (layout, labels, frame)
     };

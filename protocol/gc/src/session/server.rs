@@ -153,48 +153,26 @@ pub fn garble_offline_with<R: Read, W: Write>(
                 garble_lanes::<MAX_LANES>(hash, delta, prf, q, layout, g, base, tables, stride)
                     .map(|d| d.to_vec())
             } else {
-                let mut v = Vec::with_capacity(g.len);
-                for (l, t) in tables.chunks_mut(stride.max(1)).take(g.len).enumerate() {
+                // Lane l of the group garbled on its own (a partial group).
+                let single = |l: usize, t: &mut [u8], stride: usize| {
                     let one = Group {
                         start: g.start + l,
                         len: 1,
                         spec: g.spec,
                     };
-                    v.push(
-                        garble_lanes::<1>(
-                            hash,
-                            delta,
-                            prf,
-                            q,
-                            layout,
-                            &one,
-                            base + l as u64,
-                            t,
-                            stride,
-                        )?[0],
-                    );
+                    let base = base + l as u64;
+                    Ok::<_, GcError>(
+                        garble_lanes::<1>(hash, delta, prf, q, layout, &one, base, t, stride)?[0],
+                    )
+                };
+                let mut v = Vec::with_capacity(g.len);
+                for (l, t) in tables.chunks_mut(stride.max(1)).take(g.len).enumerate() {
+                    v.push(single(l, t, stride)?);
                 }
                 if stride == 0 {
                     // Zero-AND circuits have no tables; still produce their decoding bits.
                     for l in v.len()..g.len {
-                        let one = Group {
-                            start: g.start + l,
-                            len: 1,
-                            spec: g.spec,
-                        };
-                        v.push(
-                            garble_lanes::<1>(
-                                hash,
-                                delta,
-                                prf,
-                                q,
-                                layout,
-                                &one,
-                                base + l as u64,
-                                &mut [],
-                                0,
-                            )?[0],
-                        );
+                        v.push(single(l, &mut [], 0)?);
                     }
                 }
                 Ok(v)

@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 
+use pi_gc::block::{blocks_from_bytes, blocks_to_bytes};
 use pi_gc::ot::{CotReceiver, CotSender};
 use pi_net::Channel;
 use rand_core::{CryptoRng, RngCore};
@@ -23,9 +24,9 @@ pub(super) fn send<R: Read, W: Write>(
 ) -> Result<(Block, Zeroizing<Vec<Block>>), OtError> {
     let mut snd = CotSender::setup(ch, K, rng)?;
     let words = m.div_ceil(128);
-    let frame = In::recv(ch, msg::BOOT, 0, words as u64, snd.correction_bytes(words))?;
+    let frame = In::recv(ch, msg::BOOT, 0, words as u64, snd.correction_bytes(words))?.0;
     let mut corr = Vec::with_capacity(frame.payload().len() / 16);
-    msg::get_blocks(frame.payload(), &mut corr);
+    blocks_from_bytes(frame.payload(), &mut corr);
     let mut q = snd.extend(&corr, words)?;
     let delta = snd.delta();
     // q ⊕ lsb(q)·Δ has lsb 0 (lsb Δ = 1); the receiver's value is unchanged, its choice becomes lsb.
@@ -52,7 +53,7 @@ pub(super) fn receive<R: Read, W: Write>(
     }
     let (mut v, corr) = rcv.extend(&choices);
     let mut frame = Out::new(msg::BOOT, 0, words as u64, corr.len() * 16);
-    msg::put_blocks(frame.payload(), &corr);
+    blocks_to_bytes(frame.payload(), &corr);
     frame.send(ch)?;
     ch.flush()?;
     v.truncate(m);

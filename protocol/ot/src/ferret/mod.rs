@@ -24,6 +24,7 @@ mod params;
 
 use std::io::{Read, Write};
 
+use pi_gc::block::{blocks_from_bytes, blocks_to_bytes};
 use pi_net::Channel;
 use rand_core::{CryptoRng, RngCore};
 use zeroize::{Zeroize, Zeroizing};
@@ -113,9 +114,9 @@ pub struct FerretStats {
     pub delivered: u64,
 }
 
-/// The OT sender (holds Δ).
-pub struct FerretSender {
-    delta: Zeroizing<Block>,
+/// What both parties keep between batches: the round in progress, the outputs not yet handed
+/// out, and counters.
+struct Stream {
     plan: FerretPlan,
     round: Round,
     buf: Zeroizing<Vec<Block>>,
@@ -123,22 +124,128 @@ pub struct FerretSender {
     pos: usize,
     batch: u64,
     ccr: Ccr,
-    seeds: Prg,
     leaves: Zeroizing<Vec<Block>>,
     stats: FerretStats,
 }
 
+impl Stream {
+    /// The first round (b10) on the bootstrap's base COTs.
+    fn new(plan: FerretPlan, first: FerretParams, base: Zeroizing<Vec<Block>>) -> Self {
+        Stream {
+            plan,
+            round: Round::new(first, 0, base, plan.main),
+            buf: Zeroizing::new(Vec::new()),
+            pos: 0,
+            batch: 0,
+            ccr: Ccr::new(),
+            leaves: Zeroizing::new(vec![0; 1 << first.depth.max(plan.main.depth)]),
+            stats: FerretStats::default(),
+        }
+    }
+
+    /// The next `n` outputs, running `batch` whenever the buffer is used up.
+    fn take(
+        &mut self,
+        n: usize,
+        mut batch: impl FnMut(&mut Self) -> Result<(), OtError>,
+    ) -> Result<Zeroizing<Vec<Block>>, OtError> {
+        let mut out = Zeroizing::new(Vec::with_capacity(n));
+        loop {
+            let avail = &self.buf[self.pos..];
+            let m = avail.len().min(n - out.len());
+            out.extend_from_slice(&avail[..m]);
+            self.pos += m;
+            if out.len() == n {
+                break;
+            }
+            // The buffer is used up: wipe it and make the next batch.
+            self.buf.zeroize();
+            self.buf.clear();
+            self.pos = 0;
+            batch(self)?;
+        }
+        self.stats.delivered += n as u64;
+        Ok(out)
+    }
+
+    /// Trees in the next batch.
+    fn batch_trees(&self) -> usize {
+        let p = &self.round.params;
+        trees_per_batch(p).min(p.t - self.round.next_tree)
+    }
+
+    /// Adds the LPN term to `tree`'s expanded leaves (in `self.leaves`) and routes them.
+    fn finish_tree(&mut self, tree: usize) {
+        let p = self.round.params;
+        let nl = p.leaves();
+        let leaves = &mut self.leaves[..nl];
+        self.round
+            .lpn
+            .apply(&self.round.base[..p.k()], (tree * nl) as u64, leaves);
+        let buf = &mut *self.buf;
+        self.round.emit(&self.leaves[..nl], buf);
+    }
+
+    /// Counts a finished batch of `trees` trees; a finished round hands its reserve to the next
+    /// one as its base.
+    fn end_batch(&mut self, trees: usize) -> Result<(), OtError> {
+        self.batch += 1;
+        self.round.next_tree += trees;
+        if self.round.next_tree < self.round.params.t {
+            return Ok(());
+        }
+        let base = std::mem::take(&mut self.round.reserve);
+        if base.len() != self.plan.main.base() {
+            return Err(OtError::Desync(
+                "Ferret round ended without a full base".into(),
+            ));
+        }
+        self.round = Round::new(self.plan.main, self.round.index + 1, base, self.plan.main);
+        self.stats.rounds += 1;
+        Ok(())
+    }
+}
+
+/// Either party's COTs, taken in the same order on both sides.
+pub(crate) trait CotStream {
+    /// The next `n` COTs of this party.
+    fn take_cots<R: Read, W: Write>(
+        &mut self,
+        ch: &mut Channel<R, W>,
+        n: usize,
+    ) -> Result<Zeroizing<Vec<Block>>, OtError>;
+}
+
+impl CotStream for FerretSender {
+    fn take_cots<R: Read, W: Write>(
+        &mut self,
+        ch: &mut Channel<R, W>,
+        n: usize,
+    ) -> Result<Zeroizing<Vec<Block>>, OtError> {
+        self.take(ch, n)
+    }
+}
+
+impl CotStream for FerretReceiver {
+    fn take_cots<R: Read, W: Write>(
+        &mut self,
+        ch: &mut Channel<R, W>,
+        n: usize,
+    ) -> Result<Zeroizing<Vec<Block>>, OtError> {
+        self.take(ch, n)
+    }
+}
+
+/// The OT sender (holds Δ).
+pub struct FerretSender {
+    delta: Zeroizing<Block>,
+    seeds: Prg,
+    stream: Stream,
+}
+
 /// The OT receiver (choice bits are the lsbs of its values).
 pub struct FerretReceiver {
-    plan: FerretPlan,
-    round: Round,
-    buf: Zeroizing<Vec<Block>>,
-    /// Outputs of `buf` before `pos` are handed out.
-    pos: usize,
-    batch: u64,
-    ccr: Ccr,
-    leaves: Zeroizing<Vec<Block>>,
-    stats: FerretStats,
+    stream: Stream,
 }
 
 impl FerretSender {
@@ -155,15 +262,8 @@ impl FerretSender {
         rng.fill_bytes(key.as_mut());
         Ok(FerretSender {
             delta: Zeroizing::new(delta),
-            plan,
-            round: Round::new(first, 0, base, plan.main),
-            buf: Zeroizing::new(Vec::new()),
-            pos: 0,
-            batch: 0,
-            ccr: Ccr::new(),
             seeds: Prg::new(u128::from_le_bytes(*key)),
-            leaves: Zeroizing::new(vec![0; 1 << first.depth.max(plan.main.depth)]),
-            stats: FerretStats::default(),
+            stream: Stream::new(plan, first, base),
         })
     }
 
@@ -174,7 +274,7 @@ impl FerretSender {
 
     /// Counters so far.
     pub fn stats(&self) -> FerretStats {
-        self.stats
+        self.stream.stats
     }
 
     /// The next `n` COTs (values q, lsb 0; the receiver holds q ⊕ c·Δ).
@@ -183,74 +283,41 @@ impl FerretSender {
         ch: &mut Channel<R, W>,
         n: usize,
     ) -> Result<Zeroizing<Vec<Block>>, OtError> {
-        let mut out = Zeroizing::new(Vec::with_capacity(n));
-        loop {
-            let avail = &self.buf[self.pos..];
-            let m = avail.len().min(n - out.len());
-            out.extend_from_slice(&avail[..m]);
-            self.pos += m;
-            if out.len() == n {
-                break;
-            }
-            // The buffer is used up: wipe it and make the next batch.
-            self.buf.zeroize();
-            self.buf.clear();
-            self.pos = 0;
-            self.batch(ch)?;
-        }
-        self.stats.delivered += n as u64;
-        Ok(out)
+        let (delta, seeds) = (*self.delta, &mut self.seeds);
+        self.stream.take(n, |s| Self::batch(s, delta, seeds, ch))
     }
 
-    fn batch<R: Read, W: Write>(&mut self, ch: &mut Channel<R, W>) -> Result<(), OtError> {
-        let p = self.round.params;
+    fn batch<R: Read, W: Write>(
+        s: &mut Stream,
+        delta: Block,
+        seeds: &mut Prg,
+        ch: &mut Channel<R, W>,
+    ) -> Result<(), OtError> {
+        let p = s.round.params;
         let d = p.depth as usize;
-        let nl = p.leaves();
-        let trees = trees_per_batch(&p).min(p.t - self.round.next_tree);
-        let mut frame = Out::new(msg::TREES, self.batch, trees as u64, trees * d * 16);
+        let trees = s.batch_trees();
+        let mut frame = Out::new(msg::TREES, s.batch, trees as u64, trees * d * 16);
         let mut k0 = [0 as Block; 32];
         let mut corr = [0 as Block; 32];
         for (ti, dst) in frame.payload().chunks_exact_mut(d * 16).enumerate() {
-            let tree = self.round.next_tree + ti;
+            let tree = s.round.next_tree + ti;
             let mut seed = [0 as Block];
-            self.seeds.fill(self.round.index, tree as u64, &mut seed);
-            let leaves = &mut self.leaves[..nl];
-            cggm::build(&self.ccr, d, *self.delta, seed[0], leaves, &mut k0[..d]);
+            seeds.fill(s.round.index, tree as u64, &mut seed);
+            let leaves = &mut s.leaves[..p.leaves()];
+            cggm::build(&s.ccr, d, delta, seed[0], leaves, &mut k0[..d]);
             for (c, (q, k)) in corr
                 .iter_mut()
-                .zip(self.round.tree_base(tree).iter().zip(&k0[..d]))
+                .zip(s.round.tree_base(tree).iter().zip(&k0[..d]))
             {
                 *c = q ^ k;
             }
-            msg::put_blocks(dst, &corr[..d]);
-            self.round
-                .lpn
-                .apply(&self.round.base[..p.k()], (tree * nl) as u64, leaves);
-            let leaves = &self.leaves[..nl];
-            let buf = &mut *self.buf;
-            self.round.emit(leaves, buf);
+            blocks_to_bytes(dst, &corr[..d]);
+            s.finish_tree(tree);
         }
         k0.iter_mut().chain(corr.iter_mut()).for_each(|x| *x = 0);
         frame.send(ch)?;
         ch.flush()?;
-        self.batch += 1;
-        self.round.next_tree += trees;
-        if self.round.next_tree == p.t {
-            self.next_round()?;
-        }
-        Ok(())
-    }
-
-    fn next_round(&mut self) -> Result<(), OtError> {
-        let base = std::mem::take(&mut self.round.reserve);
-        if base.len() != self.plan.main.base() {
-            return Err(OtError::Desync(
-                "Ferret round ended without a full base".into(),
-            ));
-        }
-        self.round = Round::new(self.plan.main, self.round.index + 1, base, self.plan.main);
-        self.stats.rounds += 1;
-        Ok(())
+        s.end_batch(trees)
     }
 }
 
@@ -265,20 +332,13 @@ impl FerretReceiver {
         let first = FerretParams::B10;
         let base = boot::receive(ch, first.base(), rng)?;
         Ok(FerretReceiver {
-            plan,
-            round: Round::new(first, 0, base, plan.main),
-            buf: Zeroizing::new(Vec::new()),
-            pos: 0,
-            batch: 0,
-            ccr: Ccr::new(),
-            leaves: Zeroizing::new(vec![0; 1 << first.depth.max(plan.main.depth)]),
-            stats: FerretStats::default(),
+            stream: Stream::new(plan, first, base),
         })
     }
 
     /// Counters so far.
     pub fn stats(&self) -> FerretStats {
-        self.stats
+        self.stream.stats
     }
 
     /// The next `n` COTs (values t = q ⊕ c·Δ; the choice bit c is lsb(t)).
@@ -287,66 +347,30 @@ impl FerretReceiver {
         ch: &mut Channel<R, W>,
         n: usize,
     ) -> Result<Zeroizing<Vec<Block>>, OtError> {
-        let mut out = Zeroizing::new(Vec::with_capacity(n));
-        loop {
-            let avail = &self.buf[self.pos..];
-            let m = avail.len().min(n - out.len());
-            out.extend_from_slice(&avail[..m]);
-            self.pos += m;
-            if out.len() == n {
-                break;
-            }
-            // The buffer is used up: wipe it and make the next batch.
-            self.buf.zeroize();
-            self.buf.clear();
-            self.pos = 0;
-            self.batch(ch)?;
-        }
-        self.stats.delivered += n as u64;
-        Ok(out)
+        self.stream.take(n, |s| Self::batch(s, ch))
     }
 
-    fn batch<R: Read, W: Write>(&mut self, ch: &mut Channel<R, W>) -> Result<(), OtError> {
-        let p = self.round.params;
+    fn batch<R: Read, W: Write>(s: &mut Stream, ch: &mut Channel<R, W>) -> Result<(), OtError> {
+        let p = s.round.params;
         let d = p.depth as usize;
-        let nl = p.leaves();
-        let trees = trees_per_batch(&p).min(p.t - self.round.next_tree);
-        let frame = In::recv(ch, msg::TREES, self.batch, trees as u64, trees * d * 16)?;
+        let trees = s.batch_trees();
+        let frame = In::recv(ch, msg::TREES, s.batch, trees as u64, trees * d * 16)?.0;
         let mut corr = Vec::with_capacity(trees * d);
-        msg::get_blocks(frame.payload(), &mut corr);
+        blocks_from_bytes(frame.payload(), &mut corr);
         let mut k_recv = [0 as Block; 32];
-        for ti in 0..trees {
-            let tree = self.round.next_tree + ti;
-            let tb = self.round.tree_base(tree);
+        for (ti, corr) in corr.chunks_exact(d).enumerate() {
+            let tree = s.round.next_tree + ti;
             let mut alpha = 0usize;
-            for (l, (&t, &c)) in tb.iter().zip(&corr[ti * d..(ti + 1) * d]).enumerate() {
+            for (l, (&t, &c)) in s.round.tree_base(tree).iter().zip(corr).enumerate() {
                 // Choice b = lsb(t) selects K^{b}; the path bit is its complement.
                 alpha = (alpha << 1) | (1 - (t & 1) as usize);
                 k_recv[l] = t ^ c;
             }
-            let leaves = &mut self.leaves[..nl];
-            cggm::eval(&self.ccr, d, alpha, &k_recv[..d], leaves);
-            self.round
-                .lpn
-                .apply(&self.round.base[..p.k()], (tree * nl) as u64, leaves);
-            let leaves = &self.leaves[..nl];
-            let buf = &mut *self.buf;
-            self.round.emit(leaves, buf);
+            cggm::eval(&s.ccr, d, alpha, &k_recv[..d], &mut s.leaves[..p.leaves()]);
+            s.finish_tree(tree);
         }
         k_recv.iter_mut().for_each(|x| *x = 0);
-        self.batch += 1;
-        self.round.next_tree += trees;
-        if self.round.next_tree == p.t {
-            let base = std::mem::take(&mut self.round.reserve);
-            if base.len() != self.plan.main.base() {
-                return Err(OtError::Desync(
-                    "Ferret round ended without a full base".into(),
-                ));
-            }
-            self.round = Round::new(self.plan.main, self.round.index + 1, base, self.plan.main);
-            self.stats.rounds += 1;
-        }
-        Ok(())
+        s.end_batch(trees)
     }
 }
 

@@ -146,6 +146,25 @@ pub struct OtReluClient {
     stats: OtReluStats,
 }
 
+/// A Ferret session for `fwd` forward COTs (none when no ReLU needs one), its setup time and
+/// bytes counted in `stats`.
+fn ferret_setup<R: Read, W: Write, F>(
+    ch: &mut Channel<R, W>,
+    fwd: usize,
+    stats: &mut OtReluStats,
+    setup: impl FnOnce(&mut Channel<R, W>, FerretPlan) -> Result<F, OtError>,
+) -> Result<Option<F>, OtError> {
+    if fwd == 0 {
+        return Ok(None);
+    }
+    let c0 = ch.counters();
+    let t = Instant::now();
+    let f = setup(ch, FerretPlan::for_count(fwd))?;
+    stats.ferret_seconds += t.elapsed().as_secs_f64();
+    stats.ferret_bytes += ch.counters().since(c0).total();
+    Ok(Some(f))
+}
+
 /// Offline, server: prepares one OT ReLU per entry of `params` (the OT sender of Ferret).
 pub fn server_offline<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
@@ -164,22 +183,15 @@ pub fn server_offline<R: Read, W: Write>(
     stats.setup_bytes = ch.counters().since(c0).total();
     let runs = runs(params);
     let fwd = forward_cots(&runs);
-    let mut ferret = if fwd > 0 {
-        let c0 = ch.counters();
-        let t = Instant::now();
-        let f = FerretSender::setup(ch, FerretPlan::for_count(fwd), rng)?;
-        stats.ferret_seconds += t.elapsed().as_secs_f64();
-        stats.ferret_bytes += ch.counters().since(c0).total();
-        Some(f)
-    } else {
-        None
-    };
+    let mut ferret = ferret_setup(ch, fwd, &mut stats, |ch, plan| {
+        FerretSender::setup(ch, plan, rng)
+    })?;
     let mats = offline::server(ch, &runs, ferret.as_mut(), rng, &mut stats)?;
     stats.forward_cots = fwd as u64;
     stats.reverse_cots = runs
         .iter()
-        .map(|r| r.len * r.shape.reverse_cots())
-        .sum::<usize>() as u64;
+        .map(|r| (r.len * r.shape.reverse_cots()) as u64)
+        .sum();
     Ok(OtReluServer {
         runs,
         mats,
@@ -207,7 +219,7 @@ pub fn client_offline<R: Read, W: Write>(
     validate(params)?;
     let mut stats = OtReluStats::default();
     let c0 = ch.counters();
-    let hello = In::recv(ch, msg::HELLO, 0, params.len() as u64, HELLO_LEN)?;
+    let hello = In::recv(ch, msg::HELLO, 0, params.len() as u64, HELLO_LEN)?.0;
     let h = hello.payload();
     if h[0] != VERSION {
         return Err(OtError::Desync(format!(
@@ -223,22 +235,15 @@ pub fn client_offline<R: Read, W: Write>(
     stats.setup_bytes = ch.counters().since(c0).total();
     let runs = runs(params);
     let fwd = forward_cots(&runs);
-    let mut ferret = if fwd > 0 {
-        let c0 = ch.counters();
-        let t = Instant::now();
-        let f = FerretReceiver::setup(ch, FerretPlan::for_count(fwd), rng)?;
-        stats.ferret_seconds += t.elapsed().as_secs_f64();
-        stats.ferret_bytes += ch.counters().since(c0).total();
-        Some(f)
-    } else {
-        None
-    };
+    let mut ferret = ferret_setup(ch, fwd, &mut stats, |ch, plan| {
+        FerretReceiver::setup(ch, plan, rng)
+    })?;
     let mats = offline::client(ch, &runs, inputs, ferret.as_mut(), rng, &mut stats)?;
     stats.forward_cots = fwd as u64;
     stats.reverse_cots = runs
         .iter()
-        .map(|r| r.len * r.shape.reverse_cots())
-        .sum::<usize>() as u64;
+        .map(|r| (r.len * r.shape.reverse_cots()) as u64)
+        .sum();
     let n = Zeroizing::new(
         params
             .iter()

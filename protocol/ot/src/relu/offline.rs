@@ -9,6 +9,7 @@
 use std::io::{Read, Write};
 use std::time::Instant;
 
+use pi_gc::block::{blocks_from_bytes, blocks_to_bytes};
 use pi_gc::ot::{CotReceiver, CotSender};
 use pi_net::Channel;
 use rand_core::{CryptoRng, RngCore};
@@ -21,7 +22,7 @@ use super::material::{
 };
 use super::OtReluStats;
 use crate::aes::{Block, Ccr};
-use crate::ferret::{FerretReceiver, FerretSender};
+use crate::ferret::{CotStream, FerretReceiver, FerretSender};
 use crate::msg::{self, In, Out};
 use crate::OtError;
 
@@ -70,6 +71,31 @@ fn client_product(keys: &ClientKeys, corr: &[u64], bits: u32) -> Zeroizing<Vec<u
     )
 }
 
+/// `n` COTs from the Ferret session, their time and bytes counted in `stats`.
+fn ferret_cots<R: Read, W: Write>(
+    ch: &mut Channel<R, W>,
+    ferret: Option<&mut impl CotStream>,
+    n: usize,
+    stats: &mut OtReluStats,
+) -> Result<Zeroizing<Vec<Block>>, OtError> {
+    let c0 = ch.counters();
+    let t = Instant::now();
+    let cots = ferret
+        .ok_or_else(|| OtError::Desync("no Ferret session for a non-trivial ReLU".into()))?
+        .take_cots(ch, n)?;
+    stats.ferret_seconds += t.elapsed().as_secs_f64();
+    stats.ferret_bytes += ch.counters().since(c0).total();
+    Ok(cots)
+}
+
+/// ReLUs in the runs that need material (the non-trivial ones).
+fn nontrivial_relus(runs: &[Run]) -> usize {
+    runs.iter()
+        .filter(|r| !r.shape.trivial)
+        .map(|r| r.len)
+        .sum()
+}
+
 /// Server: builds the material of every non-trivial run (empty entries for trivial ones).
 pub(crate) fn server<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
@@ -92,14 +118,7 @@ pub(crate) fn server<R: Read, W: Write>(
         }
         let n = run.len;
         let mut take = |bits: u32, stats: &mut OtReluStats| -> Result<ServerKeys, OtError> {
-            let c0 = ch.counters();
-            let t = Instant::now();
-            let q = ferret
-                .as_deref_mut()
-                .ok_or_else(|| OtError::Desync("no Ferret session for a non-trivial ReLU".into()))?
-                .take(ch, n)?;
-            stats.ferret_seconds += t.elapsed().as_secs_f64();
-            stats.ferret_bytes += ch.counters().since(c0).total();
+            let q = ferret_cots(ch, ferret.as_deref_mut(), n, stats)?;
             let t = Instant::now();
             let k = server_keys(&ccr, &q, delta, tweak, bits);
             stats.material_seconds += t.elapsed().as_secs_f64();
@@ -143,11 +162,7 @@ pub(crate) fn server<R: Read, W: Write>(
     }
 
     // Reverse direction: the server is the SoftSpoken receiver with random choices.
-    let total: usize = runs
-        .iter()
-        .filter(|r| !r.shape.trivial)
-        .map(|r| r.len)
-        .sum();
+    let total = nontrivial_relus(runs);
     let c0 = ch.counters();
     let t = Instant::now();
     if total > 0 {
@@ -159,7 +174,7 @@ pub(crate) fn server<R: Read, W: Write>(
         }
         let (v, corr) = rcv.extend(&choices);
         let mut f = Out::new(msg::REVERSE, 0, words as u64, corr.len() * 16);
-        msg::put_blocks(f.payload(), &corr);
+        blocks_to_bytes(f.payload(), &corr);
         f.send(ch)?;
         ch.flush()?;
         let mut at = 0usize;
@@ -240,14 +255,7 @@ pub(crate) fn client<R: Read, W: Write>(
         }
         let n = run.len;
         let mut take = |bits: u32, stats: &mut OtReluStats| -> Result<ClientKeys, OtError> {
-            let c0 = ch.counters();
-            let t = Instant::now();
-            let v = ferret
-                .as_deref_mut()
-                .ok_or_else(|| OtError::Desync("no Ferret session for a non-trivial ReLU".into()))?
-                .take(ch, n)?;
-            stats.ferret_seconds += t.elapsed().as_secs_f64();
-            stats.ferret_bytes += ch.counters().since(c0).total();
+            let v = ferret_cots(ch, ferret.as_deref_mut(), n, stats)?;
             let t = Instant::now();
             let k = client_keys(&ccr, &v, tweak, bits);
             stats.material_seconds += t.elapsed().as_secs_f64();
@@ -288,11 +296,7 @@ pub(crate) fn client<R: Read, W: Write>(
         }));
     }
 
-    let total: usize = runs
-        .iter()
-        .filter(|r| !r.shape.trivial)
-        .map(|r| r.len)
-        .sum();
+    let total = nontrivial_relus(runs);
     let c0 = ch.counters();
     let t = Instant::now();
     if total > 0 {
@@ -304,9 +308,10 @@ pub(crate) fn client<R: Read, W: Write>(
             0,
             words as u64,
             snd.correction_bytes(words),
-        )?;
+        )?
+        .0;
         let mut corr = Vec::with_capacity(f.payload().len() / 16);
-        msg::get_blocks(f.payload(), &mut corr);
+        blocks_from_bytes(f.payload(), &mut corr);
         let q = snd.extend(&corr, words)?;
         let delta = snd.delta();
         let mut at = 0usize;
@@ -327,7 +332,7 @@ pub(crate) fn client<R: Read, W: Write>(
     stats.reverse_bytes += ch.counters().since(c0).total();
 
     let c0 = ch.counters();
-    let f = In::recv(ch, msg::PRODUCTS, 0, runs.len() as u64, products_len(runs))?;
+    let f = In::recv(ch, msg::PRODUCTS, 0, runs.len() as u64, products_len(runs))?.0;
     let mut rest = f.payload();
     for (ri, lift, keys) in pending {
         let run = &runs[ri];

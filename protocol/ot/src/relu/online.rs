@@ -38,6 +38,14 @@ struct Exchange {
 }
 
 impl Exchange {
+    /// The exchange of a segment of shape `s`, before the server's first turn.
+    fn new(s: &Shape) -> Self {
+        Exchange {
+            sched: Schedule::new(s.j),
+            closing: Closing::default(),
+        }
+    }
+
     /// Decides what party p attaches this turn (after its ripple work).
     fn attach(&mut self, p: usize) -> Closing {
         let mut c = Closing::default();
@@ -66,10 +74,7 @@ pub(crate) fn message_sizes(s: &Shape, len: usize) -> Vec<(usize, usize)> {
     if s.trivial {
         return vec![(CLIENT, field_bytes(len, s.k))];
     }
-    let mut ex = Exchange {
-        sched: Schedule::new(s.j),
-        closing: Closing::default(),
-    };
+    let mut ex = Exchange::new(s);
     let mut out = Vec::new();
     let mut turn = SERVER;
     loop {
@@ -102,12 +107,24 @@ fn payload_len(s: &Shape, len: usize, steps: std::ops::Range<u32>, c: Closing) -
     n
 }
 
-fn length_error(what: &'static str) -> OtError {
-    OtError::Length {
-        what,
-        expected: 0,
-        got: 0,
-    }
+/// A round message's length was checked against [`payload_len`] on arrival, so its parts never
+/// run short; if they do, this build's sizes and parser disagree.
+fn short_round() -> OtError {
+    OtError::Desync(
+        "an OT ReLU round message ended before its parts (message sizes and parser of this build \
+         disagree; please report it)"
+            .into(),
+    )
+}
+
+/// Reads one bit plane of `len` bits from the front of a payload.
+fn take_bits(rest: &[u8], len: usize) -> Result<(Vec<u64>, &[u8]), OtError> {
+    Bits::take(rest, len).ok_or_else(short_round)
+}
+
+/// Reads `len` fields of `bits` bits from the front of a payload.
+fn take_ring(rest: &[u8], len: usize, bits: u32) -> Result<(Vec<u64>, &[u8]), OtError> {
+    take_fields(rest, len, bits).ok_or_else(short_round)
 }
 
 /// Reads `count` bit planes from the front of a payload.
@@ -118,7 +135,7 @@ fn read_planes(
 ) -> Result<(Vec<Vec<u64>>, &[u8]), OtError> {
     let mut v = Vec::with_capacity(count);
     for _ in 0..count {
-        let (w, r) = Bits::take(rest, len).ok_or_else(|| length_error("round message"))?;
+        let (w, r) = take_bits(rest, len)?;
         v.push(w);
         rest = r;
     }
@@ -155,7 +172,7 @@ fn recv<R: Read, W: Write>(
     len: usize,
     bytes: usize,
 ) -> Result<In, OtError> {
-    let f = In::recv(ch, tag, *index, len as u64, bytes)?;
+    let f = In::recv(ch, tag, *index, len as u64, bytes)?.0;
     *index += 1;
     Ok(f)
 }
@@ -172,8 +189,7 @@ pub(crate) fn server<R: Read, W: Write>(
     let len = a.len();
     let Some(mat) = mat.filter(|_| !s.trivial) else {
         let f = recv(ch, msg::ROUND_C, index, len, field_bytes(len, s.k))?;
-        let (t, _) =
-            take_fields(f.payload(), len, s.k).ok_or_else(|| length_error("round message"))?;
+        let (t, _) = take_ring(f.payload(), len, s.k)?;
         return Ok(t);
     };
     let a: Vec<u64> = a.iter().map(|x| x & mask(s.w)).collect();
@@ -191,10 +207,7 @@ pub(crate) fn server<R: Read, W: Write>(
         triples,
         s.f,
     );
-    let mut ex = Exchange {
-        sched: Schedule::new(s.j),
-        closing: Closing::default(),
-    };
+    let mut ex = Exchange::new(s);
     let m = s.m;
     let (mut d, mut vs, mut zs) = (Vec::new(), Vec::new(), Vec::new());
     // From Y: the mux-OT flip bits and the reverse-OT outputs K + d_S·y₂.
@@ -257,34 +270,19 @@ pub(crate) fn server<R: Read, W: Write>(
             }
             send(ch, msg::ROUND_S, index, len, &payload)?;
         } else {
-            let steps = ex.sched.turn(CLIENT, |_| {});
-            let c = ex.attach(CLIENT);
-            let f = recv(
-                ch,
-                msg::ROUND_C,
-                index,
-                len,
-                payload_len(s, len, steps.clone(), c),
-            )?;
-            let mut rest = f.payload();
-            for st in steps {
-                let (p, r) = read_planes(rest, Carry::planes_of(st as usize), len)?;
-                carry.receive(st as usize, p);
-                rest = r;
-            }
+            let (c, f, at) = receive_turn(ch, s, &mut ex, CLIENT, &mut carry, len, index)?;
+            let mut rest = &f.payload()[at..];
             if c.y {
                 let yf = if s.has_f {
-                    let (w, r) =
-                        Bits::take(rest, len).ok_or_else(|| length_error("round message"))?;
+                    let (w, r) = take_bits(rest, len)?;
                     rest = r;
                     w
                 } else {
                     vec![0; carry.words()]
                 };
-                let (g, r) = Bits::take(rest, len).ok_or_else(|| length_error("round message"))?;
+                let (g, r) = take_bits(rest, len)?;
                 ga = g;
-                let (y2, _) =
-                    take_fields(r, len, m).ok_or_else(|| length_error("round message"))?;
+                let (y2, _) = take_ring(r, len, m)?;
                 let f = carry.low_carry();
                 vs = (0..len)
                     .map(|i| {
@@ -312,15 +310,13 @@ pub(crate) fn server<R: Read, W: Write>(
             }
             if c.w {
                 let yl = if s.lift {
-                    let (w, r) =
-                        Bits::take(rest, len).ok_or_else(|| length_error("round message"))?;
+                    let (w, r) = take_bits(rest, len)?;
                     rest = r;
                     w
                 } else {
                     Vec::new()
                 };
-                let (t, _) =
-                    take_fields(rest, len, s.k).ok_or_else(|| length_error("round message"))?;
+                let (t, _) = take_ring(rest, len, s.k)?;
                 let out = (0..len)
                     .map(|i| {
                         let pil = if s.lift {
@@ -343,6 +339,35 @@ pub(crate) fn server<R: Read, W: Write>(
         }
         turn = 1 - turn;
     }
+}
+
+/// Receives party `p`'s message of this turn and hands its ripple openings to `carry`; returns
+/// the closing parts that follow them, the message, and where in its payload they start.
+fn receive_turn<R: Read, W: Write>(
+    ch: &mut Channel<R, W>,
+    s: &Shape,
+    ex: &mut Exchange,
+    p: usize,
+    carry: &mut Carry,
+    len: usize,
+    index: &mut u64,
+) -> Result<(Closing, In, usize), OtError> {
+    let steps = ex.sched.turn(p, |_| {});
+    let c = ex.attach(p);
+    let tag = if p == SERVER {
+        msg::ROUND_S
+    } else {
+        msg::ROUND_C
+    };
+    let f = recv(ch, tag, index, len, payload_len(s, len, steps.clone(), c))?;
+    let mut rest = f.payload();
+    for st in steps {
+        let (planes, r) = read_planes(rest, Carry::planes_of(st as usize), len)?;
+        carry.receive(st as usize, planes);
+        rest = r;
+    }
+    let at = f.payload().len() - rest.len();
+    Ok((c, f, at))
 }
 
 /// This party's ripple work for its turn; appends its openings to `payload`.
@@ -393,10 +418,7 @@ pub(crate) fn client<R: Read, W: Write>(
         triples,
         s.f,
     );
-    let mut ex = Exchange {
-        sched: Schedule::new(s.j),
-        closing: Closing::default(),
-    };
+    let mut ex = Exchange::new(s);
     let m = s.m;
     let cross_rho = mat.cross_rho.range(lo, len);
     let lift_rho = mat.lift_rho.range(lo, len);
@@ -406,38 +428,22 @@ pub(crate) fn client<R: Read, W: Write>(
     let mut turn = SERVER;
     loop {
         if turn == SERVER {
-            let steps = ex.sched.turn(SERVER, |_| {});
-            let c = ex.attach(SERVER);
-            let f = recv(
-                ch,
-                msg::ROUND_S,
-                index,
-                len,
-                payload_len(s, len, steps.clone(), c),
-            )?;
-            let mut rest = f.payload();
-            for st in steps {
-                let (p, r) = read_planes(rest, Carry::planes_of(st as usize), len)?;
-                carry.receive(st as usize, p);
-                rest = r;
-            }
+            let (c, f, at) = receive_turn(ch, s, &mut ex, SERVER, &mut carry, len, index)?;
+            let mut rest = &f.payload()[at..];
             if c.x {
                 if s.has_f {
-                    let (w, r) =
-                        Bits::take(rest, len).ok_or_else(|| length_error("round message"))?;
+                    let (w, r) = take_bits(rest, len)?;
                     fx = w;
                     rest = r;
                 }
-                let (flip, _) =
-                    Bits::take(rest, len).ok_or_else(|| length_error("round message"))?;
+                let (flip, _) = take_bits(rest, len)?;
                 rev_flip = flip;
             }
             if c.z {
-                let (y, r) =
-                    take_fields(rest, len, m).ok_or_else(|| length_error("round message"))?;
+                let (y, r) = take_ring(rest, len, m)?;
                 ya = y;
                 if s.lift {
-                    let (w, _) = Bits::take(r, len).ok_or_else(|| length_error("round message"))?;
+                    let (w, _) = take_bits(r, len)?;
                     yl_bits = w; // the server's lift bits X_L
                 }
             }
