@@ -199,8 +199,9 @@ fn a_flipped_byte_inside_tls_is_an_integrity_error_not_data() {
     let proxy = flipping_proxy(addr, 20_000);
     let mut ch =
         connect(&proxy, &client_opts(&pki.ca_cert, None, Some("127.0.0.1"))).expect("connect");
-    ch.send_frame(&[9u8; 100_000]).expect("send");
-    ch.flush().expect("flush");
+    // The server may see the damage and close before the whole frame is written: a failed
+    // send is fine here, what matters is what the server made of the bytes.
+    let _ = ch.send_frame(&[9u8; 100_000]).and_then(|()| ch.flush());
     let server_err = server.join().expect("server thread").expect_err("detected");
     assert!(server_err.to_string().contains("altered"), "{server_err}");
     assert!(ch.recv_frame().is_err());
@@ -212,8 +213,9 @@ fn a_flipped_byte_in_plaintext_is_caught_by_the_frame_check() {
     let proxy = flipping_proxy(addr, 5_000);
     let mut ch =
         connect(&proxy, &ConnectOptions::plaintext(Duration::from_secs(5))).expect("connect");
-    ch.send_frame(&[9u8; 100_000]).expect("send");
-    ch.flush().expect("flush");
+    // The server may see the damage and close before the whole frame is written: a failed
+    // send is fine here, what matters is what the server made of the bytes.
+    let _ = ch.send_frame(&[9u8; 100_000]).and_then(|()| ch.flush());
     let server_err = server.join().expect("server thread").expect_err("detected");
     assert!(matches!(server_err, NetError::Corrupt(_)), "{server_err}");
 }
