@@ -413,7 +413,8 @@ impl OtReluClient {
                     index,
                     len as u64,
                     rekey_len(&run.shape, len),
-                )?;
+                )?
+                .0;
                 apply(&run.shape, mat, lo, len, f.payload());
                 index += 1;
             }
