@@ -266,7 +266,11 @@ mod tests {
         // 28 KB of labels take 2.2 ms, against OT's round trips).
         for (&(p, n), got) in layers.iter().zip(&plan) {
             let (gc, ot) = estimate_online(&p, n, &lan, &costs);
-            assert_eq!(*got == ReluProtocol::Ot, ot < gc, "{n} ReLUs: gc {gc} s, ot {ot} s");
+            assert_eq!(
+                *got == ReluProtocol::Ot,
+                ot < gc,
+                "{n} ReLUs: gc {gc} s, ot {ot} s"
+            );
         }
         // With 20 ms round trips OT's ~15 per layer cost more than the labels of small layers.
         let wan = Link {
