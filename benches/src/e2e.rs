@@ -35,7 +35,9 @@ pub struct E2eArgs {
     /// Directory holding pi-server and pi-client (default: next to pi-bench).
     #[arg(long, value_name = "DIR")]
     pub bin_dir: Option<PathBuf>,
-    /// Extra arguments for pi-server (e.g. "--he-link-mbps 1000"), split on spaces.
+    /// Extra arguments for pi-server (e.g. "--relu-protocol gc"), split on spaces. With
+    /// `--rate`/`--rtt` the server is told the link (`--link-mbps`, `--link-rtt-ms`) unless
+    /// these arguments name one.
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     pub server_args: String,
     /// Seconds allowed to each client process.
@@ -217,9 +219,16 @@ fn measure(
     cmd.args(["--listen", &addr, "--ticket-key"])
         .arg(work.join("ticket.key"))
         .args(&server_tls);
-    // Banked material covers garbled ReLU layers: both runs use them, so they compare alike.
-    if !args.server_args.contains("--relu-protocol") {
-        cmd.args(["--relu-protocol", "gc"]);
+    // A shaped link is declared to the server (its HE planner and ReLU protocol choice plan for
+    // it), unless the server arguments declare one themselves.
+    if net.is_some() && !args.server_args.contains("--link-") {
+        if let Some(bps) = args.rate.as_deref().map(parse_rate).transpose()? {
+            let mbps = ((bps / 1e6).round() as u64).clamp(1, 100_000);
+            cmd.args(["--link-mbps", &mbps.to_string()]);
+        }
+        if args.rtt.is_some() {
+            cmd.args(["--link-rtt-ms", &format!("{rtt_ms}")]);
+        }
     }
     if let Some(m) = &args.model {
         cmd.arg("--model").arg(m);
@@ -305,6 +314,7 @@ fn measure(
             None => json!({"netns": false, "loopback": true}),
         },
         "tls": !args.plaintext,
+        "server_args": args.server_args,
         "prediction": inline["prediction"],
         "inline": {
             "total_seconds": inline["total_seconds"],

@@ -301,6 +301,7 @@ pub fn main(args: &[String]) -> Result<()> {
         "layer_bytes": rows.iter().map(|r| r["bytes"].as_u64().unwrap_or(0)).sum::<u64>(),
         "pack_bits": params.pack_bits(), "link_mbps": params.link_mbps(), "kernels": pi_he::kernel_path(),
         "op_costs": ops,
+        "cpu": protocol::cpu_model().unwrap_or_else(|| "unknown".into()),
         "correct": correct, "layers": rows,
     });
     println!("{out}");

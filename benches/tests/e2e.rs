@@ -50,8 +50,13 @@ fn check_shape(v: &Value) {
     }
     assert!(v["banked"]["online_seconds"].as_f64().unwrap() > 0.0);
     assert!(v["preprocess"]["ticket_bytes"].as_u64().unwrap() < 512);
-    assert!(v["preprocess"]["disk_bytes"].as_u64().unwrap() > 100_000);
-    // The banked online phase moves exactly the one-shot online bytes.
+    // A set holds the client's masks and ReLU material (garbled tables are ~4 KB per ReLU, OT less).
+    assert!(v["preprocess"]["disk_bytes"].as_u64().unwrap() > 1_000);
+}
+
+/// With one ReLU protocol forced, a banked set runs the one-shot plan, so its online phase moves
+/// exactly the one-shot online bytes (under `auto` a banked plan is chosen for its online phase).
+fn check_same_online_bytes(v: &Value) {
     assert_eq!(
         v["banked"]["bytes_received"],
         v["inline"]["online"]["bytes_received"]
@@ -69,6 +74,19 @@ fn loopback_and_a_shaped_namespace_link() {
     let lo = bench(&["--model", &model, "--input", &x]);
     check_shape(&lo);
     assert_eq!(lo["link"]["loopback"], true);
+    for protocol in ["gc", "ot"] {
+        let forced = bench(&[
+            "--model",
+            &model,
+            "--input",
+            &x,
+            "--server-args",
+            &format!("--relu-protocol {protocol}"),
+        ]);
+        check_shape(&forced);
+        check_same_online_bytes(&forced);
+        assert_eq!(forced["prediction"], lo["prediction"], "{protocol}");
+    }
 
     let root = Command::new("id")
         .arg("-u")

@@ -141,23 +141,19 @@ impl Program {
             let ot = pi_ot::traffic(&ot_params);
             gc.offline_up = merge(gc.offline_up, ot.offline_up);
             gc.offline_down = merge(gc.offline_down, ot.offline_down);
-            // Online, every OT layer is its own call.
-            for ((params, n), proto) in self.relu_layers().iter().zip(plan) {
-                if *proto == ReluProtocol::Ot {
-                    let layer = pi_ot::traffic(&vec![*params; *n]);
-                    gc.online_up = merge(gc.online_up, layer.online_up);
-                    gc.online_down = merge(gc.online_down, layer.online_down);
-                }
-            }
+            self.add_ot_online(plan, &mut gc);
         }
-        // The decoding offsets of the garbled layers, OfflineDone (three f64), then a preprocess
-        // session's ticket.
+        // The decoding offsets of the garbled layers, a preprocess session's re-keying of the OT
+        // layers (counted for every session: an upper bound), OfflineDone (three f64), then a
+        // preprocess session's ticket.
         let offsets = pi_gc::offsets_traffic(&gc_params);
+        let rekey = pi_ot::rekey_traffic(&ot_params);
         let offline = Phase {
             up: up.and(gc.offline_up.into()),
             down: down
                 .and(gc.offline_down.into())
                 .and(offsets.into())
+                .and(rekey.into())
                 .and(Flow::frame(24))
                 .and(Flow::frame(8 + crate::bank::ticket::TICKET_LEN)),
             compute: compute(self, OFFLINE_NS_PER_MAC, OFFLINE_US_PER_RELU),
@@ -170,13 +166,29 @@ impl Program {
         })
     }
 
-    /// The traffic and compute of one online phase with every ReLU layer garbled (no HE
+    /// The traffic and compute of one online phase with ReLU layer i run by `plan[i]` (no HE
     /// parameters needed: a banked inference's client has none).
-    pub fn online_phase(&self) -> Phase {
-        self.online_phase_with(&pi_gc::traffic(
-            self.circuit_specs(),
-            &OfflineConfig::default(),
-        ))
+    pub fn online_phase_for(&self, plan: &[ReluProtocol]) -> Result<Phase, ProtocolError> {
+        let (gc_params, ot_params) = split_by_plan(self, plan)?;
+        let mut t = pi_gc::GcTraffic::default();
+        if !gc_params.is_empty() {
+            t = pi_gc::traffic(&gc_params, &OfflineConfig::default());
+        }
+        if !ot_params.is_empty() {
+            self.add_ot_online(plan, &mut t);
+        }
+        Ok(self.online_phase_with(&t))
+    }
+
+    /// Adds the online traffic of the OT layers of `plan` (every OT layer is its own call).
+    fn add_ot_online(&self, plan: &[ReluProtocol], t: &mut pi_gc::GcTraffic) {
+        for ((params, n), proto) in self.relu_layers().iter().zip(plan) {
+            if *proto == ReluProtocol::Ot {
+                let layer = pi_ot::traffic(&vec![*params; *n]);
+                t.online_up = merge(t.online_up, layer.online_up);
+                t.online_down = merge(t.online_down, layer.online_down);
+            }
+        }
     }
 
     /// One online phase whose ReLU layers move `gc`'s online traffic.

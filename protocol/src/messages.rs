@@ -36,10 +36,12 @@ pub struct TicketIssued {
     pub ticket: Vec<u8>,
 }
 
-/// Redeem, client → server: the ticket of the banked set it wants to use.
+/// Redeem, client → server: the ticket of the banked set it wants to use, and the ReLU plan the
+/// set was made with (its ticket seals the plan's digest; the online phase runs that plan).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TicketOffer {
     pub ticket: Vec<u8>,
+    pub relu_protocols: Vec<crate::nonlinear::ReluProtocol>,
 }
 
 /// Redeem, server → client: whether the online phase runs on that set.

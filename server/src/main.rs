@@ -147,10 +147,13 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         "model ready"
     );
     let banking = Arc::new(args.bank.banking()?);
-    if !served.bankable() {
-        warn!("banked preprocessing is off: some ReLU layers run the OT-based protocol (banking needs --relu-protocol gc)");
-    }
+    let bank_protocols: Vec<&str> = served
+        .bank_relu_protocols()
+        .iter()
+        .map(|p| p.name())
+        .collect();
     info!(
+        relu_protocols = bank_protocols.join(","),
         key_id = %banking.key_id(),
         replay_store = %banking.replay_store(),
         "banking ready"

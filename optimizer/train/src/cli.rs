@@ -425,7 +425,7 @@ impl EvalArgs {
 }
 
 /// Normalisation for evaluating `model_path`: its sidecar if present, else fitted on the training split.
-fn normalizer_for(model_path: &Path, data: &Prepared) -> Result<Normalizer> {
+pub(crate) fn normalizer_for(model_path: &Path, data: &Prepared) -> Result<Normalizer> {
     let side = sidecar_path(model_path);
     if side.exists() {
         let text = std::fs::read_to_string(&side)

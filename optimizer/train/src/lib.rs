@@ -24,6 +24,7 @@ pub mod net;
 pub mod plot;
 pub mod private;
 pub mod rng;
+pub mod samples;
 pub mod sgd;
 pub mod trainer;
 

@@ -24,6 +24,9 @@ enum Command {
     Eval(cli::EvalArgs),
     /// Plot accuracy vs ReLUs and vs estimated PI latency for a family of trained networks (SVG).
     Plot(cli::PlotArgs),
+    /// Write a data set's images, prepared for a model as training feeds them, as one .npy batch
+    /// (e.g. calibration samples for `pi-opt calibrate`).
+    Samples(pi_train::samples::SamplesArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,5 +35,10 @@ fn main() -> anyhow::Result<()> {
         Command::Criticality(a) => cli::run_criticality(a),
         Command::Eval(a) => cli::run_eval(a),
         Command::Plot(a) => cli::run_plot(a),
+        Command::Samples(a) => {
+            let n = pi_train::samples::run_samples(&a)?;
+            println!("{n} images written to {}", a.output.display());
+            Ok(())
+        }
     }
 }

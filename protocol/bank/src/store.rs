@@ -1,6 +1,6 @@
 //! The client's bank: one file per banked set in a directory.
 //!
-//! File layout: a 512-byte header (`"PIBANK01"`, the length of the [`SetInfo`] that follows, the
+//! File layout: a 512-byte header (`"PIBANK02"`, the length of the [`SetInfo`] that follows, the
 //! info in bincode, zero padding; written as zeros first and filled in when the set completes),
 //! the garbled chunks as [`pi_gc::StoredChunk`] records, then the [`SetTail`] (bincode).
 //! `SetInfo` locates the tail and carries its BLAKE3 digest, so a truncated or damaged file is
@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::BankError;
 
-const MAGIC: &[u8; 8] = b"PIBANK01";
+const MAGIC: &[u8; 8] = b"PIBANK02";
 const HEADER: u64 = 512;
 /// Largest tail accepted (input mask, output share, offsets, public model, ticket): 1 GiB.
 const MAX_TAIL: u64 = 1 << 30;
@@ -268,6 +268,13 @@ fn read_info(f: &mut File, file_len: u64) -> Result<SetInfo, String> {
     f.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
     f.read_exact(&mut h)
         .map_err(|_| "truncated: shorter than its header".to_string())?;
+    if &h[..7] == b"PIBANK0" && h[..8] != MAGIC[..] {
+        return Err(format!(
+            "a set of another format ({}) than this pi-client's ({}): run `pi-client preprocess` again",
+            String::from_utf8_lossy(&h[..8]),
+            String::from_utf8_lossy(MAGIC)
+        ));
+    }
     if &h[..8] != MAGIC {
         return Err("not a banked set (bad magic)".into());
     }

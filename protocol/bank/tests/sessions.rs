@@ -2,124 +2,15 @@
 //! fixed-point reference, every set runs once, and every bad ticket or damaged set is refused
 //! with its reason while nothing unconsumed is lost.
 
-use std::net::TcpListener;
-use std::path::Path;
+mod common;
+
 use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
 
-use models::fixed::FixedConfig;
-use models::Model;
+use common::*;
 use pi_bank::replay::RedbReplay;
 use pi_bank::DirBank;
 use protocol::bank::replay::{MemoryReplay, ReplayError, ReplayGuard};
-use protocol::bank::ticket::TicketKey;
-use protocol::{
-    BankedInference, Banking, ProtocolError, ServedModel, SessionLimits, SessionSummary,
-};
-
-/// A small ResNet whose every ReLU is a circuit, so the output is bit-exact.
-fn model(seed: u64) -> Model {
-    pi_tests::tiny_model(seed)
-}
-
-fn image(seed: u64) -> Vec<f32> {
-    (0..3 * 8 * 8)
-        .map(|i| (((i as u64 * 31 + seed * 7) % 23) as f32 - 11.0) / 6.0)
-        .collect()
-}
-
-/// The fixed-point reference logits (what the private protocol computes bit for bit).
-fn reference(m: &Model, image: &[f32]) -> Vec<f32> {
-    pi_tests::references(m, image).0
-}
-
-fn served(m: &Model) -> Arc<ServedModel> {
-    Arc::new(ServedModel::new(m.clone(), FixedConfig::default()).expect("serve"))
-}
-
-fn banking(key: [u8; 32], ttl: u64, replay: Arc<dyn ReplayGuard>) -> Arc<Banking> {
-    Arc::new(Banking::new(
-        TicketKey::from_bytes(&key),
-        Duration::from_secs(ttl),
-        replay,
-    ))
-}
-
-/// Serves one session on a fresh loopback port; returns the address and the server's outcome.
-fn server(
-    served: Arc<ServedModel>,
-    banking: Arc<Banking>,
-) -> (
-    String,
-    thread::JoinHandle<Result<SessionSummary, ProtocolError>>,
-) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let h = thread::spawn(move || {
-        let (stream, _) = listener.accept().expect("accept");
-        protocol::serve_session_with(stream, &served, &SessionLimits::default(), Some(&banking))
-    });
-    (addr, h)
-}
-
-fn preprocess(served: &Arc<ServedModel>, b: &Arc<Banking>, store: &Path, count: u32) {
-    let (addr, h) = server(served.clone(), b.clone());
-    let mut bank = DirBank::open(store).expect("bank");
-    let mut ch = pi_net::connect(
-        &addr,
-        &pi_net::ConnectOptions::plaintext(Duration::from_secs(60)),
-    )
-    .expect("connect");
-    let r = protocol::preprocess_on(&mut ch, &addr, count, &mut bank, &|_, _, _| {})
-        .expect("preprocess");
-    assert_eq!(r.sets.len(), count as usize);
-    drop(ch);
-    h.join().expect("server").expect("server session");
-}
-
-fn infer(
-    served: &Arc<ServedModel>,
-    b: &Arc<Banking>,
-    store: &Path,
-    img: &[f32],
-) -> (
-    Result<BankedInference, ProtocolError>,
-    Result<SessionSummary, ProtocolError>,
-) {
-    let (addr, h) = server(served.clone(), b.clone());
-    let mut bank = DirBank::open(store).expect("bank");
-    let mut ch = pi_net::connect(
-        &addr,
-        &pi_net::ConnectOptions::plaintext(Duration::from_secs(60)),
-    )
-    .expect("connect");
-    let r = protocol::infer_on(
-        &mut ch,
-        &addr,
-        [3, 8, 8],
-        img,
-        &mut bank,
-        &|_, _, _| {},
-        std::time::Instant::now(),
-    );
-    drop(ch);
-    (r, h.join().expect("server"))
-}
-
-fn sets(store: &Path) -> usize {
-    DirBank::open(store).unwrap().status().unwrap().sets.len()
-}
-
-fn set_files(store: &Path) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(store)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pibank"))
-        .collect();
-    v.sort();
-    v
-}
 
 #[test]
 fn banked_inferences_equal_the_reference_and_each_set_runs_once() {
@@ -130,7 +21,7 @@ fn banked_inferences_equal_the_reference_and_each_set_runs_once() {
     preprocess(&s, &b, dir.path(), 2);
     let st = DirBank::open(dir.path()).unwrap().status().unwrap();
     assert_eq!(st.sets.len(), 2);
-    assert!(st.sets.iter().all(|x| x.ticket_bytes == 181 && !x.expired));
+    assert!(st.sets.iter().all(|x| x.ticket_bytes == 213 && !x.expired));
     for seed in 0..2 {
         let img = image(seed);
         let (r, srv) = infer(&s, &b, dir.path(), &img);

@@ -106,12 +106,23 @@ pub fn kernel_path() -> &'static str {
     arith::SimdPath::detect(1 << 49).name()
 }
 
-/// The CPU model as the kernel names it (`/proc/cpuinfo`), for figures and host-cost caches;
-/// `None` where the kernel does not say.
+/// The CPU model as the kernel names it (`/proc/cpuinfo`: model name, family, model), for figures
+/// and host-cost caches; `None` where the kernel does not say.
 pub fn cpu_model() -> Option<String> {
     let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("model name"))?;
-    Some(line.split(':').nth(1)?.trim().to_string())
+    let field = |name: &str| {
+        info.lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == name))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|v| v.trim().to_string())
+    };
+    let name = field("model name")?;
+    // Virtual machines often name only the brand ("AMD EPYC"): the family and model tell the
+    // generation (family 25: Zen 3/4, 26: Zen 5; 6: Intel Core/Xeon).
+    Some(match (field("cpu family"), field("model")) {
+        (Some(f), Some(m)) => format!("{name} (family {f}, model {m})"),
+        _ => name,
+    })
 }
 
 /// One revealed output of a reply: product j of the pack group, its Y index, the output element.

@@ -14,6 +14,6 @@ pub mod relu;
 pub use error::OtError;
 pub use ferret::{FerretParams, FerretPlan, FerretReceiver, FerretSender};
 pub use relu::{
-    client_offline, cost, server_offline, traffic, OtReluClient, OtReluCost, OtReluServer,
-    OtReluStats, OtTraffic,
+    client_offline, cost, rekey_traffic, server_offline, traffic, OtReluClient, OtReluCost,
+    OtReluServer, OtReluStats, OtTraffic,
 };

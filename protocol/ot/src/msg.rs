@@ -16,6 +16,8 @@ pub(crate) const TREES: u8 = 0x43;
 pub(crate) const REVERSE: u8 = 0x44;
 /// Offline corrections of the precomputed bit products (server → client).
 pub(crate) const PRODUCTS: u8 = 0x45;
+/// Banked sets: differences that re-key the server's material to its PRF (server → client).
+pub(crate) const REKEY: u8 = 0x46;
 /// Online ReLU round, server → client.
 pub(crate) const ROUND_S: u8 = 0x50;
 /// Online ReLU round, client → server.
@@ -32,6 +34,7 @@ pub(crate) fn tag_name(tag: u8) -> &'static str {
         TREES => "Ferret tree corrections",
         REVERSE => "reverse SoftSpoken correction",
         PRODUCTS => "bit-product corrections",
+        REKEY => "banked material re-keying",
         ROUND_S => "server round message",
         ROUND_C => "client round message",
         _ => "unknown",

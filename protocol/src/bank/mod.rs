@@ -1,8 +1,8 @@
 //! Banked preprocessing: offline material made before the input exists, used once, later.
 //!
 //! * [`SetSecrets`]: everything the server must remember about one banked set — a 32-byte seed
-//!   (from which the HE output masks of every linear layer and the garbled circuits' decoding key
-//!   derive) and Δ with the label PRF key of its garbling (32 bytes).
+//!   (from which the HE output masks of every linear layer, the garbled circuits' decoding key
+//!   and the OT layers' material derive) and Δ with the label PRF key of its garbling (32 bytes).
 //! * [`ticket`]: those secrets sealed (XChaCha20-Poly1305) under the server's ticket key with a
 //!   random id, the model fingerprint and an expiry; the client holds the ticket with its material.
 //! * [`replay`]: the server's record of used ticket ids, consulted before anything is sent online.
@@ -63,6 +63,11 @@ impl SetSecrets {
         decoding_key(&self.seed)
     }
 
+    /// The key the OT layers' server material derives from.
+    pub(crate) fn ot_key(&self) -> Zeroizing<[u8; 32]> {
+        ot_key(&self.seed)
+    }
+
     /// Δ and the label PRF key.
     pub(crate) fn relus(&self) -> &RelusSecrets {
         &self.relus
@@ -75,6 +80,11 @@ pub(crate) fn he_mask_seed(seed: &[u8; 32], index: usize) -> Zeroizing<[u8; 32]>
     h.update(seed);
     h.update(&(index as u64).to_le_bytes());
     Zeroizing::new(*h.finalize().as_bytes())
+}
+
+/// Key of the OT layers' server material (`pi_ot::OtReluServer::rekey`).
+pub(crate) fn ot_key(seed: &[u8; 32]) -> Zeroizing<[u8; 32]> {
+    Zeroizing::new(blake3::derive_key("pi-bank 2025 OT ReLU material v1", seed))
 }
 
 /// Key of the garbled circuits' decoding masks.

@@ -29,8 +29,11 @@ pub struct SetTail {
     pub input_mask: Vec<u64>,
     /// The client's share of the logits (secret).
     pub output_share: Vec<u64>,
-    /// Decoding offsets of the garbled circuits (one per circuit).
+    /// Decoding offsets of the garbled circuits (one per circuit of the garbled layers).
     pub offsets: Vec<u64>,
+    /// The OT layers' material (`pi_ot::OtReluClient::to_bytes`; empty without OT layers;
+    /// secret). The set's ReLU plan is `public.relu_protocols`.
+    pub ot: Vec<u8>,
     /// The garbling's hash nonce (public; the server sent it in its garbling hello).
     pub gc_hash_nonce: u128,
     /// The server's sealed ticket.
@@ -44,6 +47,7 @@ impl Drop for SetTail {
         self.input_mask.zeroize();
         self.output_share.zeroize();
         self.offsets.zeroize();
+        self.ot.zeroize();
     }
 }
 

@@ -3,7 +3,10 @@
 //!
 //! Wire form (all integers little-endian):
 //! `"PITK" | version u8 | key id (8 B) | ticket id (16 B) | expires (u64, unix seconds) |
-//!  nonce (24 B) | XChaCha20-Poly1305(model fingerprint 32 B | issued u64 | set secrets 64 B) + tag 16 B`.
+//!  nonce (24 B) | XChaCha20-Poly1305(model fingerprint 32 B | ReLU plan digest 32 B | issued u64 |
+//!  set secrets 64 B) + tag 16 B` = 213 bytes.
+//! The plan digest names the protocol of every ReLU layer the set was made with; the client
+//! offers that plan with the ticket and the server runs it.
 //! The clear header (everything before the ciphertext) is the AEAD's associated data, so the
 //! client can read the id and the expiry but change neither; the key id says which key sealed it.
 
@@ -15,9 +18,9 @@ use zeroize::{Zeroize, Zeroizing};
 use super::SetSecrets;
 
 const MAGIC: &[u8; 4] = b"PITK";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 const HEADER: usize = 4 + 1 + 8 + 16 + 8 + 24;
-const PLAIN: usize = 32 + 8 + SetSecrets::LEN;
+const PLAIN: usize = 32 + 32 + 8 + SetSecrets::LEN;
 const TAG: usize = 16;
 /// Bytes of a sealed ticket.
 pub const TICKET_LEN: usize = HEADER + PLAIN + TAG;
@@ -40,6 +43,9 @@ pub enum TicketError {
     /// Issued for another model (weights or architecture changed since).
     #[error("ticket issued for another model (fingerprint {ticket}, serving {served})")]
     WrongModel { ticket: String, served: String },
+    /// The ReLU plan offered with the ticket is not the one its set was made with.
+    #[error("ticket offered with another ReLU plan than its set was made with (the client's set is altered)")]
+    WrongPlan,
 }
 
 /// The server's ticket key (32 bytes); its id is public and names it in tickets and errors.
@@ -137,10 +143,12 @@ pub struct OpenedTicket {
     pub secrets: SetSecrets,
 }
 
-/// Seals `secrets` for the model with fingerprint `model`, valid from `now` until `expires`.
+/// Seals `secrets` for the model with fingerprint `model` and the ReLU plan with digest `plan`
+/// ([`crate::nonlinear::plan_digest`]), valid from `now` until `expires`.
 pub fn seal(
     key: &TicketKey,
     model: &[u8; 32],
+    plan: &[u8; 32],
     secrets: &SetSecrets,
     now: u64,
     expires: u64,
@@ -159,6 +167,7 @@ pub fn seal(
     out.extend_from_slice(&nonce);
     let mut plain = Zeroizing::new(Vec::with_capacity(PLAIN));
     plain.extend_from_slice(model);
+    plain.extend_from_slice(plan);
     plain.extend_from_slice(&now.to_le_bytes());
     plain.extend_from_slice(secrets.to_bytes().as_ref());
     let sealed = key
@@ -170,17 +179,19 @@ pub fn seal(
                 aad: &out,
             },
         )
-        // Encryption of a 104-byte message cannot fail (the only error is a length overflow).
+        // Encryption of a 136-byte message cannot fail (the only error is a length overflow).
         .unwrap_or_default();
     out.extend_from_slice(&sealed);
     out
 }
 
-/// Opens a ticket: format, key id, authentication, expiry and model, in that order.
+/// Opens a ticket offered with the ReLU plan of digest `plan`: format, key id, authentication,
+/// expiry, model and plan, in that order.
 pub fn open(
     key: &TicketKey,
     ticket: &[u8],
     model: &[u8; 32],
+    plan: &[u8; 32],
     now: u64,
 ) -> Result<OpenedTicket, TicketError> {
     let header = TicketHeader::parse(ticket)?;
@@ -219,10 +230,14 @@ pub fn open(
             served: hex(&model[..8]),
         });
     }
+    // So is the plan's digest.
+    if &plain[32..64] != plan {
+        return Err(TicketError::WrongPlan);
+    }
     let mut issued = [0u8; 8];
-    issued.copy_from_slice(&plain[32..40]);
+    issued.copy_from_slice(&plain[64..72]);
     let mut s = Zeroizing::new([0u8; SetSecrets::LEN]);
-    s.copy_from_slice(&plain[40..]);
+    s.copy_from_slice(&plain[72..]);
     let secrets = SetSecrets::from_bytes(&s).map_err(|_| TicketError::Tampered)?;
     nonce.zeroize();
     Ok(OpenedTicket {
@@ -248,14 +263,14 @@ mod tests {
     #[test]
     fn a_sealed_ticket_opens_and_says_what_was_sealed() {
         let key = TicketKey::from_bytes(&[1u8; 32]);
-        let t = seal(&key, &[2u8; 32], &secrets(), 100, 200);
+        let t = seal(&key, &[2u8; 32], &[6u8; 32], &secrets(), 100, 200);
         assert_eq!(t.len(), TICKET_LEN);
-        let o = open(&key, &t, &[2u8; 32], 150).unwrap();
+        let o = open(&key, &t, &[2u8; 32], &[6u8; 32], 150).unwrap();
         assert_eq!(o.issued, 100);
         assert_eq!(o.header.expires, 200);
         assert_eq!(*o.secrets.to_bytes(), [5u8; SetSecrets::LEN]);
         // Two tickets for the same secrets differ (random id and nonce).
-        let t2 = seal(&key, &[2u8; 32], &secrets(), 100, 200);
+        let t2 = seal(&key, &[2u8; 32], &[6u8; 32], &secrets(), 100, 200);
         assert_ne!(t[..], t2[..]);
         assert_ne!(
             TicketHeader::parse(&t).unwrap().id,
@@ -267,39 +282,43 @@ mod tests {
     fn every_kind_of_bad_ticket_is_refused_with_its_reason() {
         let key = TicketKey::from_bytes(&[1u8; 32]);
         let model = [2u8; 32];
-        let t = seal(&key, &model, &secrets(), 100, 200);
+        let t = seal(&key, &model, &[6u8; 32], &secrets(), 100, 200);
         let other = TicketKey::from_bytes(&[9u8; 32]);
         assert!(matches!(
-            open(&other, &t, &model, 150),
+            open(&other, &t, &model, &[6u8; 32], 150),
             Err(TicketError::ForeignKey { .. })
         ));
         assert!(matches!(
-            open(&key, &t, &model, 200),
+            open(&key, &t, &model, &[6u8; 32], 200),
             Err(TicketError::Expired {
                 expired: 200,
                 now: 200
             })
         ));
         assert!(matches!(
-            open(&key, &t, &[3u8; 32], 150),
+            open(&key, &t, &[3u8; 32], &[6u8; 32], 150),
             Err(TicketError::WrongModel { .. })
         ));
+        assert_eq!(
+            open(&key, &t, &model, &[7u8; 32], 150).err(),
+            Some(TicketError::WrongPlan)
+        );
         // Any flipped bit, in the clear header or the sealed part, fails authentication (or, in
         // the key id, names another key).
         for at in [0, 4, 5, 13, 29, 40, HEADER, TICKET_LEN - 1] {
             let mut bad = t.clone();
             bad[at] ^= 1;
-            let e = open(&key, &bad, &model, 150).err();
+            let e = open(&key, &bad, &model, &[6u8; 32], 150).err();
             assert!(e.is_some(), "flip at {at} accepted");
         }
         let mut later = t.clone();
         later[29] ^= 0x80; // push the expiry out: authentication must catch it
         assert_eq!(
-            open(&key, &later, &model, 150).err(),
+            open(&key, &later, &model, &[6u8; 32], 150).err(),
             Some(TicketError::Tampered)
         );
         assert!(matches!(
-            open(&key, &t[..t.len() - 1], &model, 150),
+            open(&key, &t[..t.len() - 1], &model, &[6u8; 32], 150),
             Err(TicketError::Malformed(_))
         ));
     }

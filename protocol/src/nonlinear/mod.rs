@@ -14,8 +14,9 @@ mod relus;
 
 use serde::{Deserialize, Serialize};
 
-pub use auto::{plan_layers, LayerEstimate, Link, ReluCosts};
-pub(crate) use banked::bankable;
+pub use auto::{estimate_online, plan_layers, plan_layers_banked, LayerEstimate, Link, ReluCosts};
+pub use banked::plan_digest;
+pub(crate) use banked::{check_stored_ot, plan_counts, BankedClientRelus};
 pub(crate) use calibrate::gc_seconds as gc_pipeline_seconds;
 pub use calibrate::measure_relu_costs;
 pub(crate) use relus::{ClientRelus, ReluOfflineTimes, ServerRelus};

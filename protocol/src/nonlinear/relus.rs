@@ -43,7 +43,10 @@ pub(super) fn split<T: Copy>(
 
 /// The OT layers' parameters (one per element) and a check that every OT layer is a plain ReLU
 /// (maxima and ReLU6 run on garbled circuits only).
-fn ot_params(program: &Program, plan: &[ReluProtocol]) -> Result<Vec<ReluParams>, ProtocolError> {
+pub(super) fn ot_params(
+    program: &Program,
+    plan: &[ReluProtocol],
+) -> Result<Vec<ReluParams>, ProtocolError> {
     let mut v = Vec::new();
     for (l, p) in program.layer_spans().iter().zip(plan) {
         if *p == ReluProtocol::Ot {

@@ -63,6 +63,13 @@ impl Bits {
         &self.words
     }
 
+    /// XORs `other` into the words from word `at` on (bits past `len` must be zero in `other`).
+    pub(crate) fn xor_words(&mut self, at: usize, other: &[u64]) {
+        for (w, o) in self.words.iter_mut().skip(at).zip(other) {
+            *w ^= o;
+        }
+    }
+
     /// Bit i.
     pub(crate) fn get(&self, i: usize) -> bool {
         (self.words[i / 64] >> (i % 64)) & 1 == 1

@@ -9,6 +9,7 @@
 //! comparison on the low w − 1 bits (c_F and the sign), the arithmetic mux in Z_2^m, the lift
 //! to Z_2^k, and the client's last message fixes its share to r.
 
+mod bank;
 mod bits;
 mod carry;
 mod cost;
@@ -27,6 +28,7 @@ use pi_net::Channel;
 use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
+pub use bank::rekey_traffic;
 pub use cost::{cost, OtReluCost};
 pub use traffic::{traffic, OtTraffic};
 
@@ -50,6 +52,8 @@ pub struct OtReluStats {
     pub reverse_bytes: u64,
     /// Corrections of the precomputed bit products.
     pub product_bytes: u64,
+    /// Banked sets: the differences that re-key the server's material (`REKEY` frames).
+    pub rekey_bytes: u64,
     /// Online round messages.
     pub online_bytes: u64,
     /// Ferret compute (this party), seconds.
@@ -69,7 +73,11 @@ pub struct OtReluStats {
 impl OtReluStats {
     /// All offline bytes.
     pub fn offline_bytes(&self) -> u64 {
-        self.setup_bytes + self.ferret_bytes + self.reverse_bytes + self.product_bytes
+        self.setup_bytes
+            + self.ferret_bytes
+            + self.reverse_bytes
+            + self.product_bytes
+            + self.rekey_bytes
     }
 }
 

@@ -87,7 +87,7 @@ pub fn preprocess_on<R: Read, W: Write>(
     ch.begin_phase("hello", None, HELLO_REPLY_MAX);
     let public = handshake::hello(ch, count, SessionMode::Preprocess)?;
     let program = client_program(&public)?;
-    let budget = program.budget()?;
+    let budget = program.budget_for(&public.relu_protocols)?;
     let fingerprint = public.bank_fingerprint();
     let mut rng = csprng();
     let he = he_setup(ch, &program, &mut rng)?;
@@ -99,7 +99,7 @@ pub fn preprocess_on<R: Read, W: Write>(
             budget.offline.down.max_frame,
         );
         let mut writer = bank.begin()?;
-        let (input_mask, output_share, relus, report) = offline_banked(
+        let (input_mask, output_share, mut relus, report) = offline_banked(
             ch,
             &program,
             &public.relu_protocols,
@@ -121,7 +121,8 @@ pub fn preprocess_on<R: Read, W: Write>(
             relus: program.relus(),
             input_mask,
             output_share,
-            offsets: relus.offsets,
+            offsets: std::mem::take(&mut relus.offsets),
+            ot: std::mem::take(&mut *relus.ot),
             gc_hash_nonce: relus.gc.hash_nonce,
             ticket: issued.ticket,
             report: report.clone(),
@@ -201,9 +202,7 @@ pub fn infer_on<R: Read, W: Write>(
     let logit_bound = set.tail().public.logit_bound;
     ch.begin_phase("hello", None, HELLO_REPLY_MAX);
     handshake::send_hello(ch, 1, SessionMode::Redeem, Some(model))?;
-    ch.send(&TicketOffer {
-        ticket: set.tail().ticket.clone(),
-    })?;
+    ch.send(&offer(set.as_ref()))?;
     ch.flush()?;
     let public = match handshake::accepted(ch) {
         Ok(p) => p,
@@ -248,9 +247,7 @@ pub fn infer_on<R: Read, W: Write>(
                 match next {
                     Some(s) => {
                         set = s;
-                        ch.send(&TicketOffer {
-                            ticket: set.tail().ticket.clone(),
-                        })?;
+                        ch.send(&offer(set.as_ref()))?;
                         ch.flush()?;
                     }
                     None => {
@@ -285,6 +282,7 @@ pub fn infer_on<R: Read, W: Write>(
         source,
         &gc,
         tail.offsets.clone(),
+        &tail.ot,
     )?;
     let material = ClientMaterial {
         input_mask: tail.input_mask.clone(),
@@ -293,7 +291,8 @@ pub fn infer_on<R: Read, W: Write>(
         report: tail.report.clone(),
     };
     progress("online", 0, 1);
-    ch.begin_phase("online", None, program.online_phase().down.max_frame);
+    let phase = program.online_phase_for(&tail.public.relu_protocols)?;
+    ch.begin_phase("online", None, phase.down.max_frame);
     let mut report = online::online(ch, &program, &input, material)?;
     crate::plausible::check_logits(&report.logits, logit_bound)?;
     report.total_seconds = secs(start);
@@ -306,6 +305,14 @@ pub fn infer_on<R: Read, W: Write>(
         report,
         discarded,
     })
+}
+
+/// The ticket offer of a set: its ticket and the ReLU plan it was made with.
+fn offer(set: &dyn ClaimedSet) -> TicketOffer {
+    TicketOffer {
+        ticket: set.tail().ticket.clone(),
+        relu_protocols: set.tail().public.relu_protocols.clone(),
+    }
 }
 
 /// The program and quantised input for a claimed set, after checking the set is whole.
@@ -321,14 +328,18 @@ fn prepare(
         return Err(ProtocolError::Bank("model fingerprint mismatch".into()));
     }
     let relus = program.relus() as usize;
+    let (gc_circuits, _) = crate::nonlinear::plan_counts(&program, &tail.public.relu_protocols)
+        .map_err(|e| ProtocolError::Bank(e.to_string()))?;
     if tail.relus as usize != relus
-        || tail.offsets.len() != program.circuit_count()
+        || tail.offsets.len() != gc_circuits
         || tail.input_mask.len() != program.input_len()
     {
         return Err(ProtocolError::Bank(
             "material does not fit its model".into(),
         ));
     }
+    crate::nonlinear::check_stored_ot(&program, &tail.public.relu_protocols, &tail.ot)
+        .map_err(|e| ProtocolError::Bank(format!("OT material: {e}")))?;
     let input = quantize(&program, shape, image)?;
     Ok((program, input))
 }

@@ -10,7 +10,9 @@ use rand::Rng;
 use zeroize::Zeroize;
 
 use crate::messages::OfflineDone;
-use crate::nonlinear::{ClientRelus, ReluOfflineTimes, ReluProtocol};
+use crate::nonlinear::{
+    plan_counts, BankedClientRelus, ClientRelus, ReluOfflineTimes, ReluProtocol,
+};
 use crate::program::{Program, Step};
 use crate::report::{OfflineReport, ReluPhase};
 use crate::session::secs;
@@ -75,15 +77,8 @@ pub(crate) fn offline<R: Read, W: Write>(
     ))
 }
 
-/// The garbled ReLUs of a banked set as its offline phase leaves them: chunks in the bank's
-/// sink, and what the online phase needs besides them.
-pub(crate) struct BankedRelus {
-    pub(crate) gc: pi_gc::ClientOffline,
-    pub(crate) offsets: Vec<u64>,
-}
-
 /// Offline phase of one banked inference: as [`offline`], with the garbled chunks streamed to
-/// `sink` (garbled-only plans).
+/// `sink` and the OT layers' material re-keyed by the server and returned as bytes.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn offline_banked<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
@@ -95,7 +90,8 @@ pub(crate) fn offline_banked<R: Read, W: Write>(
     batch: usize,
     progress: &dyn Fn(&str, usize, usize),
     sink: &mut dyn ChunkSink,
-) -> Result<(Vec<u64>, Vec<u64>, BankedRelus, OfflineReport), ProtocolError> {
+) -> Result<(Vec<u64>, Vec<u64>, BankedClientRelus, OfflineReport), ProtocolError> {
+    let (gc_relus, ot_relus) = plan_counts(program, relu_protocols)?;
     offline_with(
         ch,
         program,
@@ -105,14 +101,17 @@ pub(crate) fn offline_banked<R: Read, W: Write>(
         batch,
         progress,
         |ch, inputs, rng| {
-            let (gc, offsets) =
+            let relus =
                 ClientRelus::offline_banked(ch, program, relu_protocols, inputs, rng, sink)?;
+            let o = relus.ot_stats;
             let times = ReluOfflineTimes {
-                garble_seconds: gc.stats.gc_seconds,
-                ot_seconds: gc.stats.ot_seconds,
+                garble_seconds: relus.gc.stats.gc_seconds,
+                ot_seconds: relus.gc.stats.ot_seconds
+                    + o.ferret_seconds
+                    + o.material_seconds
+                    + o.reverse_seconds,
             };
-            let counts = (program.circuit_count() as u64, 0);
-            Ok((BankedRelus { gc, offsets }, times, counts))
+            Ok((relus, times, (gc_relus as u64, ot_relus as u64)))
         },
     )
 }

@@ -14,13 +14,14 @@ use crate::bank::replay::ReplayGuard;
 use crate::bank::ticket::{self, TicketKey};
 use crate::budget::SessionLimits;
 use crate::messages::{TicketIssued, TicketOffer, TicketVerdict};
+use crate::nonlinear::ReluProtocol;
 use crate::session::csprng;
 use crate::ProtocolError;
 
 /// Tickets offered in one redeem session before the server gives up on the client.
 const MAX_OFFERS: usize = 16;
-/// Largest ticket offer frame (a ticket is 181 bytes).
-const OFFER_MAX_FRAME: usize = 4096;
+/// Largest ticket offer frame (a 213-byte ticket and 4 bytes per ReLU layer of its plan).
+const OFFER_MAX_FRAME: usize = 64 << 10;
 
 /// How this server banks: the key its tickets are sealed under, their lifetime, and the store
 /// that records used ticket ids.
@@ -76,18 +77,20 @@ pub(crate) fn preprocess<R: Read, W: Write>(
     log: &mut TicketLog,
 ) -> Result<(), ProtocolError> {
     let mut rng = csprng();
-    let budget = served.budget();
+    let budget = served.bank_budget;
+    let plan = crate::nonlinear::plan_digest(served.bank_relu_protocols());
     for i in 0..count {
         ch.begin_phase(
             &phase_name("offline", i, count),
             Some(limits.phase_time(&budget.offline)),
             budget.offline.up.max_frame,
         );
-        let material = offline::offline(ch, served, he, &mut rng)?;
+        let material = offline::offline(ch, served, he, &mut rng, true)?;
         let now = unix_now();
         let ticket = ticket::seal(
             &banking.key,
             served.fingerprint(),
+            &plan,
             &material.secrets(),
             now,
             now.saturating_add(banking.ttl.as_secs()),
@@ -121,10 +124,26 @@ pub(crate) fn redeem<R: Read, W: Write>(
             Err(e) => return Err(e.into()),
         };
         let now = unix_now();
-        let opened = match ticket::open(&banking.key, &offer.ticket, served.fingerprint(), now) {
+        let plan = offer.relu_protocols;
+        let digest = crate::nonlinear::plan_digest(&plan);
+        let opened = match ticket::open(
+            &banking.key,
+            &offer.ticket,
+            served.fingerprint(),
+            &digest,
+            now,
+        ) {
             Ok(o) => o,
             Err(e) => {
                 refuse(ch, log, e.to_string(), false)?;
+                continue;
+            }
+        };
+        // A sealed plan is one this server chose for this model; checked again all the same.
+        let online_budget = match valid_plan(served, &plan) {
+            Ok(()) => served.online_phase_for(&plan)?,
+            Err(reason) => {
+                refuse(ch, log, reason, false)?;
                 continue;
             }
         };
@@ -156,18 +175,30 @@ pub(crate) fn redeem<R: Read, W: Write>(
         ch.send(&TicketVerdict::Accepted)?;
         ch.flush()?;
         log.redeemed = Some(id);
-        let budget = served.budget();
         ch.begin_phase(
             "online",
-            Some(limits.phase_time(&budget.online)),
-            budget.online.up.max_frame,
+            Some(limits.phase_time(&online_budget)),
+            online_budget.up.max_frame,
         );
-        let material = ServerMaterial::restore(served, &opened.secrets)?;
+        let material = ServerMaterial::restore(served, &opened.secrets, &plan)?;
         return online::online(ch, &served.program, material);
     }
     Err(ProtocolError::Violation(format!(
         "{MAX_OFFERS} tickets refused in one session"
     )))
+}
+
+/// Whether `plan` names one protocol per ReLU layer of the served model, OT only where the layer
+/// is a plain ReLU.
+fn valid_plan(served: &ServedModel, plan: &[ReluProtocol]) -> Result<(), String> {
+    let layers = served.program.layer_spans().len();
+    if plan.len() != layers || served.program.restrict_plan(plan) != plan {
+        return Err(format!(
+            "the set's ReLU plan ({} layers) does not fit this model ({layers} ReLU layers)",
+            plan.len()
+        ));
+    }
+    Ok(())
 }
 
 fn refuse<R: Read, W: Write>(

@@ -24,14 +24,6 @@ pub(crate) fn accept<R: Read, W: Write>(
         ))
     } else if hello.mode != SessionMode::Inline && !banking {
         Some("this server does not bank preprocessing; use the one-shot client".into())
-    } else if hello.mode != SessionMode::Inline
-        && !crate::nonlinear::bankable(served.relu_protocols())
-    {
-        Some(
-            "banked preprocessing needs every ReLU layer garbled, and this server runs OT-based \
-             ReLU layers: use the one-shot client, or start pi-server with --relu-protocol gc"
-                .into(),
-        )
     } else {
         match hello.mode {
             SessionMode::Inline if hello.batch == 0 || hello.batch > limits.max_batch => {
@@ -73,7 +65,7 @@ pub(crate) fn accept<R: Read, W: Write>(
     }
     ch.send(&ServerHello::Accept {
         version: PROTOCOL_VERSION,
-        model: served.public.clone(),
+        model: served.public_for(hello.mode).clone(),
     })?;
     ch.flush()?;
     Ok(hello)

@@ -27,7 +27,9 @@ pub use offline::ServerMaterial;
 use super::{csprng, secs};
 use crate::budget::{SessionBudget, SessionLimits};
 use crate::messages::SessionMode;
-use crate::nonlinear::{plan_layers, Link, ReluChoice, ReluCosts, ReluProtocol};
+use crate::nonlinear::{
+    plan_layers, plan_layers_banked, Link, ReluChoice, ReluCosts, ReluProtocol,
+};
 use crate::program::Program;
 use crate::public_model::PublicModel;
 use crate::ProtocolError;
@@ -53,6 +55,10 @@ pub struct ServedModel {
     public: PublicModel,
     layers: Arc<Vec<PreparedLayer>>,
     budget: SessionBudget,
+    /// The public model preprocess sessions announce: its ReLU plan is the banked one.
+    bank_public: PublicModel,
+    /// What a session costs under the banked plan.
+    bank_budget: SessionBudget,
     /// BLAKE3 of the whole model (weights included) and its fixed-point configuration: tickets
     /// are bound to it.
     fingerprint: [u8; 32],
@@ -98,19 +104,31 @@ impl ServedModel {
             .with_he_link_mbps(mbps)?
             .with_he_costs(options.he_costs)?;
         // Max pooling and ReLU6 layers have no OT protocol: they always run garbled.
+        let relu_layers = program.relu_layers();
         public.relu_protocols = program.restrict_plan(&plan_layers(
-            &program.relu_layers(),
+            &relu_layers,
+            &options.relu,
+            &options.link,
+            &options.costs,
+        )?);
+        // Banked sets: the plan whose online phase is fastest (their offline phase runs ahead).
+        let mut bank_public = public.clone();
+        bank_public.relu_protocols = program.restrict_plan(&plan_layers_banked(
+            &relu_layers,
             &options.relu,
             &options.link,
             &options.costs,
         )?);
         let layers = program.prepare_he_layers(options.kernel_cache_bytes)?;
         let budget = program.budget_for(&public.relu_protocols)?;
+        let bank_budget = program.budget_for(&bank_public.relu_protocols)?;
         Ok(ServedModel {
             program,
             public,
             layers: Arc::new(layers),
             budget,
+            bank_public,
+            bank_budget,
             fingerprint,
             bank_fingerprint,
         })
@@ -119,11 +137,6 @@ impl ServedModel {
     /// Fingerprint of the served model, weights included (tickets are bound to it).
     pub fn fingerprint(&self) -> &[u8; 32] {
         &self.fingerprint
-    }
-
-    /// Whether clients may bank preprocessing (every ReLU layer garbled).
-    pub fn bankable(&self) -> bool {
-        crate::nonlinear::bankable(self.relu_protocols())
     }
 
     /// The same model with another declared logit bound (default 2^M; clients refuse results
@@ -182,6 +195,35 @@ impl ServedModel {
             c.bytes += l.cached_bytes();
         }
         c
+    }
+
+    /// The protocol of each ReLU layer of the sets preprocess sessions bank (the same as
+    /// [`ServedModel::relu_protocols`] unless the choice is `auto`, which then weighs only the
+    /// online phase).
+    pub fn bank_relu_protocols(&self) -> &[ReluProtocol] {
+        &self.bank_public.relu_protocols
+    }
+
+    /// The public model a session of `mode` is told (preprocess sessions get the banked plan).
+    pub(crate) fn public_for(&self, mode: SessionMode) -> &PublicModel {
+        match mode {
+            SessionMode::Preprocess => &self.bank_public,
+            _ => &self.public,
+        }
+    }
+
+    /// The online phase's budget under `plan` (a banked set's, which may differ from today's).
+    pub(crate) fn online_phase_for(
+        &self,
+        plan: &[ReluProtocol],
+    ) -> Result<crate::budget::Phase, ProtocolError> {
+        if plan == self.bank_relu_protocols() {
+            Ok(self.bank_budget.online)
+        } else if plan == self.relu_protocols() {
+            Ok(self.budget.online)
+        } else {
+            self.program.online_phase_for(plan)
+        }
     }
 }
 
@@ -344,7 +386,7 @@ pub fn serve_channel_with<R: Read, W: Write>(
                     Some(limits.phase_time(&budget.offline)),
                     budget.offline.up.max_frame,
                 );
-                material.push(offline::offline(ch, served, &he, &mut rng)?);
+                material.push(offline::offline(ch, served, &he, &mut rng, false)?);
             }
             for (i, m) in material.into_iter().enumerate() {
                 ch.begin_phase(

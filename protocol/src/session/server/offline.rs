@@ -1,9 +1,9 @@
 //! Server offline phase of one inference: HE correlations for every linear layer, then garbled circuits.
 //!
 //! Every secret the online phase needs derives from one fresh 32-byte seed (the HE output masks
-//! of each layer, the garbled circuits' decoding key) plus Δ and the label PRF key of the
-//! garbling, so the material of a garbled-only plan fits in a [`SetSecrets`] and, sealed, in a
-//! ticket.
+//! of each layer, the garbled circuits' decoding key and, in a banked set, the OT layers'
+//! material) plus Δ and the label PRF key of the garbling, so the material of a banked set fits
+//! in a [`SetSecrets`] and, sealed, in a ticket.
 
 use std::io::{Read, Write};
 use std::time::Instant;
@@ -15,9 +15,9 @@ use rand_chacha::ChaCha20Rng;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::ServedModel;
-use crate::bank::{decoding_key, he_mask_seed, SetSecrets};
+use crate::bank::{decoding_key, he_mask_seed, ot_key, SetSecrets};
 use crate::messages::OfflineDone;
-use crate::nonlinear::ServerRelus;
+use crate::nonlinear::{ReluProtocol, ServerRelus};
 use crate::session::secs;
 use crate::ProtocolError;
 
@@ -38,8 +38,8 @@ impl Drop for ServerMaterial {
 }
 
 impl ServerMaterial {
-    /// Everything needed to rebuild this material later ([`ServerMaterial::restore`]) when its
-    /// plan is bankable (garbled layers only; a plan without ReLUs has a placeholder Δ).
+    /// Everything needed to rebuild this material later ([`ServerMaterial::restore`]) when it was
+    /// made for a banked set (a plan without garbled layers has a placeholder Δ).
     pub(crate) fn secrets(&self) -> SetSecrets {
         let relus = self.relus.gc_secrets().unwrap_or(pi_gc::RelusSecrets {
             delta: 1,
@@ -48,10 +48,12 @@ impl ServerMaterial {
         SetSecrets::new(self.seed.clone(), relus)
     }
 
-    /// Rebuilds the material of a banked set from its secrets, without any HE or garbling work.
+    /// Rebuilds the material of a banked set made with ReLU plan `plan` from its secrets,
+    /// without any HE, garbling or OT work.
     pub(crate) fn restore(
         served: &ServedModel,
         secrets: &SetSecrets,
+        plan: &[ReluProtocol],
     ) -> Result<Self, ProtocolError> {
         let program = &served.program;
         let params = program.he_params()?;
@@ -65,9 +67,10 @@ impl ServerMaterial {
             .collect();
         let relus = ServerRelus::restore(
             program,
-            served.relu_protocols(),
+            plan,
             secrets.relus(),
             &secrets.decoding_key(),
+            &secrets.ot_key(),
         )?;
         let mut seed = Zeroizing::new([0u8; 32]);
         seed.copy_from_slice(&secrets.to_bytes()[..32]);
@@ -79,12 +82,14 @@ impl ServerMaterial {
     }
 }
 
-/// Runs one offline phase with the client (after the HE setup), ending with `OfflineDone`.
+/// Runs one offline phase with the client (after the HE setup), ending with `OfflineDone`. A
+/// `banked` phase uses the banked plan and re-keys its OT layers to the seed.
 pub(crate) fn offline<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
     served: &ServedModel,
     he: &ServerHe,
     rng: &mut ChaCha20Rng,
+    banked: bool,
 ) -> Result<ServerMaterial, ProtocolError> {
     let program = &served.program;
     let mut seed = Zeroizing::new([0u8; 32]);
@@ -101,8 +106,16 @@ pub(crate) fn offline<R: Read, W: Write>(
         )?);
     }
     let he_seconds = secs(t);
-    let mut relus = ServerRelus::offline(ch, program, served.relu_protocols(), rng)?;
+    let plan = if banked {
+        served.bank_relu_protocols()
+    } else {
+        served.relu_protocols()
+    };
+    let mut relus = ServerRelus::offline(ch, program, plan, rng)?;
     relus.rekey_decoding(ch, &decoding_key(&seed))?;
+    if banked {
+        relus.rekey_ot(ch, &ot_key(&seed))?;
+    }
     let times = relus.offline_times();
     ch.send(&OfflineDone {
         he_seconds,
