@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::public_model::PublicModel;
 
 /// Version of the wire protocol; both sides must agree.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// What a session does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
