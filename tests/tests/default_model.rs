@@ -34,15 +34,33 @@ fn default_model_has_the_advertised_shape_and_cost() {
     assert!(has_local_truncation(&model));
 }
 
+/// The format `pi-opt calibrate --fractions 8,8` stored in the embedded model (MNIST-5k training
+/// samples): the default fractions, M = 6 instead of 10, so every ReLU circuit is 23 bits wide
+/// instead of 27 (README, "Figures").
+fn stored_config() -> FixedConfig {
+    let imported = models::onnx::from_bytes_with(DEFAULT_MODEL, &Default::default())
+        .expect("embedded model decodes");
+    FixedConfig::from_metadata(&imported.metadata)
+        .expect("the embedded model carries its calibrated format")
+        .expect("the format parses")
+}
+
+#[test]
+fn default_model_carries_its_calibrated_format() {
+    let c = stored_config();
+    assert_eq!((c.frac_act, c.frac_weight, c.magnitude_bits), (8, 8, 6));
+}
+
 #[test]
 fn default_model_privately_recognises_the_sample_digit() {
     let model = models::onnx::from_bytes(DEFAULT_MODEL).expect("embedded model decodes");
     let (shape, image) = models::npy::read_image(SAMPLE_IMAGE).expect("embedded sample decodes");
     assert_eq!(shape, [3, 32, 32]);
-    let plan = models::fixed::plan(&model, &FixedConfig::default()).expect("plan");
+    let config = stored_config();
+    let plan = models::fixed::plan(&model, &config).expect("plan");
     let fixed = models::fixed::infer(&model, &plan, &image).expect("fixed reference");
     assert_eq!(models::float::argmax(&fixed), Some(SAMPLE_LABEL));
-    let served = Arc::new(ServedModel::new(model, FixedConfig::default()).expect("serve"));
+    let served = Arc::new(ServedModel::new(model, config).expect("serve"));
     let run = loopback_session(served, &image, 1);
     run.server.expect("server session");
     let report = run.client.expect("client session");

@@ -27,6 +27,16 @@ pub struct CalibrateArgs {
     /// The graph output to serve (default: the first).
     #[arg(long, value_name = "NAME")]
     pub output: Option<String>,
+    /// Largest |fixed − float| logit accepted, relative to the largest |float logit|, before
+    /// more fractional bits are tried. A looser bound keeps fewer fractional bits: narrower ReLU
+    /// circuits (input width w = fa + fw + M + 1), so fewer bytes per ReLU online; the top-1 must
+    /// still agree on every sample.
+    #[arg(long, default_value_t = 0.05, value_name = "FRACTION")]
+    pub max_logit_error: f32,
+    /// (fa, fw) pairs to try, in order, as `FA,FW` (repeat the flag); the first that meets the
+    /// bounds wins [default: 8,8 10,10 12,12 14,14 16,16].
+    #[arg(long, value_name = "FA,FW", value_parser = parse_fractions)]
+    pub fractions: Vec<(u32, u32)>,
     /// Write the model even if some sample's fixed-point top-1 differs from float.
     #[arg(long)]
     pub allow_mismatch: bool,
@@ -40,7 +50,20 @@ pub fn run(a: CalibrateArgs) -> Result<()> {
     let imported = load_model(&a.model, a.output.as_deref())?;
     let model = &imported.model;
     let samples = load_samples(&a.data, model.input, a.max_samples.max(1))?;
-    let cal = models::fixed::calibrate(model, &samples, &Default::default())
+    if !(a.max_logit_error > 0.0 && a.max_logit_error.is_finite()) {
+        bail!(
+            "--max-logit-error must be a positive fraction (e.g. 0.05 for 5% of the largest logit), not {}",
+            a.max_logit_error
+        );
+    }
+    let mut opts = models::fixed::CalibrationOptions {
+        max_logit_error: a.max_logit_error,
+        ..Default::default()
+    };
+    if !a.fractions.is_empty() {
+        opts.fractions = a.fractions.clone();
+    }
+    let cal = models::fixed::calibrate(model, &samples, &opts)
         .with_context(|| format!("calibrating {}", a.model.display()))?;
     let ok = cal.top1_agree == cal.samples;
     let out = a.output_file.clone().unwrap_or_else(|| a.model.clone());
@@ -117,4 +140,30 @@ pub fn run(a: CalibrateArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `FA,FW`: fractional bits of activations and weights, each 1..=20.
+fn parse_fractions(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("expected FA,FW (fractional bits of activations and weights, 1..=20), got `{s}`");
+    let (a, w) = s.split_once(',').ok_or_else(bad)?;
+    let a: u32 = a.trim().parse().map_err(|_| bad())?;
+    let w: u32 = w.trim().parse().map_err(|_| bad())?;
+    if !(1..=20).contains(&a) || !(1..=20).contains(&w) {
+        return Err(bad());
+    }
+    Ok((a, w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_fractions;
+
+    #[test]
+    fn fractions_parse_and_bad_ones_say_the_form() {
+        assert_eq!(parse_fractions("8,8"), Ok((8, 8)));
+        assert_eq!(parse_fractions(" 10 , 6"), Ok((10, 6)));
+        for bad in ["8", "8;8", "0,8", "8,21", "a,b"] {
+            assert!(parse_fractions(bad).unwrap_err().contains("FA,FW"), "{bad}");
+        }
+    }
 }
