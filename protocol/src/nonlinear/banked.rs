@@ -195,10 +195,7 @@ impl ClientRelus {
             pi_gc::evaluate_offline_into(ch, &specs, &gc_in, rng, sink).map_err(Into::into)
         };
         gc_in.zeroize();
-        let gc = gc.map_err(|e: ProtocolError| {
-            ot_words.zeroize();
-            e
-        })?;
+        let gc = gc.inspect_err(|_: &ProtocolError| ot_words.zeroize())?;
         // OT layers are plain ReLUs: two words (b, n) per element.
         let mut ot_in: Vec<(u64, u64)> = ot_words.chunks_exact(2).map(|c| (c[0], c[1])).collect();
         ot_words.zeroize();

@@ -246,15 +246,15 @@ fn apply(s: &Shape, mat: &mut ClientRun, lo: usize, len: usize, payload: &[u8]) 
         mat.mux.k[lo + i] = mat.mux.k[lo + i].wrapping_sub(d) & mask(s.m);
     }
     let d_rev = fields(s.m);
-    for i in 0..len {
+    for (i, &dr) in d_rev.iter().enumerate().take(len) {
         let j = lo + i;
         if bit(&d_e, i) {
             let (k0, k1) = (mat.rev.k0[j], mat.rev.k1[j]);
             mat.rev.k0[j] = k1;
             mat.rev.k1[j] = k0;
         }
-        mat.rev.k0[j] = mat.rev.k0[j].wrapping_sub(d_rev[i]) & mask(s.m);
-        mat.rev.k1[j] = mat.rev.k1[j].wrapping_sub(d_rev[i]) & mask(s.m);
+        mat.rev.k0[j] = mat.rev.k0[j].wrapping_sub(dr) & mask(s.m);
+        mat.rev.k1[j] = mat.rev.k1[j].wrapping_sub(dr) & mask(s.m);
     }
     if s.lift {
         let b = s.k - s.m;
