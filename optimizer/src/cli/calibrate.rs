@@ -144,7 +144,9 @@ pub fn run(a: CalibrateArgs) -> Result<()> {
 
 /// `FA,FW`: fractional bits of activations and weights, each 1..=20.
 fn parse_fractions(s: &str) -> Result<(u32, u32), String> {
-    let bad = || format!("expected FA,FW (fractional bits of activations and weights, 1..=20), got `{s}`");
+    let bad = || {
+        format!("expected FA,FW (fractional bits of activations and weights, 1..=20), got `{s}`")
+    };
     let (a, w) = s.split_once(',').ok_or_else(bad)?;
     let a: u32 = a.trim().parse().map_err(|_| bad())?;
     let w: u32 = w.trim().parse().map_err(|_| bad())?;
