@@ -73,13 +73,22 @@ impl HostModel {
         let spilled = p.gc_stored_bytes.saturating_sub(gc_memory_bytes);
         let spill_io = spilled as f64 * self.spill_ns_per_byte * 1e-9;
         let spill = (spill_io - gc).max(0.0);
+        // Wall times as a real session on this host runs them (CPU seconds are not scaled).
+        let k = self.session_scale;
+        let layers = layers
+            .into_iter()
+            .map(|l| LayerTime {
+                seconds: l.seconds * k,
+                ..l
+            })
+            .collect();
         Estimate {
-            he_seconds: he,
-            gc_seconds: gc,
-            online_linear_seconds: online,
-            spill_seconds: spill,
+            he_seconds: he * k,
+            gc_seconds: gc * k,
+            online_linear_seconds: online * k,
+            spill_seconds: spill * k,
             spilled_bytes: spilled,
-            total_seconds: he + gc + online + spill,
+            total_seconds: (he + gc + online + spill) * k,
             he_cpu_seconds: he_cpu,
             gc_cpu_seconds: gc_cpu,
             cpu_seconds: he_cpu + gc_cpu + online + spill_io,
@@ -195,5 +204,24 @@ mod tests {
             (slow.spill_seconds - (io * 1e3 / host.spill_ns_per_byte - e.gc_seconds)).abs() < 1e-6
         );
         assert!(slow.total_seconds > e.total_seconds);
+    }
+
+    #[test]
+    fn the_session_scale_multiplies_wall_times_not_cpu_times() {
+        let mut b = ModelBuilder::new("scaled", [8, 8, 8]);
+        let x = b.conv(b.input(), conv(8, 3, 1), Stage::Stem);
+        let program = Program::new(b.finish(x).unwrap(), FixedConfig::default()).unwrap();
+        let p = program.cost_profile(usize::MAX).unwrap();
+        let one = HostModel::default();
+        let two = HostModel {
+            session_scale: 2.0,
+            ..one.clone()
+        };
+        let (a, b) = (one.estimate(&p, u64::MAX), two.estimate(&p, u64::MAX));
+        assert!(a.total_seconds > 0.0);
+        assert!((b.total_seconds - 2.0 * a.total_seconds).abs() < 1e-12);
+        assert!((b.he_seconds - 2.0 * a.he_seconds).abs() < 1e-12);
+        assert!((b.layers[0].seconds - 2.0 * a.layers[0].seconds).abs() < 1e-12);
+        assert_eq!(b.cpu_seconds, a.cpu_seconds);
     }
 }

@@ -33,6 +33,15 @@ pub struct HostModel {
     pub wire_ns_per_byte: f64,
     /// Writing garbled material to a temporary file and reading it back, ns per byte.
     pub spill_ns_per_byte: f64,
+    /// Wall time of a real private inference on this host over its estimate from the figures
+    /// above (`probe::session_scale`): what micro-benchmarks of warm, isolated operations miss
+    /// (allocation, caches, the two parties' hand-offs). Scales every wall-time estimate.
+    #[serde(default = "unit_scale")]
+    pub session_scale: f64,
+}
+
+fn unit_scale() -> f64 {
+    1.0
 }
 
 impl Default for HostModel {
@@ -49,6 +58,7 @@ impl Default for HostModel {
             clear_ns_per_mac: 0.6,
             wire_ns_per_byte: 0.25,
             spill_ns_per_byte: 0.6,
+            session_scale: 1.0,
         }
     }
 }
@@ -71,6 +81,7 @@ impl HostModel {
             ]
             .iter()
             .all(|v| v.is_finite() && *v >= 0.0 && *v < 1e12)
+            && (super::probe::SCALE_RANGE).contains(&self.session_scale)
     }
 }
 
@@ -111,7 +122,8 @@ fn best(
     Ok(b)
 }
 
-/// Measures this host (≈ 2 s; run it on an otherwise idle machine for figures that hold).
+/// Measures this host (≈ 3 s, a probe private inference included; run it on an otherwise idle
+/// machine for figures that hold).
 pub fn measure_host_model() -> Result<HostModel, ProtocolError> {
     let source = host_name();
     let params = pi_he::HeParams::for_ring(52)?;
@@ -134,7 +146,7 @@ pub fn measure_host_model() -> Result<HostModel, ProtocolError> {
             _ => wall * rayon::current_num_threads() as f64,
         });
     }
-    Ok(HostModel {
+    let mut host = HostModel {
         source,
         threads: rayon::current_num_threads(),
         he,
@@ -144,7 +156,10 @@ pub fn measure_host_model() -> Result<HostModel, ProtocolError> {
         clear_ns_per_mac: clear_ns_per_mac()?,
         wire_ns_per_byte: wire_ns_per_byte()?,
         spill_ns_per_byte: spill_ns_per_byte()?,
-    })
+        session_scale: 1.0,
+    };
+    host.session_scale = super::probe::session_scale(&host)?;
+    Ok(host)
 }
 
 /// The server's clear evaluation of a 64-channel 3×3 convolution on 16×16 (9.4 M MACs).

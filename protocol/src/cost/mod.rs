@@ -6,6 +6,7 @@
 
 mod estimate;
 mod host;
+mod probe;
 
 use pi_he::PlanCost;
 use serde::Serialize;
