@@ -13,7 +13,7 @@ use pi_net::Channel;
 
 use super::bits::{field_bytes, mask, put_fields, take_fields, Bits};
 use super::carry::{Carry, Role, Schedule, Step, StepTriple};
-use super::material::{ClientRun, ServerRun};
+use super::material::{ClientRun, ServerRun, Triples};
 use super::mux::{bit, client_t, product_share, server_output, signed, swap};
 use super::shape::Shape;
 use crate::msg::{self, In, Out};
@@ -150,6 +150,27 @@ fn planes(vals: &[u64], s: &Shape) -> (Vec<Vec<u64>>, Vec<u64>) {
     (p, Bits::from_values(vals, s.w - 1).words().to_vec())
 }
 
+/// The carry state of the chunk of `vals.len()` ReLUs starting at `lo`: the bit planes of
+/// `vals`, this party's step-0 bits `r0` and product `p0`, and its triples; with plane w − 1.
+fn start_carry(
+    role: Role,
+    vals: &[u64],
+    r0: &Bits,
+    p0: &Bits,
+    triples: &[Triples],
+    lo: usize,
+    s: &Shape,
+) -> (Carry, Vec<u64>) {
+    let len = vals.len();
+    let (pl, top) = planes(vals, s);
+    let triples = triples
+        .iter()
+        .map(|t| StepTriple::slice(t, lo, len))
+        .collect();
+    let carry = Carry::new(role, pl, r0.range(lo, len), p0.range(lo, len), triples, s.f);
+    (carry, top)
+}
+
 fn send<R: Read, W: Write>(
     ch: &mut Channel<R, W>,
     tag: u8,
@@ -193,20 +214,7 @@ pub(crate) fn server<R: Read, W: Write>(
         return Ok(t);
     };
     let a: Vec<u64> = a.iter().map(|x| x & mask(s.w)).collect();
-    let (pl, top) = planes(&a, s);
-    let triples = mat
-        .triples
-        .iter()
-        .map(|t| StepTriple::slice(t, lo, len))
-        .collect();
-    let mut carry = Carry::new(
-        Role::Server,
-        pl,
-        mat.rho0.range(lo, len),
-        mat.p0.range(lo, len),
-        triples,
-        s.f,
-    );
+    let (mut carry, top) = start_carry(Role::Server, &a, &mat.rho0, &mat.p0, &mat.triples, lo, s);
     let mut ex = Exchange::new(s);
     let m = s.m;
     let (mut d, mut vs, mut zs) = (Vec::new(), Vec::new(), Vec::new());
@@ -404,20 +412,7 @@ pub(crate) fn client<R: Read, W: Write>(
         return send(ch, msg::ROUND_C, index, len, &payload);
     };
     let b = &mat.b[lo..lo + len];
-    let (pl, top) = planes(b, s);
-    let triples = mat
-        .triples
-        .iter()
-        .map(|t| StepTriple::slice(t, lo, len))
-        .collect();
-    let mut carry = Carry::new(
-        Role::Client,
-        pl,
-        mat.e0.range(lo, len),
-        mat.p0.range(lo, len),
-        triples,
-        s.f,
-    );
+    let (mut carry, top) = start_carry(Role::Client, b, &mat.e0, &mat.p0, &mat.triples, lo, s);
     let mut ex = Exchange::new(s);
     let m = s.m;
     let cross_rho = mat.cross_rho.range(lo, len);
