@@ -346,3 +346,29 @@ fn eval_shared_is_linear_over_shares() {
     }
     assert!(checked >= 8);
 }
+
+/// The client's weightless plan has the server's scales, truncations and steps, and no weights.
+#[test]
+fn the_weightless_plan_is_the_plan_without_weights() {
+    let m = zoo::random_resnet(17, [3, 16, 16], 10);
+    let cfg = FixedConfig::default();
+    let full = plan(&m, &cfg).unwrap();
+    let light = fixed::plan_weightless(&m, &cfg).unwrap();
+    assert_eq!(full.nodes.len(), light.nodes.len());
+    let mut linear = 0;
+    for (a, b) in full.nodes.iter().zip(&light.nodes) {
+        match (a.linear(), b.linear()) {
+            (Some(la), Some(lb)) => {
+                linear += 1;
+                assert!(!la.weight.is_empty() && lb.weight.is_empty());
+                assert_eq!(
+                    (la.input_trunc, la.in_scale, &la.bias, a.scale),
+                    (lb.input_trunc, lb.in_scale, &lb.bias, b.scale)
+                );
+            }
+            (None, None) => assert_eq!(a, b),
+            _ => panic!("the plans disagree on which nodes are linear"),
+        }
+    }
+    assert!(linear >= 3, "{linear} linear layers");
+}

@@ -90,7 +90,10 @@ impl Program {
         with_weights: bool,
         with_he: bool,
     ) -> Result<Self, ProtocolError> {
-        let plan = fixed::plan(&model, &config)?;
+        let plan = match with_weights {
+            true => fixed::plan(&model, &config)?,
+            false => fixed::plan_weightless(&model, &config)?,
+        };
         let shapes = model.shapes()?;
         let counts = models::count::count(&model)?;
         let bits = plan.ring.bits;

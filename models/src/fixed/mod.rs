@@ -17,6 +17,8 @@ pub use infer::{
     add_constants, dequantize, infer, infer_ring, infer_ring_all, max_window, quantize_input, relu,
     relu_capped, truncate,
 };
-pub use plan::{plan, quantize, FixedConfig, FixedPlan, LinearPlan, NodePlan, Step, Truncation};
+pub use plan::{
+    plan, plan_weightless, quantize, FixedConfig, FixedPlan, LinearPlan, NodePlan, Step, Truncation,
+};
 pub use ring::{sext, Ring};
 pub use shared::{eval_shared, RingWeights};

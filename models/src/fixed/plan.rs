@@ -179,6 +179,17 @@ pub fn quantize(x: f32, s: u32) -> i64 {
 /// Derives the plan of `model` under `config` (refuses non-finite weights, scaled affine maps,
 /// and scales that do not fit the ring).
 pub fn plan(model: &Model, config: &FixedConfig) -> Result<FixedPlan, ModelError> {
+    plan_with(model, config, true)
+}
+
+/// The plan of a weightless (public) model: the same scales, truncations and steps as [`plan`],
+/// with empty quantised weights in every linear layer. The client's copy of the plan never reads
+/// weights, and quantising a large model's placeholder zeros would touch hundreds of megabytes.
+pub fn plan_weightless(model: &Model, config: &FixedConfig) -> Result<FixedPlan, ModelError> {
+    plan_with(model, config, false)
+}
+
+fn plan_with(model: &Model, config: &FixedConfig, weights: bool) -> Result<FixedPlan, ModelError> {
     let shapes = model.shapes()?;
     let k = config.ring_bits;
     let (fa, fw, m) = (config.frac_act, config.frac_weight, config.magnitude_bits);
@@ -209,7 +220,7 @@ pub fn plan(model: &Model, config: &FixedConfig) -> Result<FixedPlan, ModelError
                     Op::Linear(l) => (&l.weight, &l.bias),
                     _ => unreachable!("matched above"),
                 };
-                if weight.iter().chain(bias).any(|v| !v.is_finite()) {
+                if weights && weight.iter().chain(bias).any(|v| !v.is_finite()) {
                     return Err(ModelError::node(name, "non-finite weight or bias"));
                 }
                 let (input_trunc, in_scale) = if s_in > fa + fw {
@@ -227,7 +238,10 @@ pub fn plan(model: &Model, config: &FixedConfig) -> Result<FixedPlan, ModelError
                 LinearPlan {
                     input_trunc,
                     in_scale,
-                    weight: weight.iter().map(|&w| quantize(w, fw)).collect(),
+                    weight: match weights {
+                        true => weight.iter().map(|&w| quantize(w, fw)).collect(),
+                        false => Vec::new(),
+                    },
                     bias: bias.iter().map(|&b| quantize(b, out_scale)).collect(),
                 }
                 .into_node(out_scale)

@@ -25,7 +25,7 @@ pub use error::GcError;
 pub use max::{max_circuit, max_reference, MaxParams};
 pub use relu::{relu_circuit, relu_edge_cases, relu_reference, ReluParams};
 pub use spec::CircuitSpec;
-pub use spill::{SpillChunks, SpillPolicy};
+pub use spill::{spill_rates, SpillChunks, SpillPolicy, SpillRates};
 mod msg;
 
 /// Whether data-parallel loops should run inline on the calling thread: with a one-thread

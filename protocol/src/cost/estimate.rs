@@ -28,7 +28,8 @@ pub struct Estimate {
     pub online_linear_seconds: f64,
     /// The client's garbled material beyond its memory budget through a temporary file: the
     /// part of its writing and reading that the garbled-circuit phases do not hide (chunks are
-    /// written as they arrive and read back a few chunks ahead of the evaluation).
+    /// written by a background thread as they arrive, and read back ahead of the evaluation
+    /// into the memory that evaluated chunks free).
     pub spill_seconds: f64,
     /// Bytes of it.
     pub spilled_bytes: u64,
@@ -42,7 +43,27 @@ pub struct Estimate {
     pub layers: Vec<LayerTime>,
 }
 
+/// The part of the garbled circuits' wall time that is the online evaluation (31–34% over the
+/// zoo's ResNets on the CI machine, `scripts/zoo-table.sh` reports).
+const ONLINE_GC_SHARE: f64 = 1.0 / 3.0;
+
 impl HostModel {
+    /// Wall seconds the spill file adds: its writing beyond what the offline garbled-circuit
+    /// phase hides (a background thread writes while chunks arrive), and its reading back beyond
+    /// what the online evaluation of the chunks kept in memory hides (the reader runs ahead into
+    /// the memory they free, [`pi_gc::SpillChunks`]).
+    fn spill_wall_seconds(&self, stored: u64, spilled: u64, gc: f64) -> f64 {
+        if spilled == 0 || stored == 0 {
+            return 0.0;
+        }
+        let read = spilled as f64 * self.spill_read_ns_per_byte * 1e-9;
+        let write =
+            spilled as f64 * (self.spill_ns_per_byte - self.spill_read_ns_per_byte).max(0.0) * 1e-9;
+        let in_memory = 1.0 - spilled as f64 / stored as f64;
+        (write - gc * (1.0 - ONLINE_GC_SHARE)).max(0.0)
+            + (read - gc * ONLINE_GC_SHARE * in_memory).max(0.0)
+    }
+
     /// Prices `p` on this host, with a client that keeps `gc_memory_bytes` of garbled material
     /// in memory (the rest through a temporary file).
     pub fn estimate(&self, p: &CostProfile, gc_memory_bytes: u64) -> Estimate {
@@ -72,7 +93,7 @@ impl HostModel {
         let online = p.macs as f64 * self.clear_ns_per_mac * 1e-9;
         let spilled = p.gc_stored_bytes.saturating_sub(gc_memory_bytes);
         let spill_io = spilled as f64 * self.spill_ns_per_byte * 1e-9;
-        let spill = (spill_io - gc).max(0.0);
+        let spill = self.spill_wall_seconds(p.gc_stored_bytes, spilled, gc);
         // Wall times as a real session on this host runs them (CPU seconds are not scaled).
         let k = self.session_scale;
         let layers = layers
@@ -194,15 +215,24 @@ mod tests {
         assert_eq!(spilled.spilled_bytes, cached.gc_stored_bytes);
         let io = cached.gc_stored_bytes as f64 * host.spill_ns_per_byte * 1e-9;
         assert!(io > 0.0 && (spilled.cpu_seconds - e.cpu_seconds - io).abs() < 1e-9);
-        assert_eq!(spilled.spill_seconds, (io - e.gc_seconds).max(0.0));
+        // Nothing in memory: the reading back is hidden by nothing, the writing by the offline
+        // part of the circuits.
+        let bytes = cached.gc_stored_bytes as f64 * 1e-9;
+        let read = bytes * host.spill_read_ns_per_byte;
+        let write = bytes * (host.spill_ns_per_byte - host.spill_read_ns_per_byte);
+        let want = read + (write - e.gc_seconds * (1.0 - ONLINE_GC_SHARE)).max(0.0);
+        assert!(read > 0.0 && (spilled.spill_seconds - want).abs() < 1e-9);
+        // Half in memory: the online evaluation of that half hides part of the reading.
+        let half = host.estimate(&cached, cached.gc_stored_bytes / 2);
+        assert!(half.spill_seconds < spilled.spill_seconds);
         let slow_disk = HostModel {
-            spill_ns_per_byte: 1e3,
+            spill_ns_per_byte: 2e3,
+            spill_read_ns_per_byte: 1e3,
             ..host.clone()
         };
         let slow = slow_disk.estimate(&cached, 0);
-        assert!(
-            (slow.spill_seconds - (io * 1e3 / host.spill_ns_per_byte - e.gc_seconds)).abs() < 1e-6
-        );
+        let want = bytes * 1e3 + (bytes * 1e3 - e.gc_seconds * (1.0 - ONLINE_GC_SHARE));
+        assert!((slow.spill_seconds - want).abs() < 1e-6 * want);
         assert!(slow.total_seconds > e.total_seconds);
     }
 

@@ -33,11 +33,18 @@ pub struct HostModel {
     pub wire_ns_per_byte: f64,
     /// Writing garbled material to a temporary file and reading it back, ns per byte.
     pub spill_ns_per_byte: f64,
+    /// The reading back alone (online, ahead of the evaluation), ns per byte.
+    #[serde(default = "default_spill_read")]
+    pub spill_read_ns_per_byte: f64,
     /// Wall time of a real private inference on this host over its estimate from the figures
     /// above (`probe::session_scale`): what micro-benchmarks of warm, isolated operations miss
     /// (allocation, caches, the two parties' hand-offs). Scales every wall-time estimate.
     #[serde(default = "unit_scale")]
     pub session_scale: f64,
+}
+
+fn default_spill_read() -> f64 {
+    0.4
 }
 
 fn unit_scale() -> f64 {
@@ -58,6 +65,7 @@ impl Default for HostModel {
             clear_ns_per_mac: 0.6,
             wire_ns_per_byte: 0.25,
             spill_ns_per_byte: 0.6,
+            spill_read_ns_per_byte: default_spill_read(),
             session_scale: 1.0,
         }
     }
@@ -75,6 +83,7 @@ impl HostModel {
                 self.clear_ns_per_mac,
                 self.wire_ns_per_byte,
                 self.spill_ns_per_byte,
+                self.spill_read_ns_per_byte,
                 r.gc_us_per_and,
                 r.ot_us_per_cot,
                 r.ot_session_us,
@@ -146,6 +155,7 @@ pub fn measure_host_model() -> Result<HostModel, ProtocolError> {
             _ => wall * rayon::current_num_threads() as f64,
         });
     }
+    let spill = pi_gc::spill_rates(None, 64 << 20)?;
     let mut host = HostModel {
         source,
         threads: rayon::current_num_threads(),
@@ -155,7 +165,8 @@ pub fn measure_host_model() -> Result<HostModel, ProtocolError> {
         gc_cpu_ns_per_and: cpu * 1e9 / ands,
         clear_ns_per_mac: clear_ns_per_mac()?,
         wire_ns_per_byte: wire_ns_per_byte()?,
-        spill_ns_per_byte: spill_ns_per_byte()?,
+        spill_ns_per_byte: spill.write_ns_per_byte + spill.read_ns_per_byte,
+        spill_read_ns_per_byte: spill.read_ns_per_byte,
         session_scale: 1.0,
     };
     host.session_scale = super::probe::session_scale(&host)?;
@@ -214,23 +225,4 @@ fn wire_ns_per_byte() -> Result<f64, ProtocolError> {
             .map_err(|_| ProtocolError::Violation("calibration thread panicked".into()))?
     })?;
     Ok(t.elapsed().as_nanos() as f64 / (frames << 20) as f64)
-}
-
-/// 64 MiB of garbled-chunk-sized records written to a temporary file and read back.
-fn spill_ns_per_byte() -> Result<f64, ProtocolError> {
-    use std::io::{Read, Seek, SeekFrom, Write};
-    let io = |e: std::io::Error| ProtocolError::Violation(format!("temporary file: {e}"));
-    let mut f = tempfile::tempfile().map_err(io)?;
-    let chunk = vec![0xa5u8; 6 << 20];
-    let chunks = 11;
-    let t = Instant::now();
-    for _ in 0..chunks {
-        f.write_all(&chunk).map_err(io)?;
-    }
-    f.seek(SeekFrom::Start(0)).map_err(io)?;
-    let mut back = vec![0u8; chunk.len()];
-    for _ in 0..chunks {
-        f.read_exact(&mut back).map_err(io)?;
-    }
-    Ok(t.elapsed().as_nanos() as f64 / (chunks * chunk.len()) as f64)
 }
