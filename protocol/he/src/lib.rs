@@ -30,7 +30,7 @@ mod tests;
 mod wire;
 
 pub use client::{client_linear, ClientHe};
-pub use costs::{measure_op_costs, HeOpCosts};
+pub use costs::{measure_op_costs, measure_product_stream_ns, HeOpCosts};
 pub use error::HeError;
 pub use params::{
     HeParams, CBD_ETA, DEFAULT_FLOOD_BITS, DEFAULT_LINK_MBPS, DEFAULT_PACK_BITS,

@@ -64,6 +64,22 @@ impl HostModel {
             + (read - gc * ONLINE_GC_SHARE * in_memory).max(0.0)
     }
 
+    /// The HE operation costs of one layer: its products with kernels from the server's cache
+    /// read them from memory (each is used once per session), the others follow their transform.
+    fn layer_ops(&self, l: &super::HeLayerCost) -> pi_he::HeOpCosts {
+        let kernels = l.plan.kernel_transforms;
+        let hot = self.he.product_ns as f64;
+        if kernels == 0 || self.he_product_stream_ns <= 0.0 {
+            return self.he;
+        }
+        let cached = (kernels - l.uncached_kernels.min(kernels)) as f64 / kernels as f64;
+        let product = cached * self.he_product_stream_ns.max(hot) + (1.0 - cached) * hot;
+        pi_he::HeOpCosts {
+            product_ns: product.round().clamp(1.0, 999_999_999.0) as u32,
+            ..self.he
+        }
+    }
+
     /// Prices `p` on this host, with a client that keeps `gc_memory_bytes` of garbled material
     /// in memory (the rest through a temporary file).
     pub fn estimate(&self, p: &CostProfile, gc_memory_bytes: u64) -> Estimate {
@@ -72,11 +88,11 @@ impl HostModel {
             .iter()
             .map(|l| {
                 let wire = (l.plan.bytes_up + l.plan.bytes_down) as f64 * self.wire_ns_per_byte;
+                let ops = self.layer_ops(l);
                 LayerTime {
                     name: l.name.clone(),
-                    seconds: (l.plan.wall_ns(&self.he, l.uncached_kernels, self.threads) + wire)
-                        * 1e-9,
-                    cpu_seconds: (l.plan.cpu_ns(&self.he, l.uncached_kernels) + wire) * 1e-9,
+                    seconds: (l.plan.wall_ns(&ops, l.uncached_kernels, self.threads) + wire) * 1e-9,
+                    cpu_seconds: (l.plan.cpu_ns(&ops, l.uncached_kernels) + wire) * 1e-9,
                 }
             })
             .collect();
@@ -184,7 +200,8 @@ mod tests {
         assert!((e.total_seconds - sum).abs() < 1e-9);
         assert_eq!((e.spilled_bytes, e.spill_seconds), (0, 0.0));
 
-        // No kernel cache: every kernel transformed in the session, priced as such.
+        // No kernel cache: every kernel transformed in the session, priced as such, and every
+        // product then finds its kernel in the cache (cached kernels are read from memory).
         let uncached = program.cost_profile(0).unwrap();
         let kernels: usize = uncached
             .he_layers
@@ -198,6 +215,23 @@ mod tests {
         );
         let cold = host.estimate(&uncached, u64::MAX);
         let extra = (cold.he_cpu_seconds - e.he_cpu_seconds) * 1e9;
+        let products: usize = uncached.he_layers.iter().map(|l| l.plan.products).sum();
+        assert_eq!(products, kernels, "one product per kernel");
+        let stream = host.he_product_stream_ns - host.he.product_ns as f64;
+        assert!(stream > 0.0);
+        let want = kernels as f64 * (host.he.transform_ns as f64 - stream);
+        assert!(
+            (extra - want).abs() < 1e-3 * want.abs(),
+            "{extra} ns vs {want} ns"
+        );
+        // Without a figure for kernels from memory, every product costs the same.
+        let flat = HostModel {
+            he_product_stream_ns: 0.0,
+            ..host.clone()
+        };
+        let extra = (flat.estimate(&uncached, u64::MAX).he_cpu_seconds
+            - flat.estimate(&cached, u64::MAX).he_cpu_seconds)
+            * 1e9;
         let want = kernels as f64 * host.he.transform_ns as f64;
         assert!(
             (extra - want).abs() < 1e-3 * want,

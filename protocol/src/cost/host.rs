@@ -22,6 +22,10 @@ pub struct HostModel {
     pub he: pi_he::HeOpCosts,
     /// One session's HE key setup (client key generation, server validation), ns.
     pub he_setup_ns: f64,
+    /// One HE product whose kernel the server prepared before the session (read from memory,
+    /// not the cache), ns; `he.product_ns` is the product right after a kernel's transform.
+    #[serde(default)]
+    pub he_product_stream_ns: f64,
     /// The ReLU protocols' costs (`gc_us_per_and`: wall time per AND gate of garbling, OT,
     /// evaluation, transfer and the online phase, both parties on this host).
     pub relu: ReluCosts,
@@ -60,6 +64,7 @@ impl Default for HostModel {
             threads: 2,
             he: pi_he::HeOpCosts::default(),
             he_setup_ns: 60e6,
+            he_product_stream_ns: 30e3,
             relu: ReluCosts::default(),
             gc_cpu_ns_per_and: 130.0,
             clear_ns_per_mac: 0.6,
@@ -79,6 +84,7 @@ impl HostModel {
             && (1..=4096).contains(&self.threads)
             && [
                 self.he_setup_ns,
+                self.he_product_stream_ns,
                 self.gc_cpu_ns_per_and,
                 self.clear_ns_per_mac,
                 self.wire_ns_per_byte,
@@ -155,12 +161,14 @@ pub fn measure_host_model() -> Result<HostModel, ProtocolError> {
             _ => wall * rayon::current_num_threads() as f64,
         });
     }
+    let he_product_stream_ns = pi_he::measure_product_stream_ns(&params)?;
     let spill = pi_gc::spill_rates(None, 64 << 20)?;
     let mut host = HostModel {
         source,
         threads: rayon::current_num_threads(),
         he,
         he_setup_ns,
+        he_product_stream_ns,
         relu,
         gc_cpu_ns_per_and: cpu * 1e9 / ands,
         clear_ns_per_mac: clear_ns_per_mac()?,
