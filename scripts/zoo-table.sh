@@ -12,9 +12,9 @@
 #   PI_ZOO_RELU=auto bash scripts/zoo-table.sh DIR        # ReLU protocol of pi-server (default gc)
 #   PI_ZOO_REUSE_CAL=1 ...          # keep an existing NAME.cal.onnx (no new calibration)
 #   PI_ZOO_SERVER_ARGS="--kernel-cache-mib 2048" PI_ZOO_CLIENT_ARGS="--gc-memory-mib 1024" ...
-#   PI_ZOO_WARM_MIB=12288 ...       # touch and free this much memory before each private run
-# On a virtual machine whose balloon reports free memory to its host (virtio free page reporting,
-# e.g. Firecracker), the first touch of memory the host has reclaimed costs ~10 us per 4 KiB page
+#   PI_ZOO_WARM_MIB=12288 ...       # touch and free this much memory before each client starts
+# On a virtual machine whose balloon reports free memory to its host (virtio free page reporting),
+# the first touch of memory the host has reclaimed costs ~10 us per 4 KiB page
 # instead of ~1.3 us, and which pages a run gets depends on what ran before it: PI_ZOO_WARM_MIB
 # makes runs comparable (docs/zoo.md, "Estimate against measurement"). The client's system
 # seconds and page faults are recorded next to its CPU seconds either way.
@@ -78,9 +78,6 @@ for n in "${names[@]}"; do
   $bin/pi-opt eval "$cal" --input "$sample" --fixed --json >"$out/$n.fixed.json"
   log=$out/$n.server.log
   port=$((port + 1))
-  if [ -n "${PI_ZOO_WARM_MIB:-}" ]; then
-    python3 -c 'import sys; b = b"\1" * (int(sys.argv[1]) << 20)' "$PI_ZOO_WARM_MIB"
-  fi
   # shellcheck disable=SC2086
   ${PI_ZOO_NICE:-} /usr/bin/time -f "%M %U %S" -o "$out/$n.server.rss" $bin/pi-server --model "$cal" --listen 127.0.0.1:$port --sessions 1 \
     --insecure-plaintext --relu-protocol "${PI_ZOO_RELU:-gc}" ${PI_ZOO_SERVER_ARGS:-} 2>"$log" &
@@ -97,6 +94,13 @@ for n in "${names[@]}"; do
     echo "| $n | yes | $fmt | $relus | $cmps | $macs | $est | server failed: $(tail -1 "$log" | cut -c1-120) | $est_cpu | | | | | |" | tee -a "$out/table.md"
     kill $server 2>/dev/null
     continue
+  fi
+  if [ -n "${PI_ZOO_WARM_MIB:-}" ]; then
+    # After the server's preparation, so that the client's memory is what was warmed (at most
+    # what is available less 1 GiB).
+    avail=$(awk '/^MemAvailable:/ {print int($2 / 1024) - 1024}' /proc/meminfo)
+    warm=$((PI_ZOO_WARM_MIB < avail ? PI_ZOO_WARM_MIB : avail))
+    [ "$warm" -gt 0 ] && python3 -c 'import sys; b = b"\1" * (int(sys.argv[1]) << 20)' "$warm"
   fi
   # The server's CPU ticks so far (loading and preparing the model), to leave out of its figure.
   spid=$(pgrep -P $server -x pi-server)

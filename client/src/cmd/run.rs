@@ -34,7 +34,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "MIB")]
     pub gc_memory_mib: Option<u64>,
     /// Directory of that temporary file (default: $TMPDIR or /tmp); it has no name on disk and
-    /// is gone when the session ends.
+    /// is gone when the session ends. Written and read with direct I/O where the filesystem
+    /// allows it (not through the page cache), so the online phase reads it at the disk's speed:
+    /// put it on a fast local disk.
     #[arg(long, value_name = "DIR")]
     pub spill_dir: Option<PathBuf>,
 }
