@@ -130,5 +130,17 @@ pub fn run(a: CountArgs) -> Result<()> {
             cost.total_seconds, cost.gc_seconds, cost.us_per_relu, cost.he_seconds, cost.ns_per_mac
         ),
     }
+    if let Some(p) = plan
+        .as_ref()
+        .filter(|p| p.estimate.cold_memory_seconds > 0.0)
+    {
+        println!(
+            "this host's hypervisor reclaims free memory (virtio balloon free page reporting): \
+             where the client's {:.2} GB of garbled material lands on reclaimed memory, up to \
+             +{:.1} s (docs/zoo.md, \"Memory the host has reclaimed\")",
+            p.profile.gc_stored_bytes.min(p.timing.gc_memory_bytes) as f64 / 1e9,
+            p.estimate.cold_memory_seconds
+        );
+    }
     Ok(())
 }

@@ -45,6 +45,11 @@ pub struct HostModel {
     /// (allocation, caches, the two parties' hand-offs). Scales every wall-time estimate.
     #[serde(default = "unit_scale")]
     pub session_scale: f64,
+    /// The host's hypervisor takes free memory back (a virtio balloon with free page reporting),
+    /// so memory a session touches first may cost a fault on the host as well (docs/zoo.md,
+    /// "Memory the host has reclaimed").
+    #[serde(default)]
+    pub reclaims_free_memory: bool,
 }
 
 fn default_spill_read() -> f64 {
@@ -72,6 +77,7 @@ impl Default for HostModel {
             spill_ns_per_byte: 0.6,
             spill_read_ns_per_byte: default_spill_read(),
             session_scale: 1.0,
+            reclaims_free_memory: false,
         }
     }
 }
@@ -176,6 +182,7 @@ pub fn measure_host_model() -> Result<HostModel, ProtocolError> {
         spill_ns_per_byte: spill.write_ns_per_byte + spill.read_ns_per_byte,
         spill_read_ns_per_byte: spill.read_ns_per_byte,
         session_scale: 1.0,
+        reclaims_free_memory: reclaims_free_memory(),
     };
     host.session_scale = super::probe::session_scale(&host)?;
     Ok(host)
@@ -233,4 +240,16 @@ fn wire_ns_per_byte() -> Result<f64, ProtocolError> {
             .map_err(|_| ProtocolError::Violation("calibration thread panicked".into()))?
     })?;
     Ok(t.elapsed().as_nanos() as f64 / (frames << 20) as f64)
+}
+
+/// Whether a virtio balloon device of this host offers free page reporting (feature bit 5,
+/// `VIRTIO_BALLOON_F_REPORTING`): its hypervisor then reclaims the memory the guest frees.
+fn reclaims_free_memory() -> bool {
+    let Ok(devices) = std::fs::read_dir("/sys/bus/virtio/devices") else {
+        return false;
+    };
+    devices.flatten().any(|d| {
+        let read = |f: &str| std::fs::read_to_string(d.path().join(f)).unwrap_or_default();
+        read("device").trim() == "0x0005" && read("features").as_bytes().get(5) == Some(&b'1')
+    })
 }

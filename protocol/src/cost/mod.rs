@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::program::Program;
 use crate::ProtocolError;
 
-pub use estimate::Estimate;
+pub use estimate::{Estimate, COLD_TOUCH_NS_PER_BYTE};
 pub use host::{host_name, measure_host_model, process_cpu_seconds, HostModel};
 
 /// The HE exchange of one linear layer.
