@@ -216,7 +216,8 @@ mod tests {
         assert_eq!((e.spilled_bytes, e.spill_seconds), (0, 0.0));
 
         // No kernel cache: every kernel transformed in the session, priced as such, and every
-        // product then finds its kernel in the cache (cached kernels are read from memory).
+        // product right after its kernel's transform (kernels the server prepared in advance are
+        // read from memory, dearer).
         let uncached = program.cost_profile(0).unwrap();
         let kernels: usize = uncached
             .he_layers
