@@ -21,22 +21,14 @@ struct Cached {
 
 /// The default cache file: `$XDG_CACHE_HOME` or `~/.cache`, `pi-opt/host-model-v1.json`.
 pub fn default_path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("pi-opt").join("host-model-v1.json"))
+    Some(protocol::cost::cache_dir("pi-opt")?.join("host-model-v1.json"))
 }
 
 /// What the figures depend on: the CPU and HE kernels ([`host_name`]), the threads the protocol
 /// would compute with, and this binary's version and build (its modification time), so a
 /// rebuilt `pi-opt` measures again.
 pub fn host_key() -> String {
-    let built = std::env::current_exe()
-        .and_then(std::fs::metadata)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs());
+    let built = protocol::cost::build_stamp();
     format!(
         "{} / {} threads / pi-opt {} built {built}",
         host_name(),

@@ -30,12 +30,7 @@ pub struct HostCosts {
 /// a rebuilt or upgraded server measures again.
 fn host_key() -> String {
     let cpu = protocol::cpu_model().unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    let built = std::env::current_exe()
-        .and_then(std::fs::metadata)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs());
+    let built = protocol::cost::build_stamp();
     format!(
         "{cpu} / HE {} / pi-server {} built {built}",
         protocol::he_kernel_path(),
@@ -45,10 +40,7 @@ fn host_key() -> String {
 
 /// The default cache file.
 pub fn default_path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("pi-server").join("host-costs-v1.json"))
+    Some(protocol::cost::cache_dir("pi-server")?.join("host-costs-v1.json"))
 }
 
 fn read(path: &Path, host: &str) -> Option<HostCosts> {

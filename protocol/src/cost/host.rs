@@ -253,3 +253,23 @@ fn reclaims_free_memory() -> bool {
         read("device").trim() == "0x0005" && read("features").as_bytes().get(5) == Some(&b'1')
     })
 }
+
+/// The per-user cache directory of `program` (`$XDG_CACHE_HOME/program` or
+/// `~/.cache/program`), where the binaries keep their measured host figures.
+pub fn cache_dir(program: &str) -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))?;
+    Some(base.join(program))
+}
+
+/// This executable's modification time (seconds since the epoch; 0 if unknown): part of a
+/// host-figure cache key, so that a rebuilt binary measures again.
+pub fn build_stamp() -> u64 {
+    std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs())
+}

@@ -15,7 +15,9 @@ use crate::program::Program;
 use crate::ProtocolError;
 
 pub use estimate::{Estimate, COLD_TOUCH_NS_PER_BYTE};
-pub use host::{host_name, measure_host_model, process_cpu_seconds, HostModel};
+pub use host::{
+    build_stamp, cache_dir, host_name, measure_host_model, process_cpu_seconds, HostModel,
+};
 
 /// The HE exchange of one linear layer.
 #[derive(Clone, Debug, Serialize)]

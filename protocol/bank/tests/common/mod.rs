@@ -72,14 +72,18 @@ pub fn server(
     (addr, h)
 }
 
+fn connect(addr: &str) -> pi_net::NetChannel {
+    pi_net::connect(
+        addr,
+        &pi_net::ConnectOptions::plaintext(Duration::from_secs(60)),
+    )
+    .expect("connect")
+}
+
 pub fn preprocess(served: &Arc<ServedModel>, b: &Arc<Banking>, store: &Path, count: u32) {
     let (addr, h) = server(served.clone(), b.clone());
     let mut bank = DirBank::open(store).expect("bank");
-    let mut ch = pi_net::connect(
-        &addr,
-        &pi_net::ConnectOptions::plaintext(Duration::from_secs(60)),
-    )
-    .expect("connect");
+    let mut ch = connect(&addr);
     let r = protocol::preprocess_on(&mut ch, &addr, count, &mut bank, &|_, _, _| {})
         .expect("preprocess");
     assert_eq!(r.sets.len(), count as usize);
@@ -98,11 +102,7 @@ pub fn infer(
 ) {
     let (addr, h) = server(served.clone(), b.clone());
     let mut bank = DirBank::open(store).expect("bank");
-    let mut ch = pi_net::connect(
-        &addr,
-        &pi_net::ConnectOptions::plaintext(Duration::from_secs(60)),
-    )
-    .expect("connect");
+    let mut ch = connect(&addr);
     let r = protocol::infer_on(
         &mut ch,
         &addr,
